@@ -1,0 +1,1 @@
+//! QUIC transport (filled by the QUIC work).
