@@ -1,0 +1,595 @@
+//! The online engine: one session between the parties, its preprocessing pools, and the
+//! vectorised operations on shares.
+
+use std::sync::Arc;
+
+use ark_std::rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+use rayon::prelude::*;
+
+use crate::error::{Check, Culprit, MpcError, Result};
+use crate::field::{WireField, PAR_CHUNK};
+use crate::net::{Kind, Net};
+use crate::party::{PartyId, SessionId};
+use crate::shamir::Shamir;
+use crate::shares::{BeaverTriples, DoubleShares, RandomBits, RandomShares, Shares};
+use crate::transport::{Transport, TransportStats};
+
+/// Which adversary the session defends against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Security {
+    /// Parties follow the protocol; fastest.
+    SemiHonest,
+    /// Up to `t` parties deviate arbitrarily; any deviation aborts before an output opens.
+    #[default]
+    Malicious,
+}
+
+/// Multiplication claims `z = x*y` awaiting the batched verification.
+#[derive(Default)]
+pub(crate) struct Pending<F: WireField> {
+    pub(crate) x: Vec<F>,
+    pub(crate) y: Vec<F>,
+    pub(crate) z: Vec<F>,
+    /// Inner-product claims `z = <x, y>`.
+    pub(crate) inner: Vec<(Vec<F>, Vec<F>, F)>,
+}
+
+impl<F: WireField> Pending<F> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.x.is_empty() && self.inner.is_empty()
+    }
+}
+
+impl<F: WireField> Drop for Pending<F> {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.x.zeroize();
+        self.y.zeroize();
+        self.z.zeroize();
+        for (x, y, z) in &mut self.inner {
+            x.zeroize();
+            y.zeroize();
+            z.zeroize();
+        }
+    }
+}
+
+/// Counters of one session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Communication rounds so far.
+    pub rounds: u64,
+    /// Multiplications computed (each element of a batch counts).
+    pub multiplications: u64,
+    /// Transport counters (shared by every session on the transport).
+    pub transport: TransportStats,
+}
+
+/// Preprocessing batch sizes are rounded up to this.
+const MIN_PREP_BATCH: usize = 1024;
+
+/// One MPC session of this party.
+pub struct Engine<F: WireField, T: Transport> {
+    pub(crate) net: Net<T>,
+    pub(crate) shamir: Arc<Shamir<F>>,
+    pub(crate) security: Security,
+    pub(crate) rng: ChaCha12Rng,
+    pub(crate) randoms: RandomShares<F>,
+    pub(crate) doubles: DoubleShares<F>,
+    pub(crate) bits: RandomBits<F>,
+    pub(crate) triples: BeaverTriples<F>,
+    pub(crate) pending: Pending<F>,
+    pub(crate) multiplications: u64,
+    aborted: bool,
+}
+
+impl<F: WireField, T: Transport> std::fmt::Debug for Engine<F, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("party", &self.net.me)
+            .field("session", &self.net.session)
+            .field("n", &self.shamir.n())
+            .field("t", &self.shamir.t())
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: WireField, T: Transport> Engine<F, T> {
+    /// A session over `transport` with threshold `t`.
+    pub fn new(
+        transport: Arc<T>,
+        t: usize,
+        security: Security,
+        session: SessionId,
+    ) -> Result<Self> {
+        let shamir = Arc::new(Shamir::new(transport.n_parties(), t)?);
+        Ok(Self::with_shamir(transport, shamir, security, session))
+    }
+
+    /// As [`Engine::new`], sharing interpolation tables with other sessions.
+    pub fn with_shamir(
+        transport: Arc<T>,
+        shamir: Arc<Shamir<F>>,
+        security: Security,
+        session: SessionId,
+    ) -> Self {
+        let malicious = security == Security::Malicious;
+        Self {
+            net: Net::new(transport, session, malicious),
+            shamir,
+            security,
+            rng: ChaCha12Rng::from_entropy(),
+            randoms: RandomShares::default(),
+            doubles: DoubleShares::default(),
+            bits: RandomBits::default(),
+            triples: BeaverTriples::default(),
+            pending: Pending::default(),
+            multiplications: 0,
+            aborted: false,
+        }
+    }
+
+    /// This party.
+    pub fn id(&self) -> PartyId {
+        self.net.me
+    }
+
+    /// Number of parties.
+    pub fn n(&self) -> usize {
+        self.shamir.n()
+    }
+
+    /// Threshold.
+    pub fn t(&self) -> usize {
+        self.shamir.t()
+    }
+
+    /// Security mode.
+    pub fn security(&self) -> Security {
+        self.security
+    }
+
+    /// The sharing parameters.
+    pub fn shamir(&self) -> &Arc<Shamir<F>> {
+        &self.shamir
+    }
+
+    /// Session counters.
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            rounds: self.net.rounds,
+            multiplications: self.multiplications,
+            transport: self.net.transport.stats(),
+        }
+    }
+
+    pub(crate) fn malicious(&self) -> bool {
+        self.security == Security::Malicious
+    }
+
+    /// Runs `step` unless the session already aborted; an error aborts it for good.
+    pub(crate) fn guard<R>(&mut self, result: Result<R>) -> Result<R> {
+        if result.is_err() {
+            self.aborted = true;
+        }
+        result
+    }
+
+    pub(crate) fn ensure_live(&self) -> Result<()> {
+        if self.aborted {
+            Err(MpcError::Aborted)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn same_len(a: &Shares<F>, b: &Shares<F>) -> Result<()> {
+        if a.len() == b.len() {
+            Ok(())
+        } else {
+            Err(MpcError::Usage(format!(
+                "operands of lengths {} and {}",
+                a.len(),
+                b.len()
+            )))
+        }
+    }
+
+    // ----- openings -------------------------------------------------------------------------
+
+    /// Opens a vector whose values may be revealed without first verifying the session (it is
+    /// masked by fresh randomness, or is a coin). Every share is checked for consistency in
+    /// malicious mode.
+    pub(crate) async fn open_masked(&mut self, x: &Shares<F>) -> Result<Vec<F>> {
+        let by_party = self.net.broadcast(x.expose_shares()).await?;
+        self.reconstruct(&by_party, self.t())
+    }
+
+    /// Reconstructs degree-`degree` sharings from every party's shares, checking consistency
+    /// (and naming the bad party where `n` allows error correction) in malicious mode.
+    pub(crate) fn reconstruct(&self, by_party: &[Vec<F>], degree: usize) -> Result<Vec<F>> {
+        let check = self.malicious() && self.n() > degree + 1;
+        self.shamir
+            .reconstruct_batch(by_party, degree, check)
+            .map_err(|i| {
+                let column: Vec<F> = by_party
+                    .iter()
+                    .map(|v| v.get(i).copied().unwrap_or_default())
+                    .collect();
+                let culprit = match self.shamir.identify_bad_shares(&column, degree) {
+                    Some(bad) if bad.len() == 1 => {
+                        bad.first().map_or(Culprit::Unknown, |p| Culprit::Party(*p))
+                    }
+                    Some(bad) if !bad.is_empty() => Culprit::OneOf(bad),
+                    _ => Culprit::Unknown,
+                };
+                MpcError::Cheating {
+                    check: Check::OpeningConsistency,
+                    culprit,
+                }
+            })
+    }
+
+    /// Reveals `x` to every party. In malicious mode all pending multiplications are verified
+    /// first, so nothing derived from a cheated value is ever opened.
+    pub async fn open(&mut self, x: &Shares<F>) -> Result<Vec<F>> {
+        self.ensure_live()?;
+        let r = async {
+            self.verify().await?;
+            self.open_masked(x).await
+        }
+        .await;
+        self.guard(r)
+    }
+
+    /// Reveals `x` to `owner` only (after verification); other parties get `None`.
+    pub async fn open_to(&mut self, owner: PartyId, x: &Shares<F>) -> Result<Option<Vec<F>>> {
+        self.ensure_live()?;
+        let r = async {
+            self.verify().await?;
+            self.open_to_unverified(owner, x).await
+        }
+        .await;
+        self.guard(r)
+    }
+
+    pub(crate) async fn open_to_unverified(
+        &mut self,
+        owner: PartyId,
+        x: &Shares<F>,
+    ) -> Result<Option<Vec<F>>> {
+        let me = self.id();
+        if owner == me {
+            let incoming: Vec<(PartyId, usize)> = self.net.peers().map(|p| (p, x.len())).collect();
+            let got = self.net.round::<F>(Kind::ToOne, &[], &incoming).await?;
+            let mut by_party = vec![Vec::new(); self.n()];
+            if let Some(slot) = by_party.get_mut(me.index()) {
+                *slot = x.expose_shares().to_vec();
+            }
+            for (p, v) in got {
+                if let Some(slot) = by_party.get_mut(p.index()) {
+                    *slot = v;
+                }
+            }
+            // The owner always checks: it is the only one who sees these shares.
+            let check = self.n() > self.t() + 1;
+            let values = self
+                .shamir
+                .reconstruct_batch(&by_party, self.t(), check)
+                .map_err(|_| MpcError::Cheating {
+                    check: Check::OpeningConsistency,
+                    culprit: Culprit::Unknown,
+                })?;
+            Ok(Some(values))
+        } else {
+            self.net
+                .round::<F>(Kind::ToOne, &[(owner, x.expose_shares())], &[])
+                .await?;
+            Ok(None)
+        }
+    }
+
+    /// Secret-shares `owner`'s input vector of length `len` (`values` is `Some` at the owner
+    /// only). The owner learns a random mask privately and broadcasts its input minus the mask.
+    pub async fn input(
+        &mut self,
+        owner: PartyId,
+        values: Option<&[F]>,
+        len: usize,
+    ) -> Result<Shares<F>> {
+        self.ensure_live()?;
+        let r = async {
+            if owner.index() >= self.n() {
+                return Err(MpcError::Usage(format!("no party {owner}")));
+            }
+            let mask = self.take_randoms(len).await?.into_shares();
+            let opened = self.open_to_unverified(owner, &mask).await?;
+            let masked: Vec<F> = match (opened, values) {
+                (Some(r), Some(v)) if v.len() == len => {
+                    v.iter().zip(&r).map(|(v, r)| *v - r).collect()
+                }
+                (Some(_), _) => {
+                    return Err(MpcError::Usage(format!(
+                        "the input owner must supply {len} values"
+                    )))
+                }
+                (None, _) => vec![F::zero(); len],
+            };
+            let from_owner = self.net.broadcast_from(owner, &masked, len).await?;
+            Ok(mask.add_public(&from_owner))
+        }
+        .await;
+        self.guard(r)
+    }
+
+    // ----- multiplication -------------------------------------------------------------------
+
+    /// Element-wise products, one network round for the whole batch (DN07 degree reduction
+    /// with double sharings). In malicious mode every product joins the batched verification.
+    pub async fn mul(&mut self, x: &Shares<F>, y: &Shares<F>) -> Result<Shares<F>> {
+        self.ensure_live()?;
+        let r = async {
+            Self::same_len(x, y)?;
+            let (xs, ys) = (x.expose_shares(), y.expose_shares());
+            let local: Vec<F> = if xs.len() > PAR_CHUNK {
+                xs.par_iter()
+                    .zip(ys.par_iter())
+                    .map(|(a, b)| *a * b)
+                    .collect()
+            } else {
+                xs.iter().zip(ys).map(|(a, b)| *a * b).collect()
+            };
+            let z = self.reduce_degree(local).await?;
+            if self.malicious() {
+                self.pending.x.extend_from_slice(xs);
+                self.pending.y.extend_from_slice(ys);
+                self.pending.z.extend_from_slice(z.expose_shares());
+            }
+            self.multiplications += xs.len() as u64;
+            Ok(z)
+        }
+        .await;
+        self.guard(r)
+    }
+
+    /// Several inner products `<x_k, y_k>`, all reduced in one round.
+    pub async fn inner_products(
+        &mut self,
+        pairs: &[(&Shares<F>, &Shares<F>)],
+    ) -> Result<Shares<F>> {
+        self.ensure_live()?;
+        let r = async {
+            for (x, y) in pairs {
+                Self::same_len(x, y)?;
+            }
+            let local: Vec<F> = pairs
+                .iter()
+                .map(|(x, y)| par_dot(x.expose_shares(), y.expose_shares()))
+                .collect();
+            let z = self.reduce_degree(local).await?;
+            if self.malicious() {
+                for ((x, y), z) in pairs.iter().zip(z.expose_shares()) {
+                    self.pending.inner.push((
+                        x.expose_shares().to_vec(),
+                        y.expose_shares().to_vec(),
+                        *z,
+                    ));
+                }
+            }
+            self.multiplications += pairs.iter().map(|(x, _)| x.len() as u64).sum::<u64>();
+            Ok(z)
+        }
+        .await;
+        self.guard(r)
+    }
+
+    /// Turns degree-`2t` shares into degree-`t` shares of the same values (DN07): open
+    /// `v - r` under degree `2t`, add `[r]_t`.
+    pub(crate) async fn reduce_degree(&mut self, mut local: Vec<F>) -> Result<Shares<F>> {
+        let len = local.len();
+        let doubles = self.take_doubles(len).await?;
+        sub_assign(&mut local, &doubles.r_2t);
+        let by_party = self.net.broadcast(&local).await?;
+        use zeroize::Zeroize;
+        local.zeroize();
+        let opened = self.reconstruct(&by_party, 2 * self.t())?;
+        let mut z = opened;
+        add_assign(&mut z, &doubles.r_t);
+        Ok(Shares::from_raw(z))
+    }
+
+    /// Beaver multiplication with caller-provided triples (consumed).
+    pub async fn mul_beaver(
+        &mut self,
+        x: &Shares<F>,
+        y: &Shares<F>,
+        triples: BeaverTriples<F>,
+    ) -> Result<Shares<F>> {
+        self.ensure_live()?;
+        let r = async {
+            Self::same_len(x, y)?;
+            if triples.len() != x.len() {
+                return Err(MpcError::Usage(format!(
+                    "{} triples for {} products",
+                    triples.len(),
+                    x.len()
+                )));
+            }
+            let mut triples = triples;
+            let a = Shares::from_raw(std::mem::take(&mut triples.a));
+            let b = Shares::from_raw(std::mem::take(&mut triples.b));
+            let c = Shares::from_raw(std::mem::take(&mut triples.c));
+            let d_e = Shares::concat(&[&x.sub(&a), &y.sub(&b)]);
+            let opened = self.open_masked(&d_e).await?;
+            let (d, e) = opened.split_at(x.len());
+            let de: Vec<F> = d.iter().zip(e).map(|(d, e)| *d * e).collect();
+            let z = c
+                .add(&b.mul_public(d))
+                .add(&a.mul_public(e))
+                .add_public(&de);
+            self.multiplications += x.len() as u64;
+            Ok(z)
+        }
+        .await;
+        self.guard(r)
+    }
+
+    // ----- preprocessing pools --------------------------------------------------------------
+
+    /// Fills the pools ahead of the online phase.
+    pub async fn preprocess(&mut self, doubles: usize, randoms: usize, bits: usize) -> Result<()> {
+        self.ensure_live()?;
+        let r = async {
+            if self.doubles.len() < doubles {
+                let more = self.generate_doubles(doubles - self.doubles.len()).await?;
+                self.doubles.append(more);
+            }
+            if self.randoms.len() < randoms {
+                let more = self.generate_randoms(randoms - self.randoms.len()).await?;
+                self.randoms.append(more);
+            }
+            if self.bits.len() < bits {
+                let more = self.generate_bits(bits - self.bits.len()).await?;
+                self.bits.append(more);
+            }
+            Ok(())
+        }
+        .await;
+        self.guard(r)
+    }
+
+    /// Takes `count` random sharings from the pool, generating more if it runs short.
+    pub async fn take_randoms(&mut self, count: usize) -> Result<RandomShares<F>> {
+        if self.randoms.len() < count {
+            let more = self
+                .generate_randoms((count - self.randoms.len()).max(MIN_PREP_BATCH))
+                .await?;
+            self.randoms.append(more);
+        }
+        self.randoms
+            .take(count)
+            .ok_or_else(|| MpcError::Usage("random pool short".into()))
+    }
+
+    pub(crate) async fn take_doubles(&mut self, count: usize) -> Result<DoubleShares<F>> {
+        if self.doubles.len() < count {
+            let more = self
+                .generate_doubles((count - self.doubles.len()).max(MIN_PREP_BATCH))
+                .await?;
+            self.doubles.append(more);
+        }
+        self.doubles
+            .take(count)
+            .ok_or_else(|| MpcError::Usage("double-sharing pool short".into()))
+    }
+
+    /// Takes `count` shared random bits, generating more if the pool runs short.
+    pub async fn take_bits(&mut self, count: usize) -> Result<RandomBits<F>> {
+        if self.bits.len() < count {
+            let more = self
+                .generate_bits((count - self.bits.len()).max(MIN_PREP_BATCH))
+                .await?;
+            self.bits.append(more);
+        }
+        self.bits
+            .take(count)
+            .ok_or_else(|| MpcError::Usage("bit pool short".into()))
+    }
+
+    /// Generates `count` Beaver triples: random `a`, `b` and `c = a*b` by one batched
+    /// multiplication (verified with everything else in malicious mode).
+    pub async fn triples(&mut self, count: usize) -> Result<BeaverTriples<F>> {
+        self.ensure_live()?;
+        let r = async {
+            let a = self.take_randoms(count).await?.into_shares();
+            let b = self.take_randoms(count).await?.into_shares();
+            let c = self.mul(&a, &b).await?;
+            Ok(BeaverTriples {
+                a: a.into_exposed(),
+                b: b.into_exposed(),
+                c: c.into_exposed(),
+            })
+        }
+        .await;
+        self.guard(r)
+    }
+
+    /// Takes `count` triples from the session's triple pool, generating more when short.
+    pub async fn take_triples(&mut self, count: usize) -> Result<BeaverTriples<F>> {
+        if self.triples.len() < count {
+            let more = self
+                .triples((count - self.triples.len()).max(MIN_PREP_BATCH))
+                .await?;
+            self.triples.append(more);
+        }
+        self.triples
+            .take(count)
+            .ok_or_else(|| MpcError::Usage("triple pool short".into()))
+    }
+
+    /// Seeds for `chunks` parallel generators, drawn from the session RNG.
+    pub(crate) fn chunk_rngs(&mut self, chunks: usize) -> Vec<ChaCha12Rng> {
+        (0..chunks)
+            .map(|_| {
+                let mut seed = [0u8; 32];
+                self.rng.fill_bytes(&mut seed);
+                ChaCha12Rng::from_seed(seed)
+            })
+            .collect()
+    }
+
+    // ----- coins ----------------------------------------------------------------------------
+
+    /// A uniformly random public field element no coalition of `t` can predict or bias.
+    pub async fn coin(&mut self) -> Result<F> {
+        let r = self.take_randoms(1).await?.into_shares();
+        let v = self.open_masked(&r).await?;
+        v.first()
+            .copied()
+            .ok_or_else(|| MpcError::Usage("empty coin".into()))
+    }
+
+    /// `len` public random field elements expanded from one coin.
+    pub(crate) async fn coin_vector(&mut self, len: usize) -> Result<Vec<F>> {
+        let seed = self.coin().await?;
+        Ok(crate::verify::expand_coin(seed, len))
+    }
+
+    /// `F::ONE / 2`.
+    pub(crate) fn half() -> F {
+        F::from(2u64).inverse().unwrap_or_default()
+    }
+}
+
+pub(crate) fn sub_assign<F: WireField>(a: &mut [F], b: &[F]) {
+    if a.len() > PAR_CHUNK {
+        a.par_iter_mut()
+            .zip(b.par_iter())
+            .for_each(|(x, y)| *x -= y);
+    } else {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x -= y);
+    }
+}
+
+pub(crate) fn add_assign<F: WireField>(a: &mut [F], b: &[F]) {
+    if a.len() > PAR_CHUNK {
+        a.par_iter_mut()
+            .zip(b.par_iter())
+            .for_each(|(x, y)| *x += y);
+    } else {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+    }
+}
+
+pub(crate) fn par_dot<F: WireField>(a: &[F], b: &[F]) -> F {
+    if a.len() > PAR_CHUNK {
+        a.par_chunks(PAR_CHUNK)
+            .zip(b.par_chunks(PAR_CHUNK))
+            .map(|(x, y)| x.iter().zip(y).fold(F::zero(), |acc, (p, q)| acc + *p * q))
+            .sum()
+    } else {
+        a.iter().zip(b).fold(F::zero(), |acc, (p, q)| acc + *p * q)
+    }
+}

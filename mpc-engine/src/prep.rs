@@ -1,0 +1,291 @@
+//! Dealerless preprocessing: random sharings and double sharings by DN07 dealing with
+//! Vandermonde extraction, and random bits as the XOR of bits dealt by `t + 1` parties.
+
+use rayon::prelude::*;
+
+use crate::engine::Engine;
+use crate::error::{Check, Culprit, MpcError, Result};
+use crate::field::{WireField, PAR_CHUNK};
+use crate::net::Kind;
+use crate::party::PartyId;
+use crate::shamir::eval_poly;
+use crate::shares::{DoubleShares, RandomBits, RandomShares, Shares};
+use crate::transport::Transport;
+
+impl<F: WireField, T: Transport> Engine<F, T> {
+    /// Whether honest parties' shares alone can be inconsistent (more than `t + 1` of them),
+    /// so dealt sharings need a degree check.
+    fn needs_degree_check(&self) -> bool {
+        self.malicious() && self.n() > 2 * self.t() + 1
+    }
+
+    /// Every party deals `slots` random values under degree `t` (and `2t` when `double`);
+    /// returns, per dealer index, our shares (`slots` degree-t then `slots` degree-2t).
+    async fn deal(&mut self, slots: usize, double: bool) -> Result<Vec<Vec<F>>> {
+        let (n, t) = (self.n(), self.t());
+        let points = self.shamir.points().to_vec();
+        let per = if double { 2 * slots } else { slots };
+        let chunks = slots.div_ceil(PAR_CHUNK);
+        let rngs = self.chunk_rngs(chunks);
+        // Per chunk, per recipient: shares of the chunk's slots.
+        let dealt: Vec<Vec<(Vec<F>, Vec<F>)>> = rngs
+            .into_par_iter()
+            .enumerate()
+            .map(|(c, mut rng)| {
+                let count = (slots - c * PAR_CHUNK).min(PAR_CHUNK);
+                let mut out: Vec<(Vec<F>, Vec<F>)> = (0..n)
+                    .map(|_| {
+                        (
+                            Vec::with_capacity(count),
+                            Vec::with_capacity(if double { count } else { 0 }),
+                        )
+                    })
+                    .collect();
+                let mut coeffs_t = vec![F::zero(); t + 1];
+                let mut coeffs_2t = vec![F::zero(); 2 * t + 1];
+                for _ in 0..count {
+                    let secret = F::rand(&mut rng);
+                    coeffs_t.iter_mut().for_each(|c| *c = F::rand(&mut rng));
+                    if let Some(c0) = coeffs_t.first_mut() {
+                        *c0 = secret;
+                    }
+                    if double {
+                        coeffs_2t.iter_mut().for_each(|c| *c = F::rand(&mut rng));
+                        if let Some(c0) = coeffs_2t.first_mut() {
+                            *c0 = secret;
+                        }
+                    }
+                    for (x, (st, s2t)) in points.iter().zip(out.iter_mut()) {
+                        st.push(eval_poly(&coeffs_t, *x));
+                        if double {
+                            s2t.push(eval_poly(&coeffs_2t, *x));
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        let mut per_recipient: Vec<Vec<F>> = (0..n).map(|_| Vec::with_capacity(per)).collect();
+        for part in 1..=(if double { 2 } else { 1 }) {
+            for chunk in &dealt {
+                for (dest, (st, s2t)) in per_recipient.iter_mut().zip(chunk) {
+                    dest.extend_from_slice(if part == 1 { st } else { s2t });
+                }
+            }
+        }
+        drop(dealt);
+        let me = self.id();
+        let peers: Vec<PartyId> = self.net.peers().collect();
+        let outgoing: Vec<(PartyId, &[F])> = peers
+            .iter()
+            .filter_map(|p| per_recipient.get(p.index()).map(|v| (*p, v.as_slice())))
+            .collect();
+        let incoming: Vec<(PartyId, usize)> = peers.iter().map(|p| (*p, per)).collect();
+        let received = self.net.round(Kind::Deal, &outgoing, &incoming).await?;
+        let mut by_dealer: Vec<Vec<F>> = vec![Vec::new(); n];
+        if let (Some(slot), Some(own)) = (
+            by_dealer.get_mut(me.index()),
+            per_recipient.get_mut(me.index()),
+        ) {
+            *slot = std::mem::take(own);
+        }
+        for (p, v) in received {
+            if let Some(slot) = by_dealer.get_mut(p.index()) {
+                *slot = v;
+            }
+        }
+        use zeroize::Zeroize;
+        per_recipient.zeroize();
+        Ok(by_dealer)
+    }
+
+    /// Applies the Vandermonde extraction to `by_dealer[..][offset..offset+slots]`.
+    fn extract(&self, by_dealer: &[Vec<F>], offset: usize, slots: usize) -> Vec<F> {
+        let v = self.shamir.vandermonde();
+        let outputs = v.len();
+        let mut out = vec![F::zero(); slots * outputs];
+        out.par_chunks_mut(outputs * 1024)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                for (k, o) in chunk.iter_mut().enumerate() {
+                    let idx = c * outputs * 1024 + k;
+                    let (slot, row) = (idx / outputs, idx % outputs);
+                    if let Some(row) = v.get(row) {
+                        *o = row
+                            .iter()
+                            .zip(by_dealer)
+                            .map(|(m, d)| *m * d.get(offset + slot).copied().unwrap_or_default())
+                            .sum();
+                    }
+                }
+            });
+        out
+    }
+
+    /// Checks that `vectors` are degree-`degree` sharings: opens a random combination masked
+    /// by `mask`, with every share checked. The coin comes from `coin_share`.
+    async fn check_degree(
+        &mut self,
+        vectors: &[&[F]],
+        degree: usize,
+        mask: F,
+        coin: F,
+    ) -> Result<()> {
+        let total: usize = vectors.iter().map(|v| v.len()).sum();
+        let gammas = crate::verify::expand_coin(coin, total);
+        let mut combined = mask;
+        let mut g = gammas.iter();
+        for v in vectors {
+            combined += v.iter().zip(g.by_ref()).map(|(x, g)| *x * g).sum::<F>();
+        }
+        let by_party = self.net.broadcast(&[combined]).await?;
+        self.reconstruct(&by_party, degree)
+            .map(|_| ())
+            .map_err(|e| match e {
+                MpcError::Cheating { .. } => MpcError::Cheating {
+                    check: Check::DealtDegree,
+                    culprit: Culprit::Unknown,
+                },
+                other => other,
+            })
+    }
+
+    /// Opens a coin from a sharing we just extracted (bootstrapping: the pools may be empty).
+    async fn bootstrap_coin(&mut self, share: F) -> Result<F> {
+        let by_party = self.net.broadcast(&[share]).await?;
+        let v = self.reconstruct(&by_party, self.t())?;
+        v.first()
+            .copied()
+            .ok_or_else(|| MpcError::Usage("empty coin".into()))
+    }
+
+    /// Generates at least `count` random degree-`t` sharings.
+    pub(crate) async fn generate_randoms(&mut self, count: usize) -> Result<RandomShares<F>> {
+        let check = self.needs_degree_check();
+        let want = count + if check { 2 } else { 0 };
+        let slots = want.div_ceil(self.n() - self.t());
+        let by_dealer = self.deal(slots, false).await?;
+        let mut r = self.extract(&by_dealer, 0, slots);
+        if check {
+            let coin_share = r.pop().unwrap_or_default();
+            let mask = r.pop().unwrap_or_default();
+            let coin = self.bootstrap_coin(coin_share).await?;
+            self.check_degree(&[&r], self.t(), mask, coin).await?;
+        }
+        Ok(RandomShares { r })
+    }
+
+    /// Generates at least `count` double sharings.
+    pub(crate) async fn generate_doubles(&mut self, count: usize) -> Result<DoubleShares<F>> {
+        let check = self.needs_degree_check();
+        let want = count + if check { 2 } else { 0 };
+        let slots = want.div_ceil(self.n() - self.t());
+        let by_dealer = self.deal(slots, true).await?;
+        let mut r_t = self.extract(&by_dealer, 0, slots);
+        let mut r_2t = self.extract(&by_dealer, slots, slots);
+        if check {
+            let coin_share = r_t.pop().unwrap_or_default();
+            r_2t.pop();
+            let mask_t = r_t.pop().unwrap_or_default();
+            let mask_2t = r_2t.pop().unwrap_or_default();
+            let coin = self.bootstrap_coin(coin_share).await?;
+            self.check_degree(&[&r_t], self.t(), mask_t, coin).await?;
+            self.check_degree(&[&r_2t], 2 * self.t(), mask_2t, coin)
+                .await?;
+        }
+        Ok(DoubleShares { r_t, r_2t })
+    }
+
+    /// Generates `count` shared random bits: parties `1..=t+1` each deal random bits, and the
+    /// bits are XORed. That each dealt value is a bit is a multiplication claim
+    /// `b * (b - 1) = 0` checked by the batched verification before any output opens.
+    pub(crate) async fn generate_bits(&mut self, count: usize) -> Result<RandomBits<F>> {
+        let (n, t) = (self.n(), self.t());
+        let me = self.id();
+        let dealers: Vec<PartyId> = PartyId::all(t + 1).collect();
+        let mut outgoing_vecs: Vec<(PartyId, Vec<F>)> = Vec::new();
+        let mut own: Option<Vec<F>> = None;
+        if dealers.contains(&me) {
+            let chunks = count.div_ceil(PAR_CHUNK);
+            let rngs = self.chunk_rngs(chunks);
+            let shamir = self.shamir.clone();
+            let dealt: Vec<Vec<Vec<F>>> = rngs
+                .into_par_iter()
+                .enumerate()
+                .map(|(c, mut rng)| {
+                    let len = (count - c * PAR_CHUNK).min(PAR_CHUNK);
+                    let mut out: Vec<Vec<F>> = (0..n).map(|_| Vec::with_capacity(len)).collect();
+                    for _ in 0..len {
+                        let bit = F::from(u64::from(rand::Rng::gen::<bool>(&mut rng)));
+                        for (dest, s) in out.iter_mut().zip(shamir.share(bit, t, &mut rng)) {
+                            dest.push(s);
+                        }
+                    }
+                    out
+                })
+                .collect();
+            let mut per_recipient: Vec<Vec<F>> =
+                (0..n).map(|_| Vec::with_capacity(count)).collect();
+            for chunk in dealt {
+                for (dest, part) in per_recipient.iter_mut().zip(chunk) {
+                    dest.extend(part);
+                }
+            }
+            for (i, v) in per_recipient.into_iter().enumerate() {
+                match PartyId::from_index(i) {
+                    Some(p) if p == me => own = Some(v),
+                    Some(p) => outgoing_vecs.push((p, v)),
+                    None => {}
+                }
+            }
+        }
+        let outgoing: Vec<(PartyId, &[F])> = outgoing_vecs
+            .iter()
+            .map(|(p, v)| (*p, v.as_slice()))
+            .collect();
+        let incoming: Vec<(PartyId, usize)> = dealers
+            .iter()
+            .filter(|d| **d != me)
+            .map(|d| (*d, count))
+            .collect();
+        let received = self.net.round(Kind::Deal, &outgoing, &incoming).await?;
+        drop(outgoing_vecs);
+        // In dealer order at every party: the verification pairs claims by position.
+        let mut by_dealer: Vec<(PartyId, Vec<F>)> = received;
+        if let Some(own) = own {
+            by_dealer.push((me, own));
+        }
+        by_dealer.sort_by_key(|(p, _)| *p);
+        let dealt_bits: Vec<Shares<F>> = by_dealer
+            .into_iter()
+            .map(|(_, v)| Shares::from_raw(v))
+            .collect();
+        if self.needs_degree_check() {
+            let mask = self.take_randoms(1).await?.into_shares();
+            let coin = self.coin().await?;
+            let views: Vec<&[F]> = dealt_bits.iter().map(|s| s.expose_shares()).collect();
+            let mask = mask.expose_shares().first().copied().unwrap_or_default();
+            self.check_degree(&views, t, mask, coin).await?;
+        }
+        if self.malicious() {
+            for b in &dealt_bits {
+                let minus_one = b.add_scalar(-F::one());
+                self.pending.x.extend_from_slice(b.expose_shares());
+                self.pending.y.extend_from_slice(minus_one.expose_shares());
+                self.pending
+                    .z
+                    .extend(std::iter::repeat(F::zero()).take(b.len()));
+            }
+        }
+        let mut iter = dealt_bits.into_iter();
+        let mut acc = iter.next().unwrap_or_else(|| Shares::zeros(count));
+        for b in iter {
+            // a XOR b = a + b - 2ab
+            let prod = self.mul(&acc, &b).await?;
+            acc = acc.add(&b).sub(&prod.scale(F::from(2u64)));
+        }
+        Ok(RandomBits {
+            bits: acc.into_exposed(),
+        })
+    }
+}
