@@ -109,7 +109,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(out)
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     /// `[a < b]` for values below `2^k`.
@@ -137,7 +137,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(z_k.rsub_scalar(F::one()))
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     /// `[a == b]` for values below `2^k`.
@@ -190,7 +190,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(terms.pop().unwrap_or_else(|| Shares::zeros(a.len())))
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     /// Probabilistic truncation: for signed values `a` in `[-2^(k-1), 2^(k-1))` (field
@@ -217,7 +217,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(a.sub(&approx_low).scale(inv))
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 }
 

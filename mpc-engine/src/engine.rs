@@ -82,6 +82,8 @@ pub struct Engine<F: WireField, T: Transport> {
     pub(crate) pending: Pending<F>,
     pub(crate) multiplications: u64,
     aborted: bool,
+    /// Added to this party's next degree-reduction message (tests of the verification).
+    product_error: Option<F>,
 }
 
 impl<F: WireField, T: Transport> std::fmt::Debug for Engine<F, T> {
@@ -128,6 +130,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             pending: Pending::default(),
             multiplications: 0,
             aborted: false,
+            product_error: None,
         }
     }
 
@@ -144,6 +147,14 @@ impl<F: WireField, T: Transport> Engine<F, T> {
     /// Threshold.
     pub fn t(&self) -> usize {
         self.shamir.t()
+    }
+
+    /// Makes this party add `delta` to its next degree-reduction message, consistently to
+    /// everyone and in its own state: the additive attack the verification must catch. For
+    /// tests; a party can only cheat with its own messages.
+    #[doc(hidden)]
+    pub fn inject_product_error_for_tests(&mut self, delta: F) {
+        self.product_error = Some(delta);
     }
 
     /// Security mode.
@@ -169,9 +180,12 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         self.security == Security::Malicious
     }
 
-    /// Runs `step` unless the session already aborted; an error aborts it for good.
-    pub(crate) fn guard<R>(&mut self, result: Result<R>) -> Result<R> {
-        if result.is_err() {
+    /// An error aborts the session for good; peers are told unless the error came from them.
+    pub(crate) async fn guard<R>(&mut self, result: Result<R>) -> Result<R> {
+        if let Err(e) = &result {
+            if !self.aborted && !matches!(e, MpcError::PeerAborted { .. } | MpcError::Aborted) {
+                self.net.send_abort(&e.to_string()).await;
+            }
             self.aborted = true;
         }
         result
@@ -241,7 +255,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             self.open_masked(x).await
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     /// Reveals `x` to `owner` only (after verification); other parties get `None`.
@@ -252,7 +266,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             self.open_to_unverified(owner, x).await
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     pub(crate) async fn open_to_unverified(
@@ -321,7 +335,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(mask.add_public(&from_owner))
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     // ----- multiplication -------------------------------------------------------------------
@@ -351,7 +365,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(z)
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     /// Several inner products `<x_k, y_k>`, all reduced in one round.
@@ -382,7 +396,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(z)
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     /// Turns degree-`2t` shares into degree-`t` shares of the same values (DN07): open
@@ -391,6 +405,9 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         let len = local.len();
         let doubles = self.take_doubles(len).await?;
         sub_assign(&mut local, &doubles.r_2t);
+        if let (Some(e), Some(first)) = (self.product_error.take(), local.first_mut()) {
+            *first += e;
+        }
         let by_party = self.net.broadcast(&local).await?;
         use zeroize::Zeroize;
         local.zeroize();
@@ -433,7 +450,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(z)
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     // ----- preprocessing pools --------------------------------------------------------------
@@ -457,7 +474,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(())
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     /// Takes `count` random sharings from the pool, generating more if it runs short.
@@ -513,7 +530,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             })
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     /// Takes `count` triples from the session's triple pool, generating more when short.

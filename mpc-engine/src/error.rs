@@ -81,6 +81,14 @@ pub enum MpcError {
         /// Who.
         culprit: Culprit,
     },
+    /// A peer aborted the session and told us why (its own reason, not a verdict of ours).
+    #[error("{peer} aborted the session: {reason}")]
+    PeerAborted {
+        /// The peer that aborted.
+        peer: PartyId,
+        /// Its stated reason.
+        reason: String,
+    },
     /// Bad parameters.
     #[error(transparent)]
     Params(#[from] ParamError),

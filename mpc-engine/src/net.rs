@@ -26,7 +26,12 @@ pub(crate) enum Kind {
     ToOne = 3,
     /// Digests exchanged to check agreement.
     Digest = 4,
+    /// The sender aborted the session; the payload says why.
+    Abort = 5,
 }
+
+/// Longest abort reason forwarded to peers.
+const MAX_ABORT_REASON: usize = 512;
 
 /// A session's view of the network.
 pub(crate) struct Net<T: Transport> {
@@ -100,6 +105,15 @@ impl<T: Transport> Net<T> {
         let (seq, cnt) = rest.split_at(4);
         let seq = u32::from_le_bytes(seq.try_into().map_err(|_| violation("bad header".into()))?);
         let cnt = u32::from_le_bytes(cnt.try_into().map_err(|_| violation("bad header".into()))?);
+        if k.first() == Some(&(Kind::Abort as u8)) {
+            let body = msg.get(HEADER..).unwrap_or_default();
+            let reason = String::from_utf8_lossy(
+                body.get(..MAX_ABORT_REASON.min(body.len()))
+                    .unwrap_or_default(),
+            )
+            .into_owned();
+            return Err(MpcError::PeerAborted { peer: from, reason });
+        }
         if k.first() != Some(&(kind as u8)) {
             return Err(violation(format!("expected a {kind:?} message")));
         }
@@ -264,6 +278,25 @@ impl<T: Transport> Net<T> {
             msgs.iter().for_each(|m| {
                 h.update_rayon(m);
             });
+        }
+    }
+
+    /// Tells every peer this session aborted (best effort), so they stop at once instead of
+    /// timing out on us.
+    pub(crate) async fn send_abort(&self, reason: &str) {
+        let reason = reason.as_bytes();
+        let msg = self.encode_raw(
+            Kind::Abort,
+            reason
+                .get(..MAX_ABORT_REASON.min(reason.len()))
+                .unwrap_or_default(),
+        );
+        for p in self.peers() {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                self.transport.send(self.session, p, msg.clone()),
+            )
+            .await;
         }
     }
 

@@ -75,7 +75,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             Ok(())
         }
         .await;
-        self.guard(r)
+        self.guard(r).await
     }
 
     async fn check_agreement(&mut self) -> Result<()> {
