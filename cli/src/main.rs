@@ -1,1 +1,161 @@
-fn main() {}
+//! `tacit`: cluster setup, benchmarks and demos.
+
+mod bench;
+mod cluster;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tacit",
+    version,
+    about = "Tacit private compute: MPC between party nodes, proofs on chain"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Cluster configuration.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Benchmarks of the engine.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Creates a key and self-signed certificate per party and a cluster file naming every
+    /// party's address and certificate fingerprint.
+    Init {
+        /// Number of parties.
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+        /// Corruption threshold (n >= 2t + 1).
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+        /// Output directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Party i listens on base-port + i - 1.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+        /// Host every party listens on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Which transport a benchmark runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// QUIC with mutual TLS on loopback.
+    Quic,
+    /// In-process channels.
+    Memory,
+}
+
+/// Security mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SecurityArg {
+    /// Malicious security with abort.
+    Malicious,
+    /// Semi-honest.
+    SemiHonest,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Batched multiplications between parties on loopback: preprocessing, online and total
+    /// throughput, bytes and rounds, beside the plain field-multiplication rate.
+    Mul {
+        /// Parties.
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+        /// Threshold.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+        /// Multiplications.
+        #[arg(long, default_value_t = 1 << 20)]
+        count: usize,
+        /// Transport.
+        #[arg(long, value_enum, default_value_t = TransportKind::Quic)]
+        transport: TransportKind,
+        /// Security mode.
+        #[arg(long, value_enum, default_value_t = SecurityArg::Malicious)]
+        security: SecurityArg,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One party of the multiplication benchmark, for running each party in its own process
+    /// from a cluster directory made by `tacit cluster init`; prints this party's figures as
+    /// JSON.
+    Party {
+        /// Cluster directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// This party's id.
+        #[arg(long)]
+        id: u16,
+        /// Multiplications.
+        #[arg(long, default_value_t = 1 << 16)]
+        count: usize,
+        /// Security mode.
+        #[arg(long, value_enum, default_value_t = SecurityArg::Malicious)]
+        security: SecurityArg,
+        /// Session label; every party must use the same.
+        #[arg(long, default_value = "bench-mul")]
+        session: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Cluster {
+            command:
+                ClusterCommand::Init {
+                    parties,
+                    threshold,
+                    dir,
+                    base_port,
+                    host,
+                    force,
+                },
+        } => cluster::init(parties, threshold, &dir, base_port, &host, force),
+        Command::Bench {
+            command:
+                BenchCommand::Mul {
+                    parties,
+                    threshold,
+                    count,
+                    transport,
+                    security,
+                    json,
+                },
+        } => bench::mul(parties, threshold, count, transport, security, json),
+        Command::Bench {
+            command:
+                BenchCommand::Party {
+                    dir,
+                    id,
+                    count,
+                    security,
+                    session,
+                },
+        } => bench::party(&dir, id, count, security, &session),
+    }
+}
