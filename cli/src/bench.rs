@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use tacit_mpc_engine::simulate::{bench_mul, bench_mul_party, plain_mults_per_s, MulBenchReport};
+use tacit_mpc_engine::simulate::{bench_less_than, bench_mul, bench_mul_party, plain_mults_per_s, MulBenchReport};
 use tacit_mpc_engine::transport::memory::MemoryTransport;
 use tacit_mpc_engine::transport::quic::QuicTransport;
 use tacit_mpc_engine::Security;
@@ -172,5 +172,40 @@ pub fn mul(
             );
         }
     }
+    Ok(())
+}
+
+pub fn compare(parties: usize, threshold: usize, count: usize, transport: TransportKind, security: SecurityArg, json: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(count > 0, "--count must be positive");
+    let security = security_of(security);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let bar = spinner(&format!("{count} 64-bit comparisons, {parties} parties over {transport:?}"), json);
+    let report = runtime.block_on(async {
+        match transport {
+            TransportKind::Memory => {
+                let transports = MemoryTransport::network(parties).into_iter().map(Arc::new).collect();
+                bench_less_than::<Fr, _>(transports, threshold, security, count).await.context("benchmark failed")
+            }
+            TransportKind::Quic => {
+                let transports = crate::cluster::local_quic_cluster(parties).await?;
+                let report = bench_less_than::<Fr, _>(transports.clone(), threshold, security, count).await.context("benchmark failed");
+                for t in transports {
+                    t.shutdown().await;
+                }
+                report
+            }
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!("comparisons             {} of {}-bit values ({parties} parties, {transport:?}, {security:?})", report.count, report.bits);
+    println!("preprocessing           {:.3} s (random bits)", report.prep_s);
+    println!("online                  {:.3} s, {} rounds", report.online_s, report.rounds);
+    println!("online comparisons/s    {:.0}", report.online_per_s);
     Ok(())
 }

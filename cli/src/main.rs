@@ -100,6 +100,28 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Batched 64-bit comparisons `[x < y]` between parties on loopback (random bits
+    /// preprocessed): comparisons per second online.
+    Compare {
+        /// Parties.
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+        /// Threshold.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+        /// Comparisons.
+        #[arg(long, default_value_t = 1 << 16)]
+        count: usize,
+        /// Transport.
+        #[arg(long, value_enum, default_value_t = TransportKind::Quic)]
+        transport: TransportKind,
+        /// Security mode.
+        #[arg(long, value_enum, default_value_t = SecurityArg::Malicious)]
+        security: SecurityArg,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// One party of the multiplication benchmark, for running each party in its own process
     /// from a cluster directory made by `tacit cluster init`; prints this party's figures as
     /// JSON.
@@ -136,6 +158,9 @@ fn main() -> anyhow::Result<()> {
                     force,
                 },
         } => cluster::init(parties, threshold, &dir, base_port, &host, force),
+        Command::Bench { command: BenchCommand::Compare { parties, threshold, count, transport, security, json } } => {
+            bench::compare(parties, threshold, count, transport, security, json)
+        }
         Command::Bench {
             command:
                 BenchCommand::Mul {

@@ -267,3 +267,83 @@ pub async fn local_quic_cluster(
     }
     Ok(out)
 }
+
+/// Figures of a comparison benchmark.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CompareBenchReport {
+    /// Comparisons.
+    pub count: usize,
+    /// Bit width.
+    pub bits: u32,
+    /// Preprocessing (random bits and operands), slowest party, seconds.
+    pub prep_s: f64,
+    /// Online comparison and verification, slowest party, seconds.
+    pub online_s: f64,
+    /// `count / online_s`.
+    pub online_per_s: f64,
+    /// Online rounds.
+    pub rounds: u64,
+    /// Whether a sample of results matched the plaintext comparison.
+    pub checked: bool,
+}
+
+/// `count` comparisons `[x < y]` of random 64-bit shared values (operands and random bits
+/// preprocessed); a sample is opened and checked afterwards.
+pub async fn bench_less_than<F: WireField, T: Transport>(
+    transports: Vec<Arc<T>>,
+    t: usize,
+    security: Security,
+    count: usize,
+) -> Result<CompareBenchReport> {
+    const K: u32 = 64;
+    let results = run_engines::<F, T, _, _, _>(transports, t, security, SessionId::random(), move |mut e| async move {
+        let start = std::time::Instant::now();
+        let width = K as usize;
+        let bits = e.take_bits(2 * width * count).await?.into_shares();
+        let value = |offset: usize| {
+            let parts: Vec<(crate::shares::Shares<F>, F)> = (0..width)
+                .map(|i| (bits.slice(offset + i * count..offset + (i + 1) * count), crate::field::pow2::<F>(i as u32)))
+                .collect();
+            let refs: Vec<(&crate::shares::Shares<F>, F)> = parts.iter().map(|(s, c)| (s, *c)).collect();
+            crate::shares::Shares::linear_combination(&refs)
+        };
+        let (x, y) = (value(0), value(width * count));
+        drop(bits);
+        e.preprocess(2 * width + 64, 256, (width + 1 + crate::compare::STATISTICAL_SECURITY as usize) * count).await?;
+        let prep_s = start.elapsed().as_secs_f64();
+        let rounds_before = e.stats().rounds;
+        let online = std::time::Instant::now();
+        let lt = e.less_than(&x, &y, K).await?;
+        e.verify().await?;
+        let online_s = online.elapsed().as_secs_f64();
+        let rounds = e.stats().rounds - rounds_before;
+        let sample = 8.min(count);
+        let opened = e
+            .open(&crate::shares::Shares::concat(&[&x.slice(0..sample), &y.slice(0..sample), &lt.slice(0..sample)]))
+            .await?;
+        let checked = (0..sample).all(|i| {
+            match (opened.get(i), opened.get(sample + i), opened.get(2 * sample + i)) {
+                (Some(a), Some(b), Some(c)) => {
+                    let expect = crate::field::low_u128(a) < crate::field::low_u128(b);
+                    *c == F::from(u64::from(expect))
+                }
+                _ => false,
+            }
+        });
+        Ok((prep_s, online_s, rounds, checked))
+    })
+    .await;
+    let mut report = CompareBenchReport { count, bits: K, prep_s: 0.0, online_s: 0.0, online_per_s: 0.0, rounds: 0, checked: true };
+    for r in results {
+        let (p, o, rounds, checked) = r?;
+        report.prep_s = report.prep_s.max(p);
+        report.online_s = report.online_s.max(o);
+        report.rounds = report.rounds.max(rounds);
+        report.checked &= checked;
+    }
+    report.online_per_s = count as f64 / report.online_s.max(f64::MIN_POSITIVE);
+    if !report.checked {
+        return Err(crate::error::MpcError::Usage("benchmark comparisons are wrong".into()));
+    }
+    Ok(report)
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace; installs what it needs on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
+if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
+# Contracts (once they exist) are compiled with the pinned npm solc.
+if [ -f contracts/package-lock.json ]; then (cd contracts && npm ci --no-audit --no-fund); fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
