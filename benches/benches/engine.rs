@@ -47,7 +47,9 @@ fn multiplication(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     (0..iters)
                         .map(|_| match mul_run(&rt, &memory, security, MUL_BATCH) {
-                            Ok(r) => Duration::from_secs_f64(if online_only { r.online_s } else { r.online_s + r.prep_s }),
+                            Ok(r) => {
+                                Duration::from_secs_f64(if online_only { r.online_s } else { r.online_s + r.prep_s })
+                            }
                             Err(e) => panic_free_abort(&e.to_string()),
                         })
                         .sum()
@@ -57,7 +59,9 @@ fn multiplication(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     (0..iters)
                         .map(|_| match mul_run(&rt, &quic, security, MUL_BATCH) {
-                            Ok(r) => Duration::from_secs_f64(if online_only { r.online_s } else { r.online_s + r.prep_s }),
+                            Ok(r) => {
+                                Duration::from_secs_f64(if online_only { r.online_s } else { r.online_s + r.prep_s })
+                            }
                             Err(e) => panic_free_abort(&e.to_string()),
                         })
                         .sum()

@@ -23,8 +23,7 @@ pub fn spinner(what: &str, quiet: bool) -> Option<ProgressBar> {
     }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_message(what.to_string());
     bar.enable_steady_tick(Duration::from_millis(100));
@@ -38,35 +37,16 @@ fn security_of(arg: SecurityArg) -> Security {
     }
 }
 
-pub fn party(
-    dir: &std::path::Path,
-    id: u16,
-    count: usize,
-    security: SecurityArg,
-    session: &str,
-) -> anyhow::Result<()> {
+pub fn party(dir: &std::path::Path, id: u16, count: usize, security: SecurityArg, session: &str) -> anyhow::Result<()> {
     let id = PartyId::new(id).context("party ids are 1..=16")?;
     let config = crate::cluster::party_config(dir, id)?;
     let threshold = crate::cluster::load_cluster(dir)?.threshold;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
-        let transport = Arc::new(
-            QuicTransport::connect(config)
-                .await
-                .context("joining the cluster")?,
-        );
-        let engine = Engine::<Fr, _>::new(
-            transport.clone(),
-            threshold,
-            security_of(security),
-            SessionId::derive(session, 0),
-        )?;
-        let figures = bench_mul_party(engine, count)
-            .await
-            .context("benchmark failed");
+        let transport = Arc::new(QuicTransport::connect(config).await.context("joining the cluster")?);
+        let engine =
+            Engine::<Fr, _>::new(transport.clone(), threshold, security_of(security), SessionId::derive(session, 0))?;
+        let figures = bench_mul_party(engine, count).await.context("benchmark failed");
         transport.shutdown().await;
         let figures = figures?;
         println!("{}", serde_json::to_string(&figures)?);
@@ -84,25 +64,14 @@ pub fn mul(
 ) -> anyhow::Result<()> {
     anyhow::ensure!(count > 0, "--count must be positive");
     let security = security_of(security);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let bar = spinner(
-        &format!("{count} multiplications, {parties} parties over {transport:?}"),
-        json,
-    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let bar = spinner(&format!("{count} multiplications, {parties} parties over {transport:?}"), json);
     let plain = plain_mults_per_s::<Fr>(1 << 22);
     let report: MulBenchReport = runtime.block_on(async {
         match transport {
             TransportKind::Memory => {
-                let transports = MemoryTransport::network(parties)
-                    .into_iter()
-                    .map(Arc::new)
-                    .collect();
-                bench_mul::<Fr, _>(transports, threshold, security, count)
-                    .await
-                    .context("benchmark failed")
+                let transports = MemoryTransport::network(parties).into_iter().map(Arc::new).collect();
+                bench_mul::<Fr, _>(transports, threshold, security, count).await.context("benchmark failed")
             }
             TransportKind::Quic => {
                 let transports = crate::cluster::local_quic_cluster(parties).await?;
@@ -136,34 +105,22 @@ pub fn mul(
     }
     println!("protocol                {}", report.protocol);
     println!("transport               {transport:?}");
-    println!(
-        "parties                 {} (threshold {})",
-        report.parties, report.threshold
-    );
+    println!("parties                 {} (threshold {})", report.parties, report.threshold);
     println!("count                   {}", report.count);
     println!("preprocessing           {:.3} s", report.prep_s);
     println!("online                  {:.3} s", report.online_s);
     println!("online mults/s          {:.0}", report.online_mults_per_s);
     println!("total mults/s           {:.0}", report.total_mults_per_s);
     println!("bytes sent per party    {}", report.bytes_sent_per_party);
-    println!(
-        "online bytes/party/mult {:.1}",
-        report.online_bytes_per_mult
-    );
+    println!("online bytes/party/mult {:.1}", report.online_bytes_per_mult);
     println!("online rounds           {}", report.rounds);
     println!("plain field mults/s     {plain:.0} (one thread)");
-    println!(
-        "online / plain          {:.4}",
-        report.online_mults_per_s / plain
-    );
+    println!("online / plain          {:.4}", report.online_mults_per_s / plain);
     let (anchor_online, anchor_total) = match security {
         Security::SemiHonest => (2_260_000.0, None),
         Security::Malicious => (880_000.0, Some(8.8)),
     };
-    println!(
-        "vs MP-SPDZ anchor       online {:.2}x",
-        report.online_mults_per_s / anchor_online
-    );
+    println!("vs MP-SPDZ anchor       online {:.2}x", report.online_mults_per_s / anchor_online);
     if let Some(total) = anchor_total {
         if report.count == 1 << 20 {
             println!(
@@ -175,7 +132,14 @@ pub fn mul(
     Ok(())
 }
 
-pub fn compare(parties: usize, threshold: usize, count: usize, transport: TransportKind, security: SecurityArg, json: bool) -> anyhow::Result<()> {
+pub fn compare(
+    parties: usize,
+    threshold: usize,
+    count: usize,
+    transport: TransportKind,
+    security: SecurityArg,
+    json: bool,
+) -> anyhow::Result<()> {
     anyhow::ensure!(count > 0, "--count must be positive");
     let security = security_of(security);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -188,7 +152,9 @@ pub fn compare(parties: usize, threshold: usize, count: usize, transport: Transp
             }
             TransportKind::Quic => {
                 let transports = crate::cluster::local_quic_cluster(parties).await?;
-                let report = bench_less_than::<Fr, _>(transports.clone(), threshold, security, count).await.context("benchmark failed");
+                let report = bench_less_than::<Fr, _>(transports.clone(), threshold, security, count)
+                    .await
+                    .context("benchmark failed");
                 for t in transports {
                     t.shutdown().await;
                 }
@@ -203,7 +169,10 @@ pub fn compare(parties: usize, threshold: usize, count: usize, transport: Transp
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
-    println!("comparisons             {} of {}-bit values ({parties} parties, {transport:?}, {security:?})", report.count, report.bits);
+    println!(
+        "comparisons             {} of {}-bit values ({parties} parties, {transport:?}, {security:?})",
+        report.count, report.bits
+    );
     println!("preprocessing           {:.3} s (random bits)", report.prep_s);
     println!("online                  {:.3} s, {} rounds", report.online_s, report.rounds);
     println!("online comparisons/s    {:.0}", report.online_per_s);

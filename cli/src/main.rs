@@ -8,11 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "tacit",
-    version,
-    about = "Tacit private compute: MPC between party nodes, proofs on chain"
-)]
+#[command(name = "tacit", version, about = "Tacit private compute: MPC between party nodes, proofs on chain")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -147,40 +143,17 @@ enum BenchCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Cluster {
-            command:
-                ClusterCommand::Init {
-                    parties,
-                    threshold,
-                    dir,
-                    base_port,
-                    host,
-                    force,
-                },
-        } => cluster::init(parties, threshold, &dir, base_port, &host, force),
+        Command::Cluster { command: ClusterCommand::Init { parties, threshold, dir, base_port, host, force } } => {
+            cluster::init(parties, threshold, &dir, base_port, &host, force)
+        }
         Command::Bench { command: BenchCommand::Compare { parties, threshold, count, transport, security, json } } => {
             bench::compare(parties, threshold, count, transport, security, json)
         }
-        Command::Bench {
-            command:
-                BenchCommand::Mul {
-                    parties,
-                    threshold,
-                    count,
-                    transport,
-                    security,
-                    json,
-                },
-        } => bench::mul(parties, threshold, count, transport, security, json),
-        Command::Bench {
-            command:
-                BenchCommand::Party {
-                    dir,
-                    id,
-                    count,
-                    security,
-                    session,
-                },
-        } => bench::party(&dir, id, count, security, &session),
+        Command::Bench { command: BenchCommand::Mul { parties, threshold, count, transport, security, json } } => {
+            bench::mul(parties, threshold, count, transport, security, json)
+        }
+        Command::Bench { command: BenchCommand::Party { dir, id, count, security, session } } => {
+            bench::party(&dir, id, count, security, &session)
+        }
     }
 }

@@ -1,10 +1,5 @@
 //! `tacit cluster init`, then each party in its own process over QUIC on loopback.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,20 +9,13 @@ fn tacit() -> Command {
 }
 
 fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tacit-test-{name}-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
+    let dir = std::env::temp_dir().join(format!("tacit-test-{name}-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
 }
 
 #[test]
@@ -35,56 +23,27 @@ fn three_party_processes_multiply_over_quic() {
     let dir = scratch_dir("cluster");
     let base_port = 20_000 + (rand_suffix() % 30_000) as u16;
     let out = tacit()
-        .args([
-            "cluster",
-            "init",
-            "--parties",
-            "3",
-            "--threshold",
-            "1",
-            "--base-port",
-            &base_port.to_string(),
-            "--dir",
-        ])
+        .args(["cluster", "init", "--parties", "3", "--threshold", "1", "--base-port", &base_port.to_string(), "--dir"])
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cluster = std::fs::read_to_string(dir.join("cluster.toml")).unwrap();
     assert!(cluster.contains("threshold = 1") && cluster.contains("cert_fingerprint"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("party-1.key.der"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.join("party-1.key.der")).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "private keys are owner-only");
     }
     // Refuses to overwrite without --force.
-    let again = tacit()
-        .args(["cluster", "init", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let again = tacit().args(["cluster", "init", "--dir"]).arg(&dir).output().unwrap();
     assert!(!again.status.success());
 
     let children: Vec<_> = (1..=3)
         .map(|id| {
             tacit()
-                .args([
-                    "bench",
-                    "party",
-                    "--count",
-                    "5000",
-                    "--id",
-                    &id.to_string(),
-                    "--dir",
-                ])
+                .args(["bench", "party", "--count", "5000", "--id", &id.to_string(), "--dir"])
                 .arg(&dir)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -105,11 +64,7 @@ fn three_party_processes_multiply_over_quic() {
             panic!("party process did not finish");
         }
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "party failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "party failed: {}", String::from_utf8_lossy(&out.stderr));
         let figures: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(figures["online_bytes"].as_u64().unwrap() > 0);
         assert!(figures["rounds"].as_u64().unwrap() >= 1);
@@ -135,11 +90,7 @@ fn bench_mul_prints_one_json_object() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.trim().lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
@@ -163,19 +114,8 @@ fn bench_mul_prints_one_json_object() {
 #[test]
 fn bad_parameters_are_refused() {
     let dir = scratch_dir("bad");
-    let out = tacit()
-        .args([
-            "cluster",
-            "init",
-            "--parties",
-            "4",
-            "--threshold",
-            "2",
-            "--dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out =
+        tacit().args(["cluster", "init", "--parties", "4", "--threshold", "2", "--dir"]).arg(&dir).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("2t + 1"));
     std::fs::remove_dir_all(&dir).ok();

@@ -18,14 +18,10 @@ pub const MAX_BITS: u32 = 64;
 impl<F: WireField, T: Transport> Engine<F, T> {
     fn check_width(&self, k: u32) -> Result<()> {
         if k == 0 || k > MAX_BITS {
-            return Err(MpcError::Usage(format!(
-                "bit width {k} outside 1..={MAX_BITS}"
-            )));
+            return Err(MpcError::Usage(format!("bit width {k} outside 1..={MAX_BITS}")));
         }
         if F::MODULUS_BIT_SIZE < k + STATISTICAL_SECURITY + 8 {
-            return Err(MpcError::Usage(
-                "field too small for statistical masking".into(),
-            ));
+            return Err(MpcError::Usage("field too small for statistical masking".into()));
         }
         Ok(())
     }
@@ -34,9 +30,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
     /// (position-major) and `r`.
     async fn random_mask(&mut self, len: usize, bits: u32) -> Result<(Vec<Shares<F>>, Shares<F>)> {
         let pool = self.take_bits(len * bits as usize).await?.into_shares();
-        let bit_vectors: Vec<Shares<F>> = (0..bits as usize)
-            .map(|i| pool.slice(i * len..(i + 1) * len))
-            .collect();
+        let bit_vectors: Vec<Shares<F>> = (0..bits as usize).map(|i| pool.slice(i * len..(i + 1) * len)).collect();
         let r = weighted_sum(&bit_vectors, 0);
         Ok((bit_vectors, r))
     }
@@ -55,11 +49,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         let mut out = Vec::with_capacity(if want_bits { r.len() } else { 0 });
         let two = F::from(2u64);
         for (i, ri) in r.iter().enumerate() {
-            let m = if i == 0 {
-                Shares::zeros(len)
-            } else {
-                self.mul(ri, &borrow).await?
-            };
+            let m = if i == 0 { Shares::zeros(len) } else { self.mul(ri, &borrow).await? };
             let sum = ri.add(&borrow);
             let xor = sum.sub(&m.scale(two));
             let or = sum.sub(&m);
@@ -67,19 +57,12 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             let xs = xor.expose_shares();
             let (os, ms) = (or.expose_shares(), m.expose_shares());
             if want_bits {
-                let bits: Vec<F> = xs
-                    .iter()
-                    .enumerate()
-                    .map(|(e, x)| if bit_of(e) { F::one() - x } else { *x })
-                    .collect();
+                let bits: Vec<F> =
+                    xs.iter().enumerate().map(|(e, x)| if bit_of(e) { F::one() - x } else { *x }).collect();
                 out.push(Shares::from_raw(bits));
             }
-            let next: Vec<F> = os
-                .iter()
-                .zip(ms)
-                .enumerate()
-                .map(|(e, (o, m))| if bit_of(e) { *m } else { *o })
-                .collect();
+            let next: Vec<F> =
+                os.iter().zip(ms).enumerate().map(|(e, (o, m))| if bit_of(e) { *m } else { *o }).collect();
             borrow = Shares::from_raw(next);
         }
         Ok((out, borrow))
@@ -87,11 +70,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
 
     /// Opens `x + r` for a random mask `r` of `k + 40` bits; returns the mask bits and the
     /// opened integers.
-    async fn open_with_mask(
-        &mut self,
-        x: &Shares<F>,
-        k: u32,
-    ) -> Result<(Vec<Shares<F>>, Vec<u128>)> {
+    async fn open_with_mask(&mut self, x: &Shares<F>, k: u32) -> Result<(Vec<Shares<F>>, Vec<u128>)> {
         let (bits, r) = self.random_mask(x.len(), k + STATISTICAL_SECURITY).await?;
         let c = self.open_masked(&x.add(&r)).await?;
         Ok((bits, c.iter().map(low_u128).collect()))
@@ -103,9 +82,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         let r = async {
             self.check_width(k)?;
             let (bits, c) = self.open_with_mask(a, k).await?;
-            let (out, _) = self
-                .ripple_borrow(&c, bits.get(..k as usize).unwrap_or_default(), true)
-                .await?;
+            let (out, _) = self.ripple_borrow(&c, bits.get(..k as usize).unwrap_or_default(), true).await?;
             Ok(out)
         }
         .await;
@@ -128,10 +105,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             // z mod 2^k = c_low - r_low + 2^k * borrow
             let r_low = weighted_sum(low_bits, 0);
             let c_low_f: Vec<F> = c_low.iter().map(|v| F::from(*v)).collect();
-            let z_mod = r_low
-                .rsub_scalar(F::zero())
-                .add_public(&c_low_f)
-                .add(&borrow.scale(two_k));
+            let z_mod = r_low.rsub_scalar(F::zero()).add_public(&c_low_f).add(&borrow.scale(two_k));
             let inv = two_k.inverse().unwrap_or_default();
             let z_k = z.sub(&z_mod).scale(inv);
             Ok(z_k.rsub_scalar(F::one()))
@@ -152,10 +126,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             let (bits, c) = self.open_with_mask(&w, k + 1).await?;
             let width = (k + 1) as usize;
             let mask = (1u128 << (k + 1)) - 1;
-            let e: Vec<u128> = c
-                .iter()
-                .map(|v| v.wrapping_sub(1u128 << k) & mask)
-                .collect();
+            let e: Vec<u128> = c.iter().map(|v| v.wrapping_sub(1u128 << k) & mask).collect();
             let mut terms: Vec<Shares<F>> = bits
                 .iter()
                 .take(width)
@@ -177,9 +148,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
                 let right = Shares::concat(&terms.iter().skip(half).take(half).collect::<Vec<_>>());
                 let prod = self.mul(&left, &right).await?;
                 let len = a.len();
-                let mut next: Vec<Shares<F>> = (0..half)
-                    .map(|i| prod.slice(i * len..(i + 1) * len))
-                    .collect();
+                let mut next: Vec<Shares<F>> = (0..half).map(|i| prod.slice(i * len..(i + 1) * len)).collect();
                 if terms.len() % 2 == 1 {
                     if let Some(last) = terms.pop() {
                         next.push(last);
@@ -200,9 +169,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         let r = async {
             self.check_width(k)?;
             if m == 0 || m >= k {
-                return Err(MpcError::Usage(format!(
-                    "cannot truncate {m} bits of a {k}-bit value"
-                )));
+                return Err(MpcError::Usage(format!("cannot truncate {m} bits of a {k}-bit value")));
             }
             let shifted = a.add_scalar(pow2::<F>(k - 1));
             let (bits, c) = self.open_with_mask(&shifted, k).await?;
@@ -223,10 +190,6 @@ impl<F: WireField, T: Transport> Engine<F, T> {
 
 /// `sum 2^(i + shift) * bits_i`.
 fn weighted_sum<F: WireField>(bits: &[Shares<F>], shift: u32) -> Shares<F> {
-    let parts: Vec<(&Shares<F>, F)> = bits
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b, pow2::<F>(i as u32 + shift)))
-        .collect();
+    let parts: Vec<(&Shares<F>, F)> = bits.iter().enumerate().map(|(i, b)| (b, pow2::<F>(i as u32 + shift))).collect();
     Shares::linear_combination(&parts)
 }

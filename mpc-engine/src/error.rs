@@ -106,14 +106,8 @@ impl MpcError {
         match self {
             Self::Transport(e) => e.peer().into_iter().collect(),
             Self::Protocol { peer, .. } => vec![*peer],
-            Self::Cheating {
-                culprit: Culprit::Party(p),
-                ..
-            } => vec![*p],
-            Self::Cheating {
-                culprit: Culprit::OneOf(ps),
-                ..
-            } => ps.clone(),
+            Self::Cheating { culprit: Culprit::Party(p), .. } => vec![*p],
+            Self::Cheating { culprit: Culprit::OneOf(ps), .. } => ps.clone(),
             _ => Vec::new(),
         }
     }
@@ -122,11 +116,7 @@ impl MpcError {
     pub fn identified(&self) -> Option<PartyId> {
         match self {
             Self::Transport(e) => e.peer(),
-            Self::Protocol { peer, .. }
-            | Self::Cheating {
-                culprit: Culprit::Party(peer),
-                ..
-            } => Some(*peer),
+            Self::Protocol { peer, .. } | Self::Cheating { culprit: Culprit::Party(peer), .. } => Some(*peer),
             _ => None,
         }
     }

@@ -52,16 +52,9 @@ pub(crate) fn encode_into<F: WireField>(values: &[F], out: &mut [u8]) {
     if values.len() > PAR_CHUNK {
         out.par_chunks_mut(w * PAR_CHUNK)
             .zip(values.par_chunks(PAR_CHUNK))
-            .for_each(|(o, v)| {
-                v.iter()
-                    .zip(o.chunks_exact_mut(w))
-                    .for_each(|(x, c)| x.write_wire(c))
-            });
+            .for_each(|(o, v)| v.iter().zip(o.chunks_exact_mut(w)).for_each(|(x, c)| x.write_wire(c)));
     } else {
-        values
-            .iter()
-            .zip(out.chunks_exact_mut(w))
-            .for_each(|(x, c)| x.write_wire(c));
+        values.iter().zip(out.chunks_exact_mut(w)).for_each(|(x, c)| x.write_wire(c));
     }
 }
 
@@ -72,22 +65,35 @@ pub(crate) fn decode_into<F: WireField>(bytes: &[u8], out: &mut Vec<F>) -> Resul
         return Err(bytes.len() / w);
     }
     let start = out.len();
-    let decoded: Vec<Option<F>> = if bytes.len() > w * PAR_CHUNK {
-        bytes.par_chunks_exact(w).map(F::read_wire).collect()
-    } else {
-        bytes.chunks_exact(w).map(F::read_wire).collect()
-    };
-    out.reserve(decoded.len());
-    for (i, v) in decoded.into_iter().enumerate() {
-        match v {
-            Some(v) => out.push(v),
-            None => {
-                out.truncate(start);
-                return Err(i);
+    let count = bytes.len() / w;
+    out.resize(start + count, F::zero());
+    let target = out.get_mut(start..).unwrap_or_default();
+    let decode = |(t, b): (&mut [F], &[u8])| -> Option<usize> {
+        for (i, (slot, chunk)) in t.iter_mut().zip(b.chunks_exact(w)).enumerate() {
+            match F::read_wire(chunk) {
+                Some(v) => *slot = v,
+                None => return Some(i),
             }
         }
+        None
+    };
+    let bad = if count > PAR_CHUNK {
+        target
+            .par_chunks_mut(PAR_CHUNK)
+            .zip(bytes.par_chunks(w * PAR_CHUNK))
+            .enumerate()
+            .filter_map(|(c, pair)| decode(pair).map(|i| c * PAR_CHUNK + i))
+            .min()
+    } else {
+        decode((target, bytes))
+    };
+    match bad {
+        Some(i) => {
+            out.truncate(start);
+            Err(i)
+        }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The low 128 bits of a field element's canonical integer.
@@ -128,5 +134,70 @@ pub fn to_i128<F: PrimeField>(x: &F) -> Option<i128> {
         fits_bits(x, 127).then(|| low_u128(x) as i128)
     } else {
         fits_bits(&neg, 127).then(|| -(low_u128(&neg) as i128))
+    }
+}
+
+/// Largest factor [`mul_small`] handles by additions.
+pub(crate) const SMALL_FACTOR_LIMIT: u64 = 1 << 8;
+
+/// `x * k` for a small integer `k` by doubling and adding: much cheaper than a Montgomery
+/// multiplication for the tiny evaluation points and extraction coefficients of sharing.
+#[inline]
+pub(crate) fn mul_small<F: PrimeField>(x: F, k: u64) -> F {
+    match k {
+        0 => F::zero(),
+        1 => x,
+        2 => x.double(),
+        3 => x.double() + x,
+        4 => x.double().double(),
+        _ if k < SMALL_FACTOR_LIMIT => {
+            let mut acc = F::zero();
+            let mut base = x;
+            let mut k = k;
+            while k > 0 {
+                if k & 1 == 1 {
+                    acc += base;
+                }
+                base.double_in_place();
+                k >>= 1;
+            }
+            acc
+        }
+        _ => x * F::from(k),
+    }
+}
+
+/// A public coefficient, kept as a small signed integer when it is one, so that multiplying
+/// by it costs a few additions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Coeff<F> {
+    /// `+k`.
+    Small(u64),
+    /// `-k`.
+    NegSmall(u64),
+    /// Anything else.
+    Full(F),
+}
+
+impl<F: PrimeField> Coeff<F> {
+    pub(crate) fn new(c: F) -> Self {
+        let small = |v: &F| fits_bits(v, 8).then(|| low_u128(v) as u64);
+        if let Some(k) = small(&c) {
+            Self::Small(k)
+        } else if let Some(k) = small(&-c) {
+            Self::NegSmall(k)
+        } else {
+            Self::Full(c)
+        }
+    }
+
+    /// `x * self`.
+    #[inline]
+    pub(crate) fn apply(&self, x: F) -> F {
+        match self {
+            Self::Small(k) => mul_small(x, *k),
+            Self::NegSmall(k) => -mul_small(x, *k),
+            Self::Full(c) => x * c,
+        }
     }
 }

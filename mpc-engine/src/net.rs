@@ -66,11 +66,7 @@ impl<T: Transport> Net<T> {
 
     fn encode<F: WireField>(&self, kind: Kind, values: &[F]) -> Vec<Bytes> {
         let w = F::WIRE_BYTES;
-        let chunks: Vec<&[F]> = if values.is_empty() {
-            vec![values]
-        } else {
-            values.chunks(CHUNK_ELEMS).collect()
-        };
+        let chunks: Vec<&[F]> = if values.is_empty() { vec![values] } else { values.chunks(CHUNK_ELEMS).collect() };
         chunks
             .into_iter()
             .map(|chunk| {
@@ -98,45 +94,30 @@ impl<T: Transport> Net<T> {
 
     fn check_header(&self, from: PartyId, kind: Kind, msg: &[u8], count: usize) -> Result<()> {
         let violation = |reason: String| MpcError::Protocol { peer: from, reason };
-        let header = msg
-            .get(..HEADER)
-            .ok_or_else(|| violation("message shorter than its header".into()))?;
+        let header = msg.get(..HEADER).ok_or_else(|| violation("message shorter than its header".into()))?;
         let (k, rest) = header.split_at(1);
         let (seq, cnt) = rest.split_at(4);
         let seq = u32::from_le_bytes(seq.try_into().map_err(|_| violation("bad header".into()))?);
         let cnt = u32::from_le_bytes(cnt.try_into().map_err(|_| violation("bad header".into()))?);
         if k.first() == Some(&(Kind::Abort as u8)) {
             let body = msg.get(HEADER..).unwrap_or_default();
-            let reason = String::from_utf8_lossy(
-                body.get(..MAX_ABORT_REASON.min(body.len()))
-                    .unwrap_or_default(),
-            )
-            .into_owned();
+            let reason =
+                String::from_utf8_lossy(body.get(..MAX_ABORT_REASON.min(body.len())).unwrap_or_default()).into_owned();
             return Err(MpcError::PeerAborted { peer: from, reason });
         }
         if k.first() != Some(&(kind as u8)) {
             return Err(violation(format!("expected a {kind:?} message")));
         }
         if seq != self.seq {
-            return Err(violation(format!(
-                "message for step {seq}, expected step {}",
-                self.seq
-            )));
+            return Err(violation(format!("message for step {seq}, expected step {}", self.seq)));
         }
         if cnt as usize != count {
-            return Err(violation(format!(
-                "{cnt} elements where {count} were expected"
-            )));
+            return Err(violation(format!("{cnt} elements where {count} were expected")));
         }
         Ok(())
     }
 
-    async fn recv_elems<F: WireField>(
-        &self,
-        from: PartyId,
-        kind: Kind,
-        len: usize,
-    ) -> Result<(Vec<F>, Vec<Bytes>)> {
+    async fn recv_elems<F: WireField>(&self, from: PartyId, kind: Kind, len: usize) -> Result<(Vec<F>, Vec<Bytes>)> {
         let w = F::WIRE_BYTES;
         let mut out = Vec::with_capacity(len);
         let mut raw = Vec::new();
@@ -177,10 +158,7 @@ impl<T: Transport> Net<T> {
         outgoing: &[(PartyId, &[F])],
         incoming: &[(PartyId, usize)],
     ) -> Result<Vec<(PartyId, Vec<F>)>> {
-        let encoded: Vec<(PartyId, Vec<Bytes>)> = outgoing
-            .iter()
-            .map(|(p, v)| (*p, self.encode(kind, v)))
-            .collect();
+        let encoded: Vec<(PartyId, Vec<Bytes>)> = outgoing.iter().map(|(p, v)| (*p, self.encode(kind, v))).collect();
         let received = {
             let this = &*self;
             let send = this.send_all(&encoded);
@@ -203,21 +181,25 @@ impl<T: Transport> Net<T> {
     /// Sends `values` to every peer and returns every party's vector by index (ours included).
     /// Each peer must send exactly `values.len()` elements.
     pub(crate) async fn broadcast<F: WireField>(&mut self, values: &[F]) -> Result<Vec<Vec<F>>> {
-        let mine = self.encode(Kind::Broadcast, values);
-        let outgoing: Vec<(PartyId, Vec<Bytes>)> =
-            self.peers().map(|p| (p, mine.clone())).collect();
-        let incoming: Vec<PartyId> = self.peers().collect();
         let len = values.len();
+        let lens = vec![len; self.n];
+        self.broadcast_lens(values, &lens).await
+    }
+
+    /// Sends `values` to every peer; party `j` (index) must send `lens[j]` elements. Returns
+    /// every party's vector by index (ours included). Digested for agreement.
+    pub(crate) async fn broadcast_lens<F: WireField>(&mut self, values: &[F], lens: &[usize]) -> Result<Vec<Vec<F>>> {
+        let mine = self.encode(Kind::Broadcast, values);
+        let outgoing: Vec<(PartyId, Vec<Bytes>)> = self.peers().map(|p| (p, mine.clone())).collect();
+        let incoming: Vec<(PartyId, usize)> =
+            self.peers().map(|p| (p, lens.get(p.index()).copied().unwrap_or(0))).collect();
         let received = {
             let this = &*self;
             let send = this.send_all(&outgoing);
             let recv = async {
                 let mut got = Vec::with_capacity(incoming.len());
-                for from in &incoming {
-                    got.push((
-                        *from,
-                        this.recv_elems::<F>(*from, Kind::Broadcast, len).await?,
-                    ));
+                for (from, len) in &incoming {
+                    got.push((*from, this.recv_elems::<F>(*from, Kind::Broadcast, *len).await?));
                 }
                 Ok::<_, MpcError>(got)
             };
@@ -254,8 +236,7 @@ impl<T: Transport> Net<T> {
     ) -> Result<Vec<F>> {
         let out = if owner == self.me {
             let mine = self.encode(Kind::Broadcast, values);
-            let outgoing: Vec<(PartyId, Vec<Bytes>)> =
-                self.peers().map(|p| (p, mine.clone())).collect();
+            let outgoing: Vec<(PartyId, Vec<Bytes>)> = self.peers().map(|p| (p, mine.clone())).collect();
             self.send_all(&outgoing).await?;
             self.digest(self.me, &mine);
             values.to_vec()
@@ -270,11 +251,7 @@ impl<T: Transport> Net<T> {
     }
 
     fn digest(&mut self, sender: PartyId, msgs: &[Bytes]) {
-        if let Some(h) = self
-            .digests
-            .as_mut()
-            .and_then(|d| d.get_mut(sender.index()))
-        {
+        if let Some(h) = self.digests.as_mut().and_then(|d| d.get_mut(sender.index())) {
             msgs.iter().for_each(|m| {
                 h.update_rayon(m);
             });
@@ -285,12 +262,7 @@ impl<T: Transport> Net<T> {
     /// timing out on us.
     pub(crate) async fn send_abort(&self, reason: &str) {
         let reason = reason.as_bytes();
-        let msg = self.encode_raw(
-            Kind::Abort,
-            reason
-                .get(..MAX_ABORT_REASON.min(reason.len()))
-                .unwrap_or_default(),
-        );
+        let msg = self.encode_raw(Kind::Abort, reason.get(..MAX_ABORT_REASON.min(reason.len())).unwrap_or_default());
         for p in self.peers() {
             let _ = tokio::time::timeout(
                 std::time::Duration::from_secs(1),
@@ -309,8 +281,7 @@ impl<T: Transport> Net<T> {
         let mine: Vec<[u8; 32]> = digests.iter().map(|h| *h.finalize().as_bytes()).collect();
         let payload: Vec<u8> = mine.iter().flatten().copied().collect();
         let msg = self.encode_raw(Kind::Digest, &payload);
-        let outgoing: Vec<(PartyId, Vec<Bytes>)> =
-            self.peers().map(|p| (p, vec![msg.clone()])).collect();
+        let outgoing: Vec<(PartyId, Vec<Bytes>)> = self.peers().map(|p| (p, vec![msg.clone()])).collect();
         let incoming: Vec<PartyId> = self.peers().collect();
         let expected = payload.len();
         let reports = {

@@ -8,7 +8,7 @@ use crate::error::{Check, Culprit, MpcError, Result};
 use crate::field::{WireField, PAR_CHUNK};
 use crate::net::Kind;
 use crate::party::PartyId;
-use crate::shamir::eval_poly;
+use crate::shamir::eval_poly_small;
 use crate::shares::{DoubleShares, RandomBits, RandomShares, Shares};
 use crate::transport::Transport;
 
@@ -23,70 +23,56 @@ impl<F: WireField, T: Transport> Engine<F, T> {
     /// returns, per dealer index, our shares (`slots` degree-t then `slots` degree-2t).
     async fn deal(&mut self, slots: usize, double: bool) -> Result<Vec<Vec<F>>> {
         let (n, t) = (self.n(), self.t());
-        let points = self.shamir.points().to_vec();
+        let points: Vec<u64> = (1..=n as u64).collect();
         let per = if double { 2 * slots } else { slots };
         let chunks = slots.div_ceil(PAR_CHUNK);
         let rngs = self.chunk_rngs(chunks);
-        // Per chunk, per recipient: shares of the chunk's slots.
-        let dealt: Vec<Vec<(Vec<F>, Vec<F>)>> = rngs
-            .into_par_iter()
-            .enumerate()
-            .map(|(c, mut rng)| {
-                let count = (slots - c * PAR_CHUNK).min(PAR_CHUNK);
-                let mut out: Vec<(Vec<F>, Vec<F>)> = (0..n)
-                    .map(|_| {
-                        (
-                            Vec::with_capacity(count),
-                            Vec::with_capacity(if double { count } else { 0 }),
-                        )
-                    })
-                    .collect();
-                let mut coeffs_t = vec![F::zero(); t + 1];
-                let mut coeffs_2t = vec![F::zero(); 2 * t + 1];
-                for _ in 0..count {
-                    let secret = F::rand(&mut rng);
-                    coeffs_t.iter_mut().for_each(|c| *c = F::rand(&mut rng));
-                    if let Some(c0) = coeffs_t.first_mut() {
-                        *c0 = secret;
-                    }
-                    if double {
-                        coeffs_2t.iter_mut().for_each(|c| *c = F::rand(&mut rng));
-                        if let Some(c0) = coeffs_2t.first_mut() {
-                            *c0 = secret;
-                        }
-                    }
-                    for (x, (st, s2t)) in points.iter().zip(out.iter_mut()) {
-                        st.push(eval_poly(&coeffs_t, *x));
-                        if double {
-                            s2t.push(eval_poly(&coeffs_2t, *x));
-                        }
-                    }
-                }
-                out
-            })
-            .collect();
-        let mut per_recipient: Vec<Vec<F>> = (0..n).map(|_| Vec::with_capacity(per)).collect();
-        for part in 1..=(if double { 2 } else { 1 }) {
-            for chunk in &dealt {
-                for (dest, (st, s2t)) in per_recipient.iter_mut().zip(chunk) {
-                    dest.extend_from_slice(if part == 1 { st } else { s2t });
-                }
+        // Layout per recipient: `slots` degree-t shares, then `slots` degree-2t shares. Each
+        // chunk of slots is generated in parallel straight into its place.
+        let mut per_recipient: Vec<Vec<F>> = (0..n).map(|_| vec![F::zero(); per]).collect();
+        let mut jobs: Vec<(Vec<&mut [F]>, Vec<&mut [F]>)> = (0..chunks).map(|_| (Vec::new(), Vec::new())).collect();
+        for dest in per_recipient.iter_mut() {
+            let (low, high) = dest.split_at_mut(slots);
+            for ((job_t, _), piece) in jobs.iter_mut().zip(low.chunks_mut(PAR_CHUNK)) {
+                job_t.push(piece);
+            }
+            for ((_, job_2t), piece) in jobs.iter_mut().zip(high.chunks_mut(PAR_CHUNK)) {
+                job_2t.push(piece);
             }
         }
-        drop(dealt);
+        jobs.into_par_iter().zip(rngs).for_each(|((mut shares_t, mut shares_2t), mut rng)| {
+            let count = shares_t.first().map_or(0, |s| s.len());
+            let mut coeffs_t = vec![F::zero(); t + 1];
+            let mut coeffs_2t = vec![F::zero(); 2 * t + 1];
+            for slot in 0..count {
+                coeffs_t.iter_mut().for_each(|c| *c = F::rand(&mut rng));
+                for (x, dest) in points.iter().zip(shares_t.iter_mut()) {
+                    if let Some(d) = dest.get_mut(slot) {
+                        *d = eval_poly_small(&coeffs_t, *x);
+                    }
+                }
+                if double {
+                    coeffs_2t.iter_mut().for_each(|c| *c = F::rand(&mut rng));
+                    // Same secret under both degrees.
+                    if let (Some(c0), Some(secret)) = (coeffs_2t.first_mut(), coeffs_t.first()) {
+                        *c0 = *secret;
+                    }
+                    for (x, dest) in points.iter().zip(shares_2t.iter_mut()) {
+                        if let Some(d) = dest.get_mut(slot) {
+                            *d = eval_poly_small(&coeffs_2t, *x);
+                        }
+                    }
+                }
+            }
+        });
         let me = self.id();
         let peers: Vec<PartyId> = self.net.peers().collect();
-        let outgoing: Vec<(PartyId, &[F])> = peers
-            .iter()
-            .filter_map(|p| per_recipient.get(p.index()).map(|v| (*p, v.as_slice())))
-            .collect();
+        let outgoing: Vec<(PartyId, &[F])> =
+            peers.iter().filter_map(|p| per_recipient.get(p.index()).map(|v| (*p, v.as_slice()))).collect();
         let incoming: Vec<(PartyId, usize)> = peers.iter().map(|p| (*p, per)).collect();
         let received = self.net.round(Kind::Deal, &outgoing, &incoming).await?;
         let mut by_dealer: Vec<Vec<F>> = vec![Vec::new(); n];
-        if let (Some(slot), Some(own)) = (
-            by_dealer.get_mut(me.index()),
-            per_recipient.get_mut(me.index()),
-        ) {
+        if let (Some(slot), Some(own)) = (by_dealer.get_mut(me.index()), per_recipient.get_mut(me.index())) {
             *slot = std::mem::take(own);
         }
         for (p, v) in received {
@@ -99,64 +85,52 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         Ok(by_dealer)
     }
 
-    /// Applies the Vandermonde extraction to `by_dealer[..][offset..offset+slots]`.
+    /// Applies the Vandermonde extraction to `by_dealer[..][offset..offset+slots]`: output
+    /// `slot * (n - t) + k` is `sum_j (j + 1)^k * dealt_j[slot]`.
     fn extract(&self, by_dealer: &[Vec<F>], offset: usize, slots: usize) -> Vec<F> {
-        let v = self.shamir.vandermonde();
-        let outputs = v.len();
+        let rows = self.shamir.vandermonde_coeffs();
+        let outputs = rows.len();
+        let columns: Vec<&[F]> = by_dealer.iter().map(|d| d.get(offset..offset + slots).unwrap_or_default()).collect();
         let mut out = vec![F::zero(); slots * outputs];
-        out.par_chunks_mut(outputs * 1024)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                for (k, o) in chunk.iter_mut().enumerate() {
-                    let idx = c * outputs * 1024 + k;
-                    let (slot, row) = (idx / outputs, idx % outputs);
-                    if let Some(row) = v.get(row) {
-                        *o = row
-                            .iter()
-                            .zip(by_dealer)
-                            .map(|(m, d)| *m * d.get(offset + slot).copied().unwrap_or_default())
-                            .sum();
+        out.par_chunks_mut(outputs * PAR_CHUNK).enumerate().for_each(|(c, chunk)| {
+            let base = c * PAR_CHUNK;
+            let count = chunk.len() / outputs.max(1);
+            let cols: Vec<&[F]> = columns.iter().map(|col| col.get(base..base + count).unwrap_or_default()).collect();
+            for (s, row_out) in chunk.chunks_exact_mut(outputs).enumerate() {
+                for (o, coeffs) in row_out.iter_mut().zip(&rows) {
+                    let mut acc = F::zero();
+                    for (col, k) in cols.iter().zip(coeffs) {
+                        acc += k.apply(col.get(s).copied().unwrap_or_default());
                     }
+                    *o = acc;
                 }
-            });
+            }
+        });
         out
     }
 
     /// Checks that `vectors` are degree-`degree` sharings: opens a random combination masked
     /// by `mask`, with every share checked. The coin comes from `coin_share`.
-    async fn check_degree(
-        &mut self,
-        vectors: &[&[F]],
-        degree: usize,
-        mask: F,
-        coin: F,
-    ) -> Result<()> {
+    async fn check_degree(&mut self, vectors: &[&[F]], degree: usize, mask: F, coin: F) -> Result<()> {
         let total: usize = vectors.iter().map(|v| v.len()).sum();
-        let gammas = crate::verify::expand_coin(coin, total);
+        let gammas = crate::verify::powers(coin, total);
         let mut combined = mask;
         let mut g = gammas.iter();
         for v in vectors {
             combined += v.iter().zip(g.by_ref()).map(|(x, g)| *x * g).sum::<F>();
         }
         let by_party = self.net.broadcast(&[combined]).await?;
-        self.reconstruct(&by_party, degree)
-            .map(|_| ())
-            .map_err(|e| match e {
-                MpcError::Cheating { .. } => MpcError::Cheating {
-                    check: Check::DealtDegree,
-                    culprit: Culprit::Unknown,
-                },
-                other => other,
-            })
+        self.reconstruct(&by_party, degree).map(|_| ()).map_err(|e| match e {
+            MpcError::Cheating { .. } => MpcError::Cheating { check: Check::DealtDegree, culprit: Culprit::Unknown },
+            other => other,
+        })
     }
 
     /// Opens a coin from a sharing we just extracted (bootstrapping: the pools may be empty).
     async fn bootstrap_coin(&mut self, share: F) -> Result<F> {
         let by_party = self.net.broadcast(&[share]).await?;
         let v = self.reconstruct(&by_party, self.t())?;
-        v.first()
-            .copied()
-            .ok_or_else(|| MpcError::Usage("empty coin".into()))
+        v.first().copied().ok_or_else(|| MpcError::Usage("empty coin".into()))
     }
 
     /// Generates at least `count` random degree-`t` sharings.
@@ -190,8 +164,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             let mask_2t = r_2t.pop().unwrap_or_default();
             let coin = self.bootstrap_coin(coin_share).await?;
             self.check_degree(&[&r_t], self.t(), mask_t, coin).await?;
-            self.check_degree(&[&r_2t], 2 * self.t(), mask_2t, coin)
-                .await?;
+            self.check_degree(&[&r_2t], 2 * self.t(), mask_2t, coin).await?;
         }
         Ok(DoubleShares { r_t, r_2t })
     }
@@ -224,8 +197,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
                     out
                 })
                 .collect();
-            let mut per_recipient: Vec<Vec<F>> =
-                (0..n).map(|_| Vec::with_capacity(count)).collect();
+            let mut per_recipient: Vec<Vec<F>> = (0..n).map(|_| Vec::with_capacity(count)).collect();
             for chunk in dealt {
                 for (dest, part) in per_recipient.iter_mut().zip(chunk) {
                     dest.extend(part);
@@ -239,15 +211,8 @@ impl<F: WireField, T: Transport> Engine<F, T> {
                 }
             }
         }
-        let outgoing: Vec<(PartyId, &[F])> = outgoing_vecs
-            .iter()
-            .map(|(p, v)| (*p, v.as_slice()))
-            .collect();
-        let incoming: Vec<(PartyId, usize)> = dealers
-            .iter()
-            .filter(|d| **d != me)
-            .map(|d| (*d, count))
-            .collect();
+        let outgoing: Vec<(PartyId, &[F])> = outgoing_vecs.iter().map(|(p, v)| (*p, v.as_slice())).collect();
+        let incoming: Vec<(PartyId, usize)> = dealers.iter().filter(|d| **d != me).map(|d| (*d, count)).collect();
         let received = self.net.round(Kind::Deal, &outgoing, &incoming).await?;
         drop(outgoing_vecs);
         // In dealer order at every party: the verification pairs claims by position.
@@ -256,10 +221,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             by_dealer.push((me, own));
         }
         by_dealer.sort_by_key(|(p, _)| *p);
-        let dealt_bits: Vec<Shares<F>> = by_dealer
-            .into_iter()
-            .map(|(_, v)| Shares::from_raw(v))
-            .collect();
+        let dealt_bits: Vec<Shares<F>> = by_dealer.into_iter().map(|(_, v)| Shares::from_raw(v)).collect();
         if self.needs_degree_check() {
             let mask = self.take_randoms(1).await?.into_shares();
             let coin = self.coin().await?;
@@ -272,9 +234,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
                 let minus_one = b.add_scalar(-F::one());
                 self.pending.x.extend_from_slice(b.expose_shares());
                 self.pending.y.extend_from_slice(minus_one.expose_shares());
-                self.pending
-                    .z
-                    .extend(std::iter::repeat(F::zero()).take(b.len()));
+                self.pending.z.extend(std::iter::repeat(F::zero()).take(b.len()));
             }
         }
         let mut iter = dealt_bits.into_iter();
@@ -284,8 +244,6 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             let prod = self.mul(&acc, &b).await?;
             acc = acc.add(&b).sub(&prod.scale(F::from(2u64)));
         }
-        Ok(RandomBits {
-            bits: acc.into_exposed(),
-        })
+        Ok(RandomBits { bits: acc.into_exposed() })
     }
 }

@@ -7,7 +7,7 @@ use ark_ff::PrimeField;
 use ark_std::rand::Rng;
 use rayon::prelude::*;
 
-use crate::field::PAR_CHUNK;
+use crate::field::{Coeff, PAR_CHUNK};
 use crate::party::{PartyId, MAX_PARTIES};
 
 /// Why a set of sharing parameters is refused.
@@ -41,10 +41,7 @@ pub struct Shamir<F: PrimeField> {
 
 impl<F: PrimeField> std::fmt::Debug for Shamir<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shamir")
-            .field("n", &self.n)
-            .field("t", &self.t)
-            .finish()
+        f.debug_struct("Shamir").field("n", &self.n).field("t", &self.t).finish()
     }
 }
 
@@ -58,9 +55,7 @@ impl<F: PrimeField> Shamir<F> {
             return Err(ParamError::Threshold { n, t });
         }
         let points: Vec<F> = (1..=n as u64).map(F::from).collect();
-        let vandermonde = (0..n - t)
-            .map(|k| points.iter().map(|x| x.pow([k as u64])).collect())
-            .collect();
+        let vandermonde = (0..n - t).map(|k| points.iter().map(|x| x.pow([k as u64])).collect()).collect();
         Ok(Self {
             n,
             t,
@@ -91,6 +86,11 @@ impl<F: PrimeField> Shamir<F> {
         &self.vandermonde
     }
 
+    /// The extraction matrix, with small entries kept as integers.
+    pub(crate) fn vandermonde_coeffs(&self) -> Vec<Vec<Coeff<F>>> {
+        self.vandermonde.iter().map(|row| row.iter().map(|c| Coeff::new(*c)).collect()).collect()
+    }
+
     /// Shares of `secret` under a random polynomial of `degree`: element `i` is party `i + 1`'s.
     pub fn share<R: Rng + ?Sized>(&self, secret: F, degree: usize, rng: &mut R) -> Vec<F> {
         let mut coeffs = Vec::with_capacity(degree + 1);
@@ -106,10 +106,7 @@ impl<F: PrimeField> Shamir<F> {
         cache
             .entry(mask)
             .or_insert_with(|| {
-                let xs: Vec<F> = parties
-                    .iter()
-                    .map(|p| F::from(u64::from(p.get())))
-                    .collect();
+                let xs: Vec<F> = parties.iter().map(|p| F::from(u64::from(p.get()))).collect();
                 Arc::new(lagrange_coefficients(&xs, F::zero()))
             })
             .clone()
@@ -123,11 +120,7 @@ impl<F: PrimeField> Shamir<F> {
             .or_insert_with(|| {
                 let base = self.points.get(..=degree).unwrap_or(&self.points);
                 let rest = self.points.get(degree + 1..).unwrap_or(&[]);
-                Arc::new(
-                    rest.iter()
-                        .map(|x| lagrange_coefficients(base, *x))
-                        .collect(),
-                )
+                Arc::new(rest.iter().map(|x| lagrange_coefficients(base, *x)).collect())
             })
             .clone()
     }
@@ -152,37 +145,37 @@ impl<F: PrimeField> Shamir<F> {
     /// Batch reconstruction. `by_party[j]` holds party `j + 1`'s shares of every secret.
     /// With `check`, every share beyond the first `degree + 1` must lie on the interpolated
     /// polynomial; on failure returns the index of the first inconsistent secret.
-    pub fn reconstruct_batch(
-        &self,
-        by_party: &[Vec<F>],
-        degree: usize,
-        check: bool,
-    ) -> Result<Vec<F>, usize> {
+    pub fn reconstruct_batch(&self, by_party: &[Vec<F>], degree: usize, check: bool) -> Result<Vec<F>, usize> {
         let len = by_party.first().map_or(0, Vec::len);
         if by_party.len() != self.n || degree >= self.n || by_party.iter().any(|v| v.len() != len) {
             return Err(0);
         }
         let parties: Vec<PartyId> = PartyId::all(degree + 1).collect();
-        let lambda = self.lagrange_at_zero(&parties);
-        let preds = self.predictors(degree);
+        // Lagrange coefficients of the prefix sets 1..=m are binomials: mostly additions.
+        let lambda: Vec<Coeff<F>> = self.lagrange_at_zero(&parties).iter().map(|c| Coeff::new(*c)).collect();
+        let preds: Vec<Vec<Coeff<F>>> =
+            self.predictors(degree).iter().map(|row| row.iter().map(|c| Coeff::new(*c)).collect()).collect();
         let (base, rest) = by_party.split_at(degree + 1);
         let work = |start: usize, out: &mut [F]| -> Result<(), usize> {
-            for (k, o) in out.iter_mut().enumerate() {
-                let i = start + k;
-                let mut value = F::zero();
-                for (l, col) in lambda.iter().zip(base) {
-                    value += *l * col.get(i).copied().unwrap_or_default();
+            let end = start + out.len();
+            let combine = |coeffs: &[Coeff<F>], target: &mut [F]| {
+                for (k, (c, col)) in coeffs.iter().zip(base).enumerate() {
+                    let col = col.get(start..end).unwrap_or_default();
+                    if k == 0 {
+                        target.iter_mut().zip(col).for_each(|(o, v)| *o = c.apply(*v));
+                    } else {
+                        target.iter_mut().zip(col).for_each(|(o, v)| *o += c.apply(*v));
+                    }
                 }
-                *o = value;
-                if check {
-                    for (coeffs, col) in preds.iter().zip(rest) {
-                        let mut predicted = F::zero();
-                        for (c, b) in coeffs.iter().zip(base) {
-                            predicted += *c * b.get(i).copied().unwrap_or_default();
-                        }
-                        if Some(&predicted) != col.get(i) {
-                            return Err(i);
-                        }
+            };
+            combine(&lambda, out);
+            if check {
+                let mut predicted = vec![F::zero(); out.len()];
+                for (coeffs, col) in preds.iter().zip(rest) {
+                    combine(coeffs, &mut predicted);
+                    let actual = col.get(start..end).unwrap_or_default();
+                    if let Some(i) = predicted.iter().zip(actual).position(|(p, a)| p != a) {
+                        return Err(start + i);
                     }
                 }
             }
@@ -190,12 +183,12 @@ impl<F: PrimeField> Shamir<F> {
         };
         let mut out = vec![F::zero(); len];
         if len > PAR_CHUNK {
-            let failures: Vec<usize> = out
+            let first_bad = out
                 .par_chunks_mut(PAR_CHUNK)
                 .enumerate()
                 .filter_map(|(c, chunk)| work(c * PAR_CHUNK, chunk).err())
-                .collect();
-            if let Some(first) = failures.into_iter().min() {
+                .min();
+            if let Some(first) = first_bad {
                 return Err(first);
             }
         } else {
@@ -215,14 +208,8 @@ impl<F: PrimeField> Shamir<F> {
         }
         let mut subset: Vec<usize> = (0..=degree).collect();
         loop {
-            let xs: Vec<F> = subset
-                .iter()
-                .filter_map(|&i| self.points.get(i).copied())
-                .collect();
-            let ys: Vec<F> = subset
-                .iter()
-                .filter_map(|&i| shares.get(i).copied())
-                .collect();
+            let xs: Vec<F> = subset.iter().filter_map(|&i| self.points.get(i).copied()).collect();
+            let ys: Vec<F> = subset.iter().filter_map(|&i| shares.get(i).copied()).collect();
             let bad: Vec<PartyId> = self
                 .points
                 .iter()
@@ -256,6 +243,12 @@ fn next_subset(subset: &mut [usize], n: usize) -> bool {
         }
     }
     false
+}
+
+/// Horner evaluation at a small integer point.
+#[inline]
+pub(crate) fn eval_poly_small<F: PrimeField>(coeffs: &[F], x: u64) -> F {
+    coeffs.iter().rev().fold(F::zero(), |acc, c| crate::field::mul_small(acc, x) + c)
 }
 
 /// Horner evaluation.

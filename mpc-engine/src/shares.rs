@@ -31,10 +31,7 @@ impl<F: PrimeField> Drop for Shares<F> {
 
 fn zip_map<F: PrimeField>(a: &[F], b: &[F], f: impl Fn(&F, &F) -> F + Sync + Send) -> Vec<F> {
     if a.len() > PAR_CHUNK {
-        a.par_iter()
-            .zip(b.par_iter())
-            .map(|(x, y)| f(x, y))
-            .collect()
+        a.par_iter().zip(b.par_iter()).map(|(x, y)| f(x, y)).collect()
     } else {
         a.iter().zip(b).map(|(x, y)| f(x, y)).collect()
     }
@@ -228,10 +225,4 @@ impl<F: PrimeField> BeaverTriples<F> {
     }
 }
 
-redacted_debug!(
-    Shares,
-    RandomShares,
-    DoubleShares,
-    BeaverTriples,
-    RandomBits
-);
+redacted_debug!(Shares, RandomShares, DoubleShares, BeaverTriples, RandomBits);

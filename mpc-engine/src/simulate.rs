@@ -39,31 +39,21 @@ where
     for h in handles {
         out.push(match h.await {
             Ok(r) => r,
-            Err(join) => Err(crate::error::MpcError::Usage(format!(
-                "party task failed: {join}"
-            ))),
+            Err(join) => Err(crate::error::MpcError::Usage(format!("party task failed: {join}"))),
         });
     }
     out
 }
 
 /// As [`run_engines`] over a fresh in-memory network of `n` parties.
-pub async fn run_in_memory<F, R, Fut, P>(
-    n: usize,
-    t: usize,
-    security: Security,
-    protocol: P,
-) -> Vec<Result<R>>
+pub async fn run_in_memory<F, R, Fut, P>(n: usize, t: usize, security: Security, protocol: P) -> Vec<Result<R>>
 where
     F: WireField,
     R: Send + 'static,
     Fut: Future<Output = Result<R>> + Send + 'static,
     P: Fn(Engine<F, MemoryTransport>) -> Fut,
 {
-    let transports = MemoryTransport::network(n)
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+    let transports = MemoryTransport::network(n).into_iter().map(Arc::new).collect();
     run_engines(transports, t, security, SessionId::random(), protocol).await
 }
 
@@ -112,10 +102,7 @@ pub struct PartyFigures {
 /// One party's side of the multiplication benchmark: `count` products of random shared
 /// values (preprocessing, then the batch and its verification), then a sample of the
 /// products is opened and checked.
-pub async fn bench_mul_party<F: WireField, T: Transport>(
-    mut e: Engine<F, T>,
-    count: usize,
-) -> Result<PartyFigures> {
+pub async fn bench_mul_party<F: WireField, T: Transport>(mut e: Engine<F, T>, count: usize) -> Result<PartyFigures> {
     let start_bytes = e.stats().transport.bytes_sent;
     let start = std::time::Instant::now();
     // Operands (random sharings), the double sharings, and what verification consumes.
@@ -133,27 +120,15 @@ pub async fn bench_mul_party<F: WireField, T: Transport>(
     let rounds = e.stats().rounds - rounds_before;
     let sample = 16.min(count);
     let opened = e
-        .open(&crate::shares::Shares::concat(&[
-            &x.slice(0..sample),
-            &y.slice(0..sample),
-            &z.slice(0..sample),
-        ]))
+        .open(&crate::shares::Shares::concat(&[&x.slice(0..sample), &y.slice(0..sample), &z.slice(0..sample)]))
         .await?;
     let ok = (0..sample).all(|i| {
         matches!((opened.get(i), opened.get(sample + i), opened.get(2 * sample + i)), (Some(a), Some(b), Some(c)) if *a * b == *c)
     });
     if !ok {
-        return Err(crate::error::MpcError::Usage(
-            "benchmark products are wrong".into(),
-        ));
+        return Err(crate::error::MpcError::Usage("benchmark products are wrong".into()));
     }
-    Ok(PartyFigures {
-        prep_s,
-        online_s,
-        prep_bytes,
-        online_bytes,
-        rounds,
-    })
+    Ok(PartyFigures { prep_s, online_s, prep_bytes, online_bytes, rounds })
 }
 
 /// Runs `count` multiplications of random shared values between the parties of
@@ -168,21 +143,15 @@ pub async fn bench_mul<F: WireField, T: Transport>(
 ) -> Result<MulBenchReport> {
     let parties = transports.len();
     let session = SessionId::random();
-    let results = run_engines::<F, T, _, _, _>(transports, t, security, session, move |e| {
-        bench_mul_party(e, count)
-    })
-    .await;
+    let results =
+        run_engines::<F, T, _, _, _>(transports, t, security, session, move |e| bench_mul_party(e, count)).await;
     let figures: Vec<PartyFigures> = results.into_iter().collect::<Result<_>>()?;
     let max = |f: fn(&PartyFigures) -> f64| figures.iter().map(f).fold(0.0, f64::max);
     let prep_s = max(|p| p.prep_s);
     let online_s = max(|p| p.online_s);
     let n = figures.len().max(1) as u64;
     let online_bytes: u64 = figures.iter().map(|p| p.online_bytes).sum::<u64>() / n;
-    let bytes_sent_per_party = figures
-        .iter()
-        .map(|p| p.prep_bytes + p.online_bytes)
-        .sum::<u64>()
-        / n;
+    let bytes_sent_per_party = figures.iter().map(|p| p.prep_bytes + p.online_bytes).sum::<u64>() / n;
     let rounds = figures.iter().map(|p| p.rounds).max().unwrap_or(0);
     Ok(MulBenchReport {
         protocol: match security {
@@ -222,10 +191,7 @@ pub fn plain_mults_per_s<F: WireField>(count: usize) -> f64 {
 pub async fn local_quic_cluster(
     n: usize,
     options: crate::transport::quic::QuicOptions,
-) -> std::result::Result<
-    Vec<Arc<crate::transport::quic::QuicTransport>>,
-    crate::transport::TransportError,
-> {
+) -> std::result::Result<Vec<Arc<crate::transport::quic::QuicTransport>>, crate::transport::TransportError> {
     use crate::party::PartyId;
     use crate::transport::quic::{PartyIdentity, PeerInfo, QuicConfig, QuicTransport};
     use crate::transport::TransportError;
@@ -233,36 +199,26 @@ pub async fn local_quic_cluster(
     let mut sockets = Vec::with_capacity(n);
     for id in PartyId::all(n) {
         identities.push((id, PartyIdentity::generate(id)?));
-        let socket = std::net::UdpSocket::bind(("127.0.0.1", 0))
-            .map_err(|e| TransportError::Config(format!("bind: {e}")))?;
+        let socket =
+            std::net::UdpSocket::bind(("127.0.0.1", 0)).map_err(|e| TransportError::Config(format!("bind: {e}")))?;
         sockets.push(socket);
     }
     let mut infos = Vec::with_capacity(n);
     for ((id, identity), socket) in identities.iter().zip(&sockets) {
-        let addr = socket
-            .local_addr()
-            .map_err(|e| TransportError::Config(format!("local address: {e}")))?;
-        infos.push(PeerInfo {
-            id: *id,
-            addr,
-            cert_fingerprint: identity.fingerprint(),
-        });
+        let addr = socket.local_addr().map_err(|e| TransportError::Config(format!("local address: {e}")))?;
+        infos.push(PeerInfo { id: *id, addr, cert_fingerprint: identity.fingerprint() });
     }
     let mut tasks = Vec::with_capacity(n);
     for ((id, identity), socket) in identities.into_iter().zip(sockets) {
         let peers: Vec<PeerInfo> = infos.iter().filter(|p| p.id != id).cloned().collect();
-        let listen = socket
-            .local_addr()
-            .map_err(|e| TransportError::Config(format!("local address: {e}")))?;
+        let listen = socket.local_addr().map_err(|e| TransportError::Config(format!("local address: {e}")))?;
         let mut config = QuicConfig::new(id, listen, identity, peers);
         config.options = options.clone();
         tasks.push(tokio::spawn(QuicTransport::connect_on(socket, config)));
     }
     let mut out = Vec::with_capacity(n);
     for task in tasks {
-        let transport = task
-            .await
-            .map_err(|e| TransportError::Config(format!("connect task: {e}")))??;
+        let transport = task.await.map_err(|e| TransportError::Config(format!("connect task: {e}")))??;
         out.push(Arc::new(transport));
     }
     Ok(out)
@@ -321,19 +277,18 @@ pub async fn bench_less_than<F: WireField, T: Transport>(
         let opened = e
             .open(&crate::shares::Shares::concat(&[&x.slice(0..sample), &y.slice(0..sample), &lt.slice(0..sample)]))
             .await?;
-        let checked = (0..sample).all(|i| {
-            match (opened.get(i), opened.get(sample + i), opened.get(2 * sample + i)) {
-                (Some(a), Some(b), Some(c)) => {
-                    let expect = crate::field::low_u128(a) < crate::field::low_u128(b);
-                    *c == F::from(u64::from(expect))
-                }
-                _ => false,
+        let checked = (0..sample).all(|i| match (opened.get(i), opened.get(sample + i), opened.get(2 * sample + i)) {
+            (Some(a), Some(b), Some(c)) => {
+                let expect = crate::field::low_u128(a) < crate::field::low_u128(b);
+                *c == F::from(u64::from(expect))
             }
+            _ => false,
         });
         Ok((prep_s, online_s, rounds, checked))
     })
     .await;
-    let mut report = CompareBenchReport { count, bits: K, prep_s: 0.0, online_s: 0.0, online_per_s: 0.0, rounds: 0, checked: true };
+    let mut report =
+        CompareBenchReport { count, bits: K, prep_s: 0.0, online_s: 0.0, online_per_s: 0.0, rounds: 0, checked: true };
     for r in results {
         let (p, o, rounds, checked) = r?;
         report.prep_s = report.prep_s.max(p);

@@ -3,8 +3,8 @@
 //! 2019 style inner-product compression).
 //!
 //! DN07 multiplication with honest majority lets a cheater add an error to a product but
-//! nothing else. All claims `z = x*y` (and inner products) are folded with public random
-//! coefficients into one inner-product claim `<a, b> = c`, which is halved `log2 N` times:
+//! nothing else. All claims `z = x*y` (and inner products) are folded with powers of a public
+//! random coefficient into one inner-product claim `<a, b> = c`, which is halved `log2 N` times:
 //! with `f(X) = a_L + X (a_R - a_L)`, `g` alike, `h(X) = <f(X), g(X)>` has degree 2; the
 //! parties compute shared `h(0)` and `h(2)` by one degree reduction each, set
 //! `h(1) = c - h(0)`, and continue with `(f(rho), g(rho), h(rho))` for a public random `rho`.
@@ -13,8 +13,6 @@
 //! `2 log2(N) / |F|`. Each round's error terms are functions of the cheater's errors and
 //! public coins only, so nothing about secret values leaks.
 
-use ark_std::rand::SeedableRng;
-use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use crate::engine::{par_dot, Engine};
@@ -24,23 +22,28 @@ use crate::party::PartyId;
 use crate::shares::Shares;
 use crate::transport::Transport;
 
-/// `len` public field elements expanded from one coin value (the same at every party).
-pub(crate) fn expand_coin<F: WireField>(coin: F, len: usize) -> Vec<F> {
-    let mut bytes = vec![0u8; F::WIRE_BYTES];
-    coin.write_wire(&mut bytes);
-    let key = *blake3::hash(&bytes).as_bytes();
-    let chunks = len.div_ceil(PAR_CHUNK);
-    let parts: Vec<Vec<F>> = (0..chunks)
-        .into_par_iter()
-        .map(|c| {
-            let mut h = blake3::Hasher::new_keyed(&key);
-            h.update(&(c as u64).to_le_bytes());
-            let mut rng = ChaCha12Rng::from_seed(*h.finalize().as_bytes());
-            let count = (len - c * PAR_CHUNK).min(PAR_CHUNK);
-            (0..count).map(|_| F::rand(&mut rng)).collect()
-        })
-        .collect();
-    parts.into_iter().flatten().collect()
+/// `alpha, alpha^2, ..., alpha^len`, computed in parallel chunks.
+pub(crate) fn powers<F: WireField>(alpha: F, len: usize) -> Vec<F> {
+    let mut out = vec![F::zero(); len];
+    out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(c, chunk)| {
+        let mut acc = alpha.pow([(c * PAR_CHUNK) as u64 + 1]);
+        for o in chunk {
+            *o = acc;
+            acc *= alpha;
+        }
+    });
+    out
+}
+
+/// `v[i] = v[i] + rho * (v[h + i] - v[i])` for `i < h`, then `v` keeps its first `h`.
+fn fold_in_place<F: WireField>(v: &mut Vec<F>, h: usize, rho: F) {
+    let (left, right) = v.split_at_mut(h);
+    if h > PAR_CHUNK {
+        left.par_iter_mut().zip(right.par_iter()).for_each(|(l, r)| *l += rho * (*r - *l));
+    } else {
+        left.iter_mut().zip(right.iter()).for_each(|(l, r)| *l += rho * (*r - *l));
+    }
+    v.truncate(h);
 }
 
 /// Turns digest disagreements `(sender, reporter)` into a culprit. We know what we sent, and
@@ -97,25 +100,20 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         let (a0, b0) = (pair.slice(0..1), pair.slice(1..2));
         self.mul(&a0, &b0).await?;
 
+        // Claim i gets coefficient alpha^(i+1) for a public random alpha: a nonzero error
+        // vector survives unless alpha is a root of a polynomial of degree N.
         let mut pending = std::mem::take(&mut self.pending);
-        let claims = pending.x.len() + pending.inner.len();
-        let theta = self.coin_vector(claims).await?;
-        let (theta_elem, theta_inner) = theta.split_at(pending.x.len());
-        let total = pending.x.len() + pending.inner.iter().map(|(x, _, _)| x.len()).sum::<usize>();
-        let mut a: Vec<F> = Vec::with_capacity(total + 1);
-        let mut b: Vec<F> = Vec::with_capacity(total + 1);
-        if pending.x.len() > PAR_CHUNK {
-            a.par_extend(
-                pending
-                    .x
-                    .par_iter()
-                    .zip(theta_elem.par_iter())
-                    .map(|(x, t)| *x * t),
-            );
+        let alpha = self.coin().await?;
+        let elementwise = pending.x.len();
+        let theta = powers(alpha, elementwise + pending.inner.len());
+        let (theta_elem, theta_inner) = theta.split_at(elementwise);
+        let mut a = std::mem::take(&mut pending.x);
+        if a.len() > PAR_CHUNK {
+            a.par_iter_mut().zip(theta_elem.par_iter()).for_each(|(x, t)| *x *= t);
         } else {
-            a.extend(pending.x.iter().zip(theta_elem).map(|(x, t)| *x * t));
+            a.iter_mut().zip(theta_elem).for_each(|(x, t)| *x *= t);
         }
-        b.append(&mut pending.y);
+        let mut b = std::mem::take(&mut pending.y);
         let mut c = par_dot(&pending.z, theta_elem);
         for ((x, y, z), t) in pending.inner.iter_mut().zip(theta_inner) {
             a.extend(x.iter().map(|v| *v * t));
@@ -123,6 +121,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             c += *z * t;
         }
         drop(pending);
+        drop(theta);
 
         let two = F::from(2u64);
         let half = Self::half();
@@ -143,61 +142,36 @@ impl<F: WireField, T: Transport> Engine<F, T> {
                         al.iter()
                             .zip(ar)
                             .zip(bl.iter().zip(br))
-                            .fold(F::zero(), |acc, ((l, r), (bl, br))| {
-                                acc + (two * r - l) * (two * br - bl)
-                            })
+                            .fold(F::zero(), |acc, ((l, r), (bl, br))| acc + (two * r - l) * (two * br - bl))
                     })
                     .sum()
             } else {
                 al.iter()
                     .zip(ar)
                     .zip(bl.iter().zip(br))
-                    .fold(F::zero(), |acc, ((l, r), (bl, br))| {
-                        acc + (two * r - l) * (two * br - bl)
-                    })
+                    .fold(F::zero(), |acc, ((l, r), (bl, br))| acc + (two * r - l) * (two * br - bl))
             };
             let hs = self.reduce_degree(vec![h0, h2]).await?;
             let (h0, h2) = match hs.expose_shares() {
                 [h0, h2] => (*h0, *h2),
-                _ => {
-                    return Err(MpcError::Usage(
-                        "degree reduction returned the wrong length".into(),
-                    ))
-                }
+                _ => return Err(MpcError::Usage("degree reduction returned the wrong length".into())),
             };
             let h1 = c - h0;
             let rho = self.coin().await?;
-            let fold = |l: &[F], r: &[F]| -> Vec<F> {
-                if l.len() > PAR_CHUNK {
-                    l.par_iter()
-                        .zip(r.par_iter())
-                        .map(|(l, r)| *l + rho * (*r - l))
-                        .collect()
-                } else {
-                    l.iter().zip(r).map(|(l, r)| *l + rho * (*r - l)).collect()
-                }
-            };
-            let (na, nb) = (fold(al, ar), fold(bl, br));
+            fold_in_place(&mut a, h, rho);
+            fold_in_place(&mut b, h, rho);
             // Lagrange basis on {0, 1, 2} at rho.
             let l0 = (rho - F::one()) * (rho - two) * half;
             let l1 = -(rho * (rho - two));
             let l2 = rho * (rho - F::one()) * half;
             c = l0 * h0 + l1 * h1 + l2 * h2;
-            a = na;
-            b = nb;
         }
-        let last = Shares::from_raw(vec![
-            a.first().copied().unwrap_or_default(),
-            b.first().copied().unwrap_or_default(),
-            c,
-        ]);
+        let last =
+            Shares::from_raw(vec![a.first().copied().unwrap_or_default(), b.first().copied().unwrap_or_default(), c]);
         let opened = self.open_masked(&last).await?;
         match opened.as_slice() {
             [a, b, c] if *a * b == *c => Ok(()),
-            _ => Err(MpcError::Cheating {
-                check: Check::Multiplication,
-                culprit: Culprit::Unknown,
-            }),
+            _ => Err(MpcError::Cheating { check: Check::Multiplication, culprit: Culprit::Unknown }),
         }
     }
 }

@@ -1,10 +1,5 @@
 //! Every online operation against plaintext, for both fields, both security modes.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use ark_ff::{PrimeField, UniformRand};
 use proptest::prelude::*;
@@ -14,11 +9,7 @@ use tacit_mpc_engine::simulate::run_in_memory;
 use tacit_mpc_engine::{PartyId, Security, Shamir, Shares, WireField};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 fn share_reconstruct<F: WireField>(n: usize, t: usize, seed: u64) {
@@ -30,21 +21,14 @@ fn share_reconstruct<F: WireField>(n: usize, t: usize, seed: u64) {
     // any t+1 parties reconstruct
     let set: Vec<PartyId> = PartyId::all(n).skip(n - t - 1).collect();
     let lambda = shamir.lagrange_at_zero(&set);
-    let value: F = set
-        .iter()
-        .zip(lambda.iter())
-        .map(|(p, l)| shares[p.index()] * l)
-        .sum();
+    let value: F = set.iter().zip(lambda.iter()).map(|(p, l)| shares[p.index()] * l).sum();
     assert_eq!(value, secret);
     // a changed share is detected
     let mut bad = shares.clone();
     bad[n - 1] += F::one();
     assert_eq!(shamir.reconstruct_checked(&bad, t), None);
     if n > 3 * t {
-        assert_eq!(
-            shamir.identify_bad_shares(&bad, t),
-            Some(vec![PartyId::new(n as u16).unwrap()])
-        );
+        assert_eq!(shamir.identify_bad_shares(&bad, t), Some(vec![PartyId::new(n as u16).unwrap()]));
     }
 }
 
@@ -70,27 +54,9 @@ fn all_ops<F: WireField>(n: usize, t: usize, security: Security, seed: u64) {
     const K: u32 = 20;
     let len = 24;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let xs: Vec<u64> = (0..len)
-        .map(|i| {
-            if i % 5 == 0 {
-                7
-            } else {
-                rng.gen_range(0..1u64 << K)
-            }
-        })
-        .collect();
-    let ys: Vec<u64> = (0..len)
-        .map(|i| {
-            if i % 5 == 0 {
-                7
-            } else {
-                rng.gen_range(0..1u64 << K)
-            }
-        })
-        .collect();
-    let signed: Vec<i64> = (0..len)
-        .map(|_| rng.gen_range(-(1i64 << 30)..(1i64 << 30)))
-        .collect();
+    let xs: Vec<u64> = (0..len).map(|i| if i % 5 == 0 { 7 } else { rng.gen_range(0..1u64 << K) }).collect();
+    let ys: Vec<u64> = (0..len).map(|i| if i % 5 == 0 { 7 } else { rng.gen_range(0..1u64 << K) }).collect();
+    let signed: Vec<i64> = (0..len).map(|_| rng.gen_range(-(1i64 << 30)..(1i64 << 30))).collect();
     let fx: Vec<F> = xs.iter().map(|v| F::from(*v)).collect();
     let fy: Vec<F> = ys.iter().map(|v| F::from(*v)).collect();
     let fs: Vec<F> = signed.iter().map(|v| from_i128(i128::from(*v))).collect();
@@ -112,11 +78,7 @@ fn all_ops<F: WireField>(n: usize, t: usize, security: Security, seed: u64) {
             let bits = e.bit_decompose(&x, K).await?;
             let trunc = e.truncate(&s, 32, 8).await?;
             let rbits = e.take_bits(64).await?.into_shares();
-            let lin = x
-                .add(&y)
-                .scale(F::from(3u64))
-                .sub(&x)
-                .add_scalar(F::from(5u64));
+            let lin = x.add(&y).scale(F::from(3u64)).sub(&x).add_scalar(F::from(5u64));
             let mut out = Vec::new();
             for v in [&prod, &ip, &beaver, &lt, &eq, &trunc, &rbits, &lin] {
                 out.push(e.open(v).await?);
@@ -126,10 +88,7 @@ fn all_ops<F: WireField>(n: usize, t: usize, security: Security, seed: u64) {
             Ok(out)
         }
     }));
-    let outputs: Vec<Vec<Vec<F>>> = results
-        .into_iter()
-        .map(|r| r.expect("party failed"))
-        .collect();
+    let outputs: Vec<Vec<Vec<F>>> = results.into_iter().map(|r| r.expect("party failed")).collect();
     for o in &outputs {
         assert_eq!(o, &outputs[0], "all parties open the same values");
     }
@@ -138,46 +97,21 @@ fn all_ops<F: WireField>(n: usize, t: usize, security: Security, seed: u64) {
     for i in 0..len {
         assert_eq!(o[0][i], f(xs[i]) * f(ys[i]), "mul");
         assert_eq!(o[2][i], f(xs[i]) * f(ys[i]), "beaver mul");
-        assert_eq!(
-            o[3][i],
-            f(u64::from(xs[i] < ys[i])),
-            "less than at {i}: {} {}",
-            xs[i],
-            ys[i]
-        );
+        assert_eq!(o[3][i], f(u64::from(xs[i] < ys[i])), "less than at {i}: {} {}", xs[i], ys[i]);
         assert_eq!(o[4][i], f(u64::from(xs[i] == ys[i])), "equal");
         let got = to_i128(&o[5][i]).unwrap();
         let exact = i128::from(signed[i]) >> 8;
-        assert!(
-            got == exact || got == exact + 1,
-            "truncation {} -> {got}, expected about {exact}",
-            signed[i]
-        );
-        assert_eq!(
-            o[7][i],
-            (f(xs[i]) + f(ys[i])) * f(3) - f(xs[i]) + f(5),
-            "linear"
-        );
+        assert!(got == exact || got == exact + 1, "truncation {} -> {got}, expected about {exact}", signed[i]);
+        assert_eq!(o[7][i], (f(xs[i]) + f(ys[i])) * f(3) - f(xs[i]) + f(5), "linear");
         for b in 0..K as usize {
-            assert_eq!(
-                o[8][b * len + i],
-                f((xs[i] >> b) & 1),
-                "bit {b} of {}",
-                xs[i]
-            );
+            assert_eq!(o[8][b * len + i], f((xs[i] >> b) & 1), "bit {b} of {}", xs[i]);
         }
     }
     let ip_xy: F = (0..len).map(|i| f(xs[i]) * f(ys[i])).sum();
     let ip_yy: F = (0..len).map(|i| f(ys[i]) * f(ys[i])).sum();
     assert_eq!(o[1], vec![ip_xy, ip_yy]);
-    assert!(
-        o[6].iter().all(|b| b.is_zero() || b.is_one()),
-        "random bits are bits"
-    );
-    assert!(
-        o[6].iter().any(|b| b.is_one()) && o[6].iter().any(|b| b.is_zero()),
-        "64 random bits are not constant"
-    );
+    assert!(o[6].iter().all(|b| b.is_zero() || b.is_one()), "random bits are bits");
+    assert!(o[6].iter().any(|b| b.is_one()) && o[6].iter().any(|b| b.is_zero()), "64 random bits are not constant");
 }
 
 proptest! {

@@ -1,11 +1,6 @@
 //! A malicious party over the in-memory transport: every cheat aborts the honest parties
 //! before any output is revealed, naming the cheater wherever the protocol can identify it.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
@@ -19,11 +14,7 @@ use tacit_mpc_engine::{Check, Culprit, Engine, MpcError, PartyId, Security, Sess
 type E = Engine<Fr, Cheater>;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 fn pid(i: u16) -> PartyId {
@@ -32,21 +23,13 @@ fn pid(i: u16) -> PartyId {
 
 /// Parties 1 and 2 input a vector each, the product is computed, and every party opens it.
 /// `before_open` runs at the cheater just before the opening (to arm it there).
-async fn product_job(
-    mut e: E,
-    cheater: Arc<Cheater>,
-    cheat_at: &'static str,
-) -> Result<Vec<Fr>, MpcError> {
+async fn product_job(mut e: E, cheater: Arc<Cheater>, cheat_at: &'static str) -> Result<Vec<Fr>, MpcError> {
     let me = e.id();
     let is_cheater = me == cheater.as_ref().id_of();
     let xs: Vec<Fr> = (1..=8u64).map(Fr::from).collect();
     let ys: Vec<Fr> = (11..=18u64).map(Fr::from).collect();
-    let x = e
-        .input(pid(1), (me == pid(1)).then_some(&xs[..]), 8)
-        .await?;
-    let y = e
-        .input(pid(2), (me == pid(2)).then_some(&ys[..]), 8)
-        .await?;
+    let x = e.input(pid(1), (me == pid(1)).then_some(&xs[..]), 8).await?;
+    let y = e.input(pid(2), (me == pid(2)).then_some(&ys[..]), 8).await?;
     let z = match cheat_at {
         "multiplication" => {
             if is_cheater {
@@ -144,10 +127,7 @@ fn wrong_share_in_opening_aborts_and_is_named_where_identifiable() {
     // n = 3, t = 1: detected, but three shares cannot say whose is wrong.
     for (i, r) in run(3, 1, 3, "opening", Box::new(add_one_to_first_element)) {
         match r {
-            Err(MpcError::Cheating {
-                check: Check::OpeningConsistency,
-                ..
-            }) => {}
+            Err(MpcError::Cheating { check: Check::OpeningConsistency, .. }) => {}
             other => panic!("{i} should abort on the opening, got {other:?}"),
         }
     }
@@ -155,10 +135,7 @@ fn wrong_share_in_opening_aborts_and_is_named_where_identifiable() {
     for n in [4, 5] {
         for (i, r) in run(n, 1, 2, "opening", Box::new(add_one_to_first_element)) {
             match r {
-                Err(MpcError::Cheating {
-                    check: Check::OpeningConsistency,
-                    culprit: Culprit::Party(p),
-                }) => {
+                Err(MpcError::Cheating { check: Check::OpeningConsistency, culprit: Culprit::Party(p) }) => {
                     assert_eq!(p, pid(2), "{i} blames the cheater")
                 }
                 other => panic!("{i} should name P2, got {other:?}"),
@@ -204,39 +181,21 @@ fn assert_aborted(
 fn error_added_to_a_product_is_caught_before_output() {
     // n = 3: only the batched verification can see it.
     assert_aborted(
-        run(
-            3,
-            1,
-            3,
-            "multiplication",
-            Box::new(add_one_to_first_element),
-        ),
+        run(3, 1, 3, "multiplication", Box::new(add_one_to_first_element)),
         pid(3),
         &[Check::Multiplication, Check::OpeningConsistency],
         false,
     );
     // n = 5, t = 1: the degree-2t opening has redundancy, so it is caught there and named.
     assert_aborted(
-        run(
-            5,
-            1,
-            3,
-            "multiplication",
-            Box::new(add_one_to_first_element),
-        ),
+        run(5, 1, 3, "multiplication", Box::new(add_one_to_first_element)),
         pid(3),
         &[Check::OpeningConsistency],
         true,
     );
     // n = 5, t = 2: no redundancy again.
     assert_aborted(
-        run(
-            5,
-            2,
-            3,
-            "multiplication",
-            Box::new(add_one_to_first_element),
-        ),
+        run(5, 2, 3, "multiplication", Box::new(add_one_to_first_element)),
         pid(3),
         &[Check::Multiplication, Check::OpeningConsistency],
         false,
@@ -246,12 +205,7 @@ fn error_added_to_a_product_is_caught_before_output() {
 #[test]
 fn consistent_additive_attack_is_caught_by_the_verification() {
     for (n, t) in [(3, 1), (5, 2), (7, 3)] {
-        assert_aborted(
-            run(n, t, 2, "additive", Box::new(|_, _, _| false)),
-            pid(2),
-            &[Check::Multiplication],
-            false,
-        );
+        assert_aborted(run(n, t, 2, "additive", Box::new(|_, _, _| false)), pid(2), &[Check::Multiplication], false);
     }
 }
 
@@ -259,13 +213,7 @@ fn consistent_additive_attack_is_caught_by_the_verification() {
 fn corrupted_triple_is_caught_before_output() {
     // The cheater adds an error while the triples are generated: c != a*b.
     assert_aborted(
-        run(
-            3,
-            1,
-            3,
-            "triple-generation",
-            Box::new(add_one_to_first_element),
-        ),
+        run(3, 1, 3, "triple-generation", Box::new(add_one_to_first_element)),
         pid(3),
         &[Check::Multiplication, Check::OpeningConsistency],
         false,
@@ -277,12 +225,7 @@ fn corrupted_triple_is_caught_before_output() {
         &[Check::OpeningConsistency],
         false,
     );
-    assert_aborted(
-        run(4, 1, 3, "triple-share", Box::new(|_, _, _| false)),
-        pid(3),
-        &[Check::OpeningConsistency],
-        true,
-    );
+    assert_aborted(run(4, 1, 3, "triple-share", Box::new(|_, _, _| false)), pid(3), &[Check::OpeningConsistency], true);
 }
 
 #[test]
@@ -296,18 +239,8 @@ fn equivocation_is_caught_and_named() {
             false
         }
     };
-    assert_aborted(
-        run(3, 1, 3, "multiplication", Box::new(rule)),
-        pid(3),
-        &[Check::BroadcastAgreement],
-        true,
-    );
-    assert_aborted(
-        run(5, 2, 3, "multiplication", Box::new(rule)),
-        pid(3),
-        &[Check::BroadcastAgreement],
-        true,
-    );
+    assert_aborted(run(3, 1, 3, "multiplication", Box::new(rule)), pid(3), &[Check::BroadcastAgreement], true);
+    assert_aborted(run(5, 2, 3, "multiplication", Box::new(rule)), pid(3), &[Check::BroadcastAgreement], true);
     // With redundancy P1 already sees inconsistent shares and names the cheater.
     assert_aborted(
         run(5, 1, 3, "multiplication", Box::new(rule)),

@@ -1,11 +1,6 @@
 //! The engine over real QUIC sockets on loopback: 3 and 5 parties multiply a batch, with
 //! malicious security, and open the right products.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use ark_bn254::Fr;
 use ark_ff::UniformRand;
@@ -20,28 +15,19 @@ async fn multiply_over_quic(n: usize, t: usize, len: usize) {
     let xs: Vec<Fr> = (0..len).map(|_| Fr::rand(&mut rng)).collect();
     let ys: Vec<Fr> = (0..len).map(|_| Fr::rand(&mut rng)).collect();
     let expected: Vec<Fr> = xs.iter().zip(&ys).map(|(x, y)| *x * y).collect();
-    let results = run_engines::<Fr, _, _, _, _>(
-        transports.clone(),
-        t,
-        Security::Malicious,
-        SessionId::random(),
-        move |mut e| {
+    let results =
+        run_engines::<Fr, _, _, _, _>(transports.clone(), t, Security::Malicious, SessionId::random(), move |mut e| {
             let (xs, ys) = (xs.clone(), ys.clone());
             async move {
                 let p1 = PartyId::new(1).unwrap();
                 let p2 = PartyId::new(2).unwrap();
-                let x = e
-                    .input(p1, (e.id() == p1).then_some(&xs[..]), xs.len())
-                    .await?;
-                let y = e
-                    .input(p2, (e.id() == p2).then_some(&ys[..]), ys.len())
-                    .await?;
+                let x = e.input(p1, (e.id() == p1).then_some(&xs[..]), xs.len()).await?;
+                let y = e.input(p2, (e.id() == p2).then_some(&ys[..]), ys.len()).await?;
                 let z = e.mul(&x, &y).await?;
                 e.open(&z).await
             }
-        },
-    )
-    .await;
+        })
+        .await;
     for r in results {
         assert_eq!(r.unwrap(), expected);
     }
@@ -75,13 +61,7 @@ async fn concurrent_sessions_share_connections() {
                 SessionId::derive("concurrent", s),
                 move |mut e| async move {
                     let v = Fr::from(s + 2);
-                    let x = e
-                        .input(
-                            PartyId::new(1).unwrap(),
-                            Some(&[v][..]).filter(|_| e.id().get() == 1),
-                            1,
-                        )
-                        .await?;
+                    let x = e.input(PartyId::new(1).unwrap(), Some(&[v][..]).filter(|_| e.id().get() == 1), 1).await?;
                     let sq = e.mul(&x, &x).await?;
                     e.open(&sq).await
                 },

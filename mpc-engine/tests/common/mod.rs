@@ -1,11 +1,5 @@
 //! Test harness: n parties in one process, and a transport that lets one party cheat.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -78,16 +72,9 @@ impl Transport for Cheater {
     fn n_parties(&self) -> usize {
         self.inner.n_parties()
     }
-    async fn send(
-        &self,
-        session: SessionId,
-        to: PartyId,
-        payload: Bytes,
-    ) -> Result<(), TransportError> {
+    async fn send(&self, session: SessionId, to: PartyId, payload: Bytes) -> Result<(), TransportError> {
         let me = self.inner.id();
-        let first_peer = PartyId::all(self.inner.n_parties())
-            .find(|p| *p != me)
-            .unwrap();
+        let first_peer = PartyId::all(self.inner.n_parties()).find(|p| *p != me).unwrap();
         if payload.first() == Some(&KIND_BROADCAST) && to == first_peer {
             self.sent_original.lock().unwrap().update(&payload);
         }
@@ -110,12 +97,7 @@ impl Transport for Cheater {
             Some(KIND_DIGEST) => {
                 let mut m = payload.to_vec();
                 let at = HEADER + me.index() * 32;
-                let ours = *self
-                    .sent_to_first_peer
-                    .lock()
-                    .unwrap()
-                    .finalize()
-                    .as_bytes();
+                let ours = *self.sent_to_first_peer.lock().unwrap().finalize().as_bytes();
                 m[at..at + 32].copy_from_slice(&ours);
                 Bytes::from(m)
             }
@@ -148,20 +130,13 @@ impl Transport for Cheater {
 
 /// A network of `n` parties over memory where party `cheater` uses `rule`; short timeouts so
 /// honest parties that abort do not keep the cheater waiting long.
-pub fn network_with_cheater(
-    n: usize,
-    cheater: usize,
-    rule: Box<Rule>,
-) -> (Vec<Arc<Cheater>>, Arc<Cheater>) {
+pub fn network_with_cheater(n: usize, cheater: usize, rule: Box<Rule>) -> (Vec<Arc<Cheater>>, Arc<Cheater>) {
     let mut rule = Some(rule);
     let all: Vec<Arc<Cheater>> = MemoryTransport::network_with_timeout(n, Duration::from_secs(3))
         .into_iter()
         .map(|t| {
-            let r: Box<Rule> = if t.id().get() as usize == cheater {
-                rule.take().unwrap()
-            } else {
-                Box::new(|_, _, _| false)
-            };
+            let r: Box<Rule> =
+                if t.id().get() as usize == cheater { rule.take().unwrap() } else { Box::new(|_, _, _| false) };
             Arc::new(Cheater::new(t, r))
         })
         .collect();
