@@ -8,7 +8,8 @@ use tacit_mpc_engine::Security;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let count: usize = 1 << 20;
-    let r = run_in_memory::<ark_bn254::Fr, _, _, _>(3, 1, Security::Malicious, move |mut e| async move {
+    let security = if std::env::args().any(|a| a == "semi") { Security::SemiHonest } else { Security::Malicious };
+    let r = run_in_memory::<ark_bn254::Fr, _, _, _>(3, 1, security, move |mut e| async move {
         let mut times = Vec::new();
         let t = Instant::now();
         e.preprocess(0, 2 * count, 0).await?;

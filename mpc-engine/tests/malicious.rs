@@ -26,10 +26,15 @@ fn pid(i: u16) -> PartyId {
 async fn product_job(mut e: E, cheater: Arc<Cheater>, cheat_at: &'static str) -> Result<Vec<Fr>, MpcError> {
     let me = e.id();
     let is_cheater = me == cheater.as_ref().id_of();
-    let xs: Vec<Fr> = (1..=8u64).map(Fr::from).collect();
-    let ys: Vec<Fr> = (11..=18u64).map(Fr::from).collect();
-    let x = e.input(pid(1), (me == pid(1)).then_some(&xs[..]), 8).await?;
-    let y = e.input(pid(2), (me == pid(2)).then_some(&ys[..]), 8).await?;
+    // Large batches take the king-based degree reduction, small ones the all-to-all one.
+    let (cheat_at, len) = match cheat_at.strip_suffix("-large") {
+        Some(base) => (base, 5000u64),
+        None => (cheat_at, 8u64),
+    };
+    let xs: Vec<Fr> = (1..=len).map(Fr::from).collect();
+    let ys: Vec<Fr> = (11..=len + 10).map(Fr::from).collect();
+    let x = e.input(pid(1), (me == pid(1)).then_some(&xs[..]), len as usize).await?;
+    let y = e.input(pid(2), (me == pid(2)).then_some(&ys[..]), len as usize).await?;
     let z = match cheat_at {
         "multiplication" => {
             if is_cheater {
@@ -49,12 +54,12 @@ async fn product_job(mut e: E, cheater: Arc<Cheater>, cheat_at: &'static str) ->
             if is_cheater {
                 cheater.arm();
             }
-            let triples = e.triples(8).await?;
+            let triples = e.triples(len as usize).await?;
             cheater.disarm();
             e.mul_beaver(&x, &y, triples).await?
         }
         "triple-share" => {
-            let mut triples = e.triples(8).await?;
+            let mut triples = e.triples(len as usize).await?;
             if is_cheater {
                 triples.tamper_for_tests(Fr::from(1u64));
             }
@@ -207,6 +212,37 @@ fn consistent_additive_attack_is_caught_by_the_verification() {
     for (n, t) in [(3, 1), (5, 2), (7, 3)] {
         assert_aborted(run(n, t, 2, "additive", Box::new(|_, _, _| false)), pid(2), &[Check::Multiplication], false);
     }
+}
+
+#[test]
+fn cheating_in_king_based_degree_reduction_is_caught() {
+    // A consistent additive error in a large batch.
+    assert_aborted(run(3, 1, 2, "additive-large", Box::new(|_, _, _| false)), pid(2), &[Check::Multiplication], false);
+    // The cheater, as king of its block, sends P1 a different block than the others.
+    let rule = |to: PartyId, kind: u8, msg: &mut Vec<u8>| {
+        if kind == KIND_BROADCAST && to == pid(1) {
+            add_to_element(msg, 3, Fr::from(1u64));
+            true
+        } else {
+            false
+        }
+    };
+    assert_aborted(run(3, 1, 3, "multiplication-large", Box::new(rule)), pid(3), &[Check::BroadcastAgreement], true);
+    // With redundancy (n = 5, t = 1) a king names a wrong share sent to it.
+    let to_kings = |_to: PartyId, kind: u8, msg: &mut Vec<u8>| {
+        if kind == 3 {
+            add_to_element(msg, 0, Fr::from(1u64));
+            true
+        } else {
+            false
+        }
+    };
+    assert_aborted(
+        run(5, 1, 4, "multiplication-large", Box::new(to_kings)),
+        pid(4),
+        &[Check::OpeningConsistency],
+        true,
+    );
 }
 
 #[test]
