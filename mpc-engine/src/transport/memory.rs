@@ -29,10 +29,7 @@ impl Hub {
         map.entry(key)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                Arc::new(Channel {
-                    tx,
-                    rx: tokio::sync::Mutex::new(rx),
-                })
+                Arc::new(Channel { tx, rx: tokio::sync::Mutex::new(rx) })
             })
             .clone()
     }
@@ -56,10 +53,7 @@ pub struct MemoryTransport {
 
 impl std::fmt::Debug for MemoryTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryTransport")
-            .field("id", &self.id)
-            .field("n", &self.n)
-            .finish()
+        f.debug_struct("MemoryTransport").field("id", &self.id).field("n", &self.n).finish()
     }
 }
 
@@ -102,28 +96,17 @@ impl Transport for MemoryTransport {
         self.n
     }
 
-    async fn send(
-        &self,
-        session: SessionId,
-        to: PartyId,
-        payload: Bytes,
-    ) -> Result<(), TransportError> {
+    async fn send(&self, session: SessionId, to: PartyId, payload: Bytes) -> Result<(), TransportError> {
         self.check_peer(to)?;
         if payload.len() > DEFAULT_MAX_FRAME {
-            return Err(TransportError::PayloadTooLarge {
-                len: payload.len(),
-                cap: DEFAULT_MAX_FRAME,
-            });
+            return Err(TransportError::PayloadTooLarge { len: payload.len(), cap: DEFAULT_MAX_FRAME });
         }
         let len = payload.len() as u64;
         self.hub
             .channel((session, self.id, to))
             .tx
             .send(payload)
-            .map_err(|_| TransportError::Closed {
-                peer: to,
-                reason: "receiver dropped".into(),
-            })?;
+            .map_err(|_| TransportError::Closed { peer: to, reason: "receiver dropped".into() })?;
         self.bytes_sent.fetch_add(len, Ordering::Relaxed);
         self.messages_sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -135,18 +118,11 @@ impl Transport for MemoryTransport {
         let mut rx = channel.rx.lock().await;
         match tokio::time::timeout(self.recv_timeout, rx.recv()).await {
             Ok(Some(bytes)) => {
-                self.bytes_received
-                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                self.bytes_received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 Ok(bytes)
             }
-            Ok(None) => Err(TransportError::Closed {
-                peer: from,
-                reason: "sender dropped".into(),
-            }),
-            Err(_) => Err(TransportError::Timeout {
-                peer: from,
-                after: self.recv_timeout,
-            }),
+            Ok(None) => Err(TransportError::Closed { peer: from, reason: "sender dropped".into() }),
+            Err(_) => Err(TransportError::Timeout { peer: from, after: self.recv_timeout }),
         }
     }
 

@@ -13,6 +13,7 @@ use crate::party::{PartyId, SessionId};
 
 pub mod memory;
 pub mod quic;
+pub mod tls;
 
 /// Counters a transport keeps for benchmarks and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,11 +53,7 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Receives the next payload `from` sent under `session`, waiting at most the transport's
     /// receive timeout.
-    fn recv(
-        &self,
-        session: SessionId,
-        from: PartyId,
-    ) -> impl Future<Output = Result<Bytes, TransportError>> + Send;
+    fn recv(&self, session: SessionId, from: PartyId) -> impl Future<Output = Result<Bytes, TransportError>> + Send;
 
     /// Drops any buffered state for `session` (call when a session ends).
     fn close_session(&self, session: SessionId);
