@@ -1,5 +1,5 @@
 //! Quick multiplication throughput over the in-memory transport.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::sync::Arc;
 use tacit_mpc_engine::simulate::{bench_mul, plain_mults_per_s};

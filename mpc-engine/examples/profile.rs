@@ -1,5 +1,5 @@
 //! Phase timings of one party set (profiling aid).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::time::Instant;
 use tacit_mpc_engine::simulate::run_in_memory;

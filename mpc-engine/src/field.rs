@@ -61,7 +61,7 @@ pub(crate) fn encode_into<F: WireField>(values: &[F], out: &mut [u8]) {
 /// Decodes exactly `bytes.len() / WIRE_BYTES` elements; `Err(i)` names the first invalid one.
 pub(crate) fn decode_into<F: WireField>(bytes: &[u8], out: &mut Vec<F>) -> Result<(), usize> {
     let w = F::WIRE_BYTES;
-    if bytes.len() % w != 0 {
+    if !bytes.len().is_multiple_of(w) {
         return Err(bytes.len() / w);
     }
     let start = out.len();

@@ -12,6 +12,9 @@ use crate::shamir::eval_poly_small;
 use crate::shares::{DoubleShares, RandomBits, RandomShares, Shares};
 use crate::transport::Transport;
 
+/// Per chunk of slots, the destination slices of every recipient (degree t, degree 2t).
+type DealJob<'a, F> = (Vec<&'a mut [F]>, Vec<&'a mut [F]>);
+
 impl<F: WireField, T: Transport> Engine<F, T> {
     /// Whether honest parties' shares alone can be inconsistent (more than `t + 1` of them),
     /// so dealt sharings need a degree check.
@@ -30,7 +33,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         // Layout per recipient: `slots` degree-t shares, then `slots` degree-2t shares. Each
         // chunk of slots is generated in parallel straight into its place.
         let mut per_recipient: Vec<Vec<F>> = (0..n).map(|_| vec![F::zero(); per]).collect();
-        let mut jobs: Vec<(Vec<&mut [F]>, Vec<&mut [F]>)> = (0..chunks).map(|_| (Vec::new(), Vec::new())).collect();
+        let mut jobs: Vec<DealJob<'_, F>> = (0..chunks).map(|_| (Vec::new(), Vec::new())).collect();
         for dest in per_recipient.iter_mut() {
             let (low, high) = dest.split_at_mut(slots);
             for ((job_t, _), piece) in jobs.iter_mut().zip(low.chunks_mut(PAR_CHUNK)) {
@@ -234,7 +237,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
                 let minus_one = b.add_scalar(-F::one());
                 self.pending.x.extend_from_slice(b.expose_shares());
                 self.pending.y.extend_from_slice(minus_one.expose_shares());
-                self.pending.z.extend(std::iter::repeat(F::zero()).take(b.len()));
+                self.pending.z.extend(std::iter::repeat_n(F::zero(), b.len()));
             }
         }
         let mut iter = dealt_bits.into_iter();

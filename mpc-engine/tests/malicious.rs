@@ -109,7 +109,7 @@ fn run(
         .collect()
 }
 
-fn add_one_to_first_element(_to: PartyId, kind: u8, msg: &mut Vec<u8>) -> bool {
+fn add_one_to_first_element(_to: PartyId, kind: u8, msg: &mut [u8]) -> bool {
     if kind == KIND_BROADCAST {
         add_to_element(msg, 0, Fr::from(1u64));
         true
@@ -219,7 +219,7 @@ fn cheating_in_king_based_degree_reduction_is_caught() {
     // A consistent additive error in a large batch.
     assert_aborted(run(3, 1, 2, "additive-large", Box::new(|_, _, _| false)), pid(2), &[Check::Multiplication], false);
     // The cheater, as king of its block, sends P1 a different block than the others.
-    let rule = |to: PartyId, kind: u8, msg: &mut Vec<u8>| {
+    let rule = |to: PartyId, kind: u8, msg: &mut [u8]| {
         if kind == KIND_BROADCAST && to == pid(1) {
             add_to_element(msg, 3, Fr::from(1u64));
             true
@@ -229,7 +229,7 @@ fn cheating_in_king_based_degree_reduction_is_caught() {
     };
     assert_aborted(run(3, 1, 3, "multiplication-large", Box::new(rule)), pid(3), &[Check::BroadcastAgreement], true);
     // With redundancy (n = 5, t = 1) a king names a wrong share sent to it.
-    let to_kings = |_to: PartyId, kind: u8, msg: &mut Vec<u8>| {
+    let to_kings = |_to: PartyId, kind: u8, msg: &mut [u8]| {
         if kind == 3 {
             add_to_element(msg, 0, Fr::from(1u64));
             true
@@ -267,7 +267,7 @@ fn corrupted_triple_is_caught_before_output() {
 #[test]
 fn equivocation_is_caught_and_named() {
     // The cheater sends P1 a different degree-reduction message than everyone else.
-    let rule = |to: PartyId, kind: u8, msg: &mut Vec<u8>| {
+    let rule = |to: PartyId, kind: u8, msg: &mut [u8]| {
         if kind == KIND_BROADCAST && to == pid(1) {
             add_to_element(msg, 0, Fr::from(1u64));
             true

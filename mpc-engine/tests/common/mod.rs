@@ -16,7 +16,7 @@ pub const KIND_DIGEST: u8 = 4;
 const HEADER: usize = 9;
 
 /// What a cheating party does to one outgoing message.
-pub type Rule = dyn Fn(PartyId, u8, &mut Vec<u8>) -> bool + Send + Sync;
+pub type Rule = dyn Fn(PartyId, u8, &mut [u8]) -> bool + Send + Sync;
 
 /// A memory transport whose party tampers with its own outgoing messages while armed.
 ///
