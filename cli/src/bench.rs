@@ -108,7 +108,7 @@ pub fn mul(
     println!("parties                 {} (threshold {})", report.parties, report.threshold);
     println!("count                   {}", report.count);
     println!("preprocessing           {:.3} s", report.prep_s);
-    println!("online                  {:.3} s", report.online_s);
+    println!("online                  {:.3} s (verification {:.3} s)", report.online_s, report.verify_s);
     println!("online mults/s          {:.0}", report.online_mults_per_s);
     println!("total mults/s           {:.0}", report.total_mults_per_s);
     println!("bytes sent per party    {}", report.bytes_sent_per_party);

@@ -72,6 +72,8 @@ pub struct MulBenchReport {
     pub prep_s: f64,
     /// Online wall time including verification (slowest party), seconds.
     pub online_s: f64,
+    /// Of which verification (slowest party), seconds.
+    pub verify_s: f64,
     /// `count / online_s`.
     pub online_mults_per_s: f64,
     /// `count / (prep_s + online_s)`.
@@ -91,6 +93,8 @@ pub struct PartyFigures {
     pub prep_s: f64,
     /// Online seconds (verification included).
     pub online_s: f64,
+    /// Of which verification.
+    pub verify_s: f64,
     /// Bytes sent during preprocessing.
     pub prep_bytes: u64,
     /// Bytes sent online.
@@ -114,8 +118,10 @@ pub async fn bench_mul_party<F: WireField, T: Transport>(mut e: Engine<F, T>, co
     let rounds_before = e.stats().rounds;
     let online = std::time::Instant::now();
     let z = e.mul(&x, &y).await?;
+    let mul_s = online.elapsed().as_secs_f64();
     e.verify().await?;
     let online_s = online.elapsed().as_secs_f64();
+    let verify_s = online_s - mul_s;
     let online_bytes = e.stats().transport.bytes_sent - start_bytes - prep_bytes;
     let rounds = e.stats().rounds - rounds_before;
     let sample = 16.min(count);
@@ -128,7 +134,7 @@ pub async fn bench_mul_party<F: WireField, T: Transport>(mut e: Engine<F, T>, co
     if !ok {
         return Err(crate::error::MpcError::Usage("benchmark products are wrong".into()));
     }
-    Ok(PartyFigures { prep_s, online_s, prep_bytes, online_bytes, rounds })
+    Ok(PartyFigures { prep_s, online_s, verify_s, prep_bytes, online_bytes, rounds })
 }
 
 /// Runs `count` multiplications of random shared values between the parties of
@@ -149,6 +155,7 @@ pub async fn bench_mul<F: WireField, T: Transport>(
     let max = |f: fn(&PartyFigures) -> f64| figures.iter().map(f).fold(0.0, f64::max);
     let prep_s = max(|p| p.prep_s);
     let online_s = max(|p| p.online_s);
+    let verify_s = max(|p| p.verify_s);
     let n = figures.len().max(1) as u64;
     let online_bytes: u64 = figures.iter().map(|p| p.online_bytes).sum::<u64>() / n;
     let bytes_sent_per_party = figures.iter().map(|p| p.prep_bytes + p.online_bytes).sum::<u64>() / n;
@@ -163,6 +170,7 @@ pub async fn bench_mul<F: WireField, T: Transport>(
         count,
         prep_s,
         online_s,
+        verify_s,
         online_mults_per_s: count as f64 / online_s.max(f64::MIN_POSITIVE),
         total_mults_per_s: count as f64 / (prep_s + online_s).max(f64::MIN_POSITIVE),
         bytes_sent_per_party,
