@@ -244,7 +244,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             let l2 = rho * (rho - F::one()) * half;
             c = l0 * s0 + l1 * s1 + l2 * s2;
             let len = a.len();
-            if len % 4 == 0 {
+            if len.is_multiple_of(4) {
                 (h0, h2) = fold_and_measure(&mut a, &mut b, rho);
             } else {
                 fold_in_place(&mut a, len / 2, rho);
@@ -252,7 +252,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
                 if a.len() == 1 {
                     break;
                 }
-                if a.len() % 2 == 1 {
+                if !a.len().is_multiple_of(2) {
                     a.push(F::zero());
                     b.push(F::zero());
                 }
