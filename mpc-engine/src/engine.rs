@@ -313,6 +313,13 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             };
             let z = self.reduce_degree(local).await?;
             if self.malicious() {
+                // Room for the verification's padding, so it does not reallocate.
+                let room = xs.len() + xs.len() / 128 + 4096;
+                for v in [&mut self.pending.x, &mut self.pending.y, &mut self.pending.z] {
+                    if v.capacity() - v.len() < room {
+                        v.reserve(room);
+                    }
+                }
                 self.pending.x.extend_from_slice(xs);
                 self.pending.y.extend_from_slice(ys);
                 self.pending.z.extend_from_slice(z.expose_shares());

@@ -8,14 +8,15 @@
 //! with `f(X) = a_L + X (a_R - a_L)`, `g` alike, `h(X) = <f(X), g(X)>` has degree 2; the
 //! parties compute shared `h(0)` and `h(2)` by one degree reduction each, set
 //! `h(1) = c - h(0)`, and continue with `(f(rho), g(rho), h(rho))` for a public random `rho`.
-//! A random pair added at the start makes the final `a`, `b` uniform, so the parties open
-//! `(a, b, c)` and check `c = a*b`. A false claim survives with probability about
-//! `2 log2(N) / |F|`. Each round's error terms are functions of the cheater's errors and
+//! After `s` halvings (about `log2(N / 4096)`, at least one) the remaining `m` pairs are
+//! opened and `c = <a, b>` is checked in the clear: `m` random product claims placed first
+//! make every opened value uniformly random. A false claim survives with probability about
+//! `(N + 2s) / |F|`. Each round's error terms are functions of the cheater's errors and
 //! public coins only, so nothing about secret values leaks.
 
 use rayon::prelude::*;
 
-use crate::engine::Engine;
+use crate::engine::{par_dot, Engine};
 use crate::error::{Check, Culprit, MpcError, Result};
 use crate::field::{WireField, PAR_CHUNK};
 use crate::party::PartyId;
@@ -46,34 +47,42 @@ fn fold_in_place<F: WireField>(v: &mut Vec<F>, h: usize, rho: F) {
     v.truncate(h);
 }
 
-/// Halvings whose fold is fused with the next level's inner products.
-const FUSED_LEVELS: u32 = 8;
+/// Claims are folded until about this many remain, which are then opened (masked).
+const OPENED_CLAIMS: usize = 4096;
 
-/// For vectors split in halves `L | R`: `h(0) = <a_L, b_L>` and
-/// `h(2) = <2 a_R - a_L, 2 b_R - b_L>`, the evaluations the parties must share.
-fn measure<F: WireField>(a: &[F], b: &[F]) -> (F, F) {
-    let h = a.len() / 2;
-    let (al, ar) = a.split_at(h);
-    let (bl, br) = b.split_at(h);
-    let pair_terms = |(al, ar): (&[F], &[F]), (bl, br): (&[F], &[F])| {
-        al.iter().zip(ar).zip(bl.iter().zip(br)).fold((F::zero(), F::zero()), |(h0, h2), ((l, r), (bl, br))| {
-            (h0 + *l * bl, h2 + (r.double() - l) * (br.double() - bl))
-        })
-    };
-    if h > PAR_CHUNK {
-        al.par_chunks(PAR_CHUNK)
-            .zip(ar.par_chunks(PAR_CHUNK))
-            .zip(bl.par_chunks(PAR_CHUNK).zip(br.par_chunks(PAR_CHUNK)))
-            .map(|(x, y)| pair_terms(x, y))
-            .reduce(|| (F::zero(), F::zero()), |(a0, a2), (b0, b2)| (a0 + b0, a2 + b2))
-    } else {
-        pair_terms((al, ar), (bl, br))
+/// Number of halvings for `claims` claims: at least one (so every opened value is masked),
+/// and enough to bring the opened vectors down to about [`OPENED_CLAIMS`].
+fn verification_levels(claims: usize) -> u32 {
+    let ratio = claims.div_ceil(OPENED_CLAIMS).max(1);
+    (usize::BITS - (ratio - 1).leading_zeros()).clamp(1, 16)
+}
+
+/// Which positions hold element-wise claims `z_i = x_i y_i`: `0..elementwise` and
+/// `mask_start..`.
+struct Weights<'a, F> {
+    elementwise: usize,
+    z: &'a [F],
+    mask_start: usize,
+    mask_z: &'a [F],
+}
+
+impl<F: WireField> Weights<'_, F> {
+    #[inline]
+    fn z_at(&self, i: usize) -> Option<F> {
+        if i < self.elementwise {
+            self.z.get(i).copied()
+        } else if i >= self.mask_start {
+            self.mask_z.get(i - self.mask_start).copied()
+        } else {
+            None
+        }
     }
 }
 
-/// One pass that weights claim `i < weighted` by `alpha^(i+1)` (`a_i *= theta_i`), sums
-/// `theta_i z_i`, and measures the first level (`h(0)`, `h(2)`). `a.len()` must be even.
-fn weigh_and_measure<F: WireField>(a: &mut [F], b: &[F], z: &[F], weighted: usize, alpha: F) -> (F, F, F) {
+/// One pass that weights each position `i` holding an element-wise claim by `alpha^(i+1)`
+/// (`a_i *= theta_i`), sums `theta_i z_i`, and measures the first level (`h(0)`, `h(2)`).
+/// `a.len()` must be even.
+fn weigh_and_measure<F: WireField>(a: &mut [F], b: &[F], weights: &Weights<'_, F>, alpha: F) -> (F, F, F) {
     let h = a.len() / 2;
     let (al, ar) = a.split_at_mut(h);
     let (bl, br) = b.split_at(h);
@@ -87,14 +96,13 @@ fn weigh_and_measure<F: WireField>(a: &mut [F], b: &[F], z: &[F], weighted: usiz
             let mut tr = alpha.pow([(h + start) as u64 + 1]);
             let (mut c, mut h0, mut h2) = (F::zero(), F::zero(), F::zero());
             for (k, ((l, r), (bl, br))) in al.iter_mut().zip(ar.iter_mut()).zip(bl.iter().zip(br)).enumerate() {
-                let (i, j) = (start + k, h + start + k);
-                if i < weighted {
+                if let Some(z) = weights.z_at(start + k) {
                     *l *= tl;
-                    c += tl * z.get(i).copied().unwrap_or_default();
+                    c += tl * z;
                 }
-                if j < weighted {
+                if let Some(z) = weights.z_at(h + start + k) {
                     *r *= tr;
-                    c += tr * z.get(j).copied().unwrap_or_default();
+                    c += tr * z;
                 }
                 tl *= alpha;
                 tr *= alpha;
@@ -196,41 +204,52 @@ impl<F: WireField, T: Transport> Engine<F, T> {
     }
 
     async fn verify_products(&mut self) -> Result<()> {
-        // A random pair whose product claim joins the batch: it makes the final opened
-        // (a, b) uniformly random.
-        let pair = self.take_randoms(2).await?.into_shares();
-        let (a0, b0) = (pair.slice(0..1), pair.slice(1..2));
-        self.mul(&a0, &b0).await?;
+        let mut claims = std::mem::take(&mut self.pending);
+        let claim_count = claims.x.len() + claims.inner.iter().map(|(x, _, _)| x.len()).sum::<usize>();
+        // Fold `levels` times down to `masks` values, then open them. Each of the `masks`
+        // final positions gathers original positions congruent to it, the first of which
+        // holds a random product claim: every opened value is masked by fresh randomness.
+        let levels = verification_levels(claim_count);
+        let masks = claim_count.div_ceil((1 << levels) - 1).max(1);
+        let r = self.take_randoms(2 * masks).await?.into_shares();
+        let (ra, rb) = (r.slice(0..masks), r.slice(masks..2 * masks));
+        self.mul(&ra, &rb).await?;
+        let mut mask_claims = std::mem::take(&mut self.pending);
 
         // Claim i gets coefficient alpha^(i+1) for a public random alpha: a nonzero error
-        // vector survives unless alpha is a root of a polynomial of degree N.
-        let mut pending = std::mem::take(&mut self.pending);
+        // vector survives unless alpha is a root of a polynomial of degree N. Layout:
+        // element-wise claims, inner-product claims (pre-weighted), zeros, then the mask
+        // claims in the last `masks` positions (congruent to every final position).
         let alpha = self.coin().await?;
-        let elementwise = pending.x.len();
-        let mut a = std::mem::take(&mut pending.x);
-        let mut b = std::mem::take(&mut pending.y);
-        let z = std::mem::take(&mut pending.z);
+        let total = masks << levels;
+        let mask_start = total - masks;
+        let mut a = std::mem::take(&mut claims.x);
+        let mut b = std::mem::take(&mut claims.y);
+        let z = std::mem::take(&mut claims.z);
+        let elementwise = a.len();
         let mut c_inner = F::zero();
-        let mut theta = alpha.pow([elementwise as u64 + 1]);
-        for (x, y, z) in pending.inner.iter_mut() {
+        let mut theta = alpha.pow([total as u64 + 1]);
+        for (x, y, z) in claims.inner.iter_mut() {
             a.extend(x.iter().map(|v| *v * theta));
             b.append(y);
             c_inner += *z * theta;
             theta *= alpha;
         }
-        drop(pending);
-        // Zero padding to a multiple of 2^FUSED_LEVELS lets that many halvings fuse each fold
-        // with the next level's inner products.
-        let padded = a.len().next_multiple_of(1 << FUSED_LEVELS);
-        a.resize(padded, F::zero());
-        b.resize(padded, F::zero());
-        let (c_elem, mut h0, mut h2) = weigh_and_measure(&mut a, &b, &z, elementwise, alpha);
+        drop(claims);
+        a.resize(mask_start, F::zero());
+        b.resize(mask_start, F::zero());
+        a.append(&mut mask_claims.x);
+        b.append(&mut mask_claims.y);
+        let mask_z = std::mem::take(&mut mask_claims.z);
+        let weights = Weights { elementwise, z: &z, mask_start, mask_z: &mask_z };
+        let (c_weighted, mut h0, mut h2) = weigh_and_measure(&mut a, &b, &weights, alpha);
         drop(z);
-        let mut c = c_elem + c_inner;
+        drop(mask_z);
+        let mut c = c_weighted + c_inner;
 
         let two = F::from(2u64);
         let half = Self::half();
-        loop {
+        for level in 0..levels {
             let hs = self.reduce_degree(vec![h0, h2]).await?;
             let (s0, s2) = match hs.expose_shares() {
                 [h0, h2] => (*h0, *h2),
@@ -243,27 +262,20 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             let l1 = -(rho * (rho - two));
             let l2 = rho * (rho - F::one()) * half;
             c = l0 * s0 + l1 * s1 + l2 * s2;
-            let len = a.len();
-            if len.is_multiple_of(4) {
+            if level + 1 < levels {
                 (h0, h2) = fold_and_measure(&mut a, &mut b, rho);
             } else {
-                fold_in_place(&mut a, len / 2, rho);
-                fold_in_place(&mut b, len / 2, rho);
-                if a.len() == 1 {
-                    break;
-                }
-                if !a.len().is_multiple_of(2) {
-                    a.push(F::zero());
-                    b.push(F::zero());
-                }
-                (h0, h2) = measure(&a, &b);
+                let h = a.len() / 2;
+                fold_in_place(&mut a, h, rho);
+                fold_in_place(&mut b, h, rho);
             }
         }
-        let last =
-            Shares::from_raw(vec![a.first().copied().unwrap_or_default(), b.first().copied().unwrap_or_default(), c]);
+        let last = Shares::concat(&[&Shares::from_raw(a), &Shares::from_raw(b), &Shares::from_raw(vec![c])]);
         let opened = self.open_masked(&last).await?;
-        match opened.as_slice() {
-            [a, b, c] if *a * b == *c => Ok(()),
+        let (oa, rest) = opened.split_at(masks.min(opened.len()));
+        let (ob, oc) = rest.split_at(masks.min(rest.len()));
+        match oc {
+            [c] if oa.len() == masks && ob.len() == masks && par_dot(oa, ob) == *c => Ok(()),
             _ => Err(MpcError::Cheating { check: Check::Multiplication, culprit: Culprit::Unknown }),
         }
     }
