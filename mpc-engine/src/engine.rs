@@ -440,7 +440,8 @@ impl<F: WireField, T: Transport> Engine<F, T> {
 
     // ----- preprocessing pools --------------------------------------------------------------
 
-    /// Fills the pools ahead of the online phase.
+    /// Fills the pools ahead of the online phase. In malicious mode the material is verified
+    /// here (with anything else pending), so the online phase only verifies its own work.
     pub async fn preprocess(&mut self, doubles: usize, randoms: usize, bits: usize) -> Result<()> {
         self.ensure_live()?;
         let r = async {
@@ -456,7 +457,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
                 let more = self.generate_bits(bits - self.bits.len()).await?;
                 self.bits.append(more);
             }
-            Ok(())
+            self.verify().await
         }
         .await;
         self.guard(r).await

@@ -173,8 +173,8 @@ impl<F: WireField, T: Transport> Engine<F, T> {
     }
 
     /// Generates `count` shared random bits: parties `1..=t+1` each deal random bits, and the
-    /// bits are XORed. That each dealt value is a bit is a multiplication claim
-    /// `b * (b - 1) = 0` checked by the batched verification before any output opens.
+    /// bits are XORed. That each output is a bit is a multiplication claim `b * (b - 1) = 0`
+    /// checked by the batched verification before any output opens.
     pub(crate) async fn generate_bits(&mut self, count: usize) -> Result<RandomBits<F>> {
         let (n, t) = (self.n(), self.t());
         let me = self.id();
@@ -184,28 +184,29 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         if dealers.contains(&me) {
             let chunks = count.div_ceil(PAR_CHUNK);
             let rngs = self.chunk_rngs(chunks);
-            let shamir = self.shamir.clone();
-            let dealt: Vec<Vec<Vec<F>>> = rngs
-                .into_par_iter()
-                .enumerate()
-                .map(|(c, mut rng)| {
-                    let len = (count - c * PAR_CHUNK).min(PAR_CHUNK);
-                    let mut out: Vec<Vec<F>> = (0..n).map(|_| Vec::with_capacity(len)).collect();
-                    for _ in 0..len {
-                        let bit = F::from(u64::from(rand::Rng::gen::<bool>(&mut rng)));
-                        for (dest, s) in out.iter_mut().zip(shamir.share(bit, t, &mut rng)) {
-                            dest.push(s);
-                        }
-                    }
-                    out
-                })
-                .collect();
-            let mut per_recipient: Vec<Vec<F>> = (0..n).map(|_| Vec::with_capacity(count)).collect();
-            for chunk in dealt {
-                for (dest, part) in per_recipient.iter_mut().zip(chunk) {
-                    dest.extend(part);
+            let points: Vec<u64> = (1..=n as u64).collect();
+            let mut per_recipient: Vec<Vec<F>> = (0..n).map(|_| vec![F::zero(); count]).collect();
+            let mut jobs: Vec<Vec<&mut [F]>> = (0..chunks).map(|_| Vec::with_capacity(n)).collect();
+            for dest in per_recipient.iter_mut() {
+                for (job, piece) in jobs.iter_mut().zip(dest.chunks_mut(PAR_CHUNK)) {
+                    job.push(piece);
                 }
             }
+            jobs.into_par_iter().zip(rngs).for_each(|(mut dests, mut rng)| {
+                let len = dests.first().map_or(0, |d| d.len());
+                let mut coeffs = vec![F::zero(); t + 1];
+                for k in 0..len {
+                    coeffs.iter_mut().for_each(|c| *c = F::rand(&mut rng));
+                    if let Some(c0) = coeffs.first_mut() {
+                        *c0 = F::from(u64::from(rand::Rng::gen::<bool>(&mut rng)));
+                    }
+                    for (x, dest) in points.iter().zip(dests.iter_mut()) {
+                        if let Some(d) = dest.get_mut(k) {
+                            *d = eval_poly_small(&coeffs, *x);
+                        }
+                    }
+                }
+            });
             for (i, v) in per_recipient.into_iter().enumerate() {
                 match PartyId::from_index(i) {
                     Some(p) if p == me => own = Some(v),
@@ -232,20 +233,21 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             let mask = mask.expose_shares().first().copied().unwrap_or_default();
             self.check_degree(&views, t, mask, coin).await?;
         }
-        if self.malicious() {
-            for b in &dealt_bits {
-                let minus_one = b.add_scalar(-F::one());
-                self.pending.x.extend_from_slice(b.expose_shares());
-                self.pending.y.extend_from_slice(minus_one.expose_shares());
-                self.pending.z.extend(std::iter::repeat_n(F::zero(), b.len()));
-            }
-        }
         let mut iter = dealt_bits.into_iter();
         let mut acc = iter.next().unwrap_or_else(|| Shares::zeros(count));
         for b in iter {
             // a XOR b = a + b - 2ab
             let prod = self.mul(&acc, &b).await?;
             acc = acc.add(&b).sub(&prod.scale(F::from(2u64)));
+        }
+        // One claim per output bit suffices: the output is h XOR c for an honest dealer's bit
+        // h, and h + c - 2hc is in {0, 1} only if c is too, whichever bit h is. With the XOR
+        // multiplications verified, a verified output bit is uniform and secret.
+        if self.malicious() {
+            let minus_one = acc.add_scalar(-F::one());
+            self.pending.x.extend_from_slice(acc.expose_shares());
+            self.pending.y.extend_from_slice(minus_one.expose_shares());
+            self.pending.z.extend(std::iter::repeat_n(F::zero(), acc.len()));
         }
         Ok(RandomBits { bits: acc.into_exposed() })
     }

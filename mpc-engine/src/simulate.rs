@@ -239,7 +239,7 @@ pub struct CompareBenchReport {
     pub count: usize,
     /// Bit width.
     pub bits: u32,
-    /// Preprocessing (random bits and operands), slowest party, seconds.
+    /// Preprocessing (operand inputs and random bits, verified), slowest party, seconds.
     pub prep_s: f64,
     /// Online comparison and verification, slowest party, seconds.
     pub online_s: f64,
@@ -251,7 +251,7 @@ pub struct CompareBenchReport {
     pub checked: bool,
 }
 
-/// `count` comparisons `[x < y]` of random 64-bit shared values (operands and random bits
+/// `count` comparisons `[x < y]` of random 64-bit inputs (operands and random bits
 /// preprocessed); a sample is opened and checked afterwards.
 pub async fn bench_less_than<F: WireField, T: Transport>(
     transports: Vec<Arc<T>>,
@@ -262,18 +262,19 @@ pub async fn bench_less_than<F: WireField, T: Transport>(
     const K: u32 = 64;
     let results = run_engines::<F, T, _, _, _>(transports, t, security, SessionId::random(), move |mut e| async move {
         let start = std::time::Instant::now();
-        let width = K as usize;
-        let bits = e.take_bits(2 * width * count).await?.into_shares();
-        let value = |offset: usize| {
-            let parts: Vec<(crate::shares::Shares<F>, F)> = (0..width)
-                .map(|i| (bits.slice(offset + i * count..offset + (i + 1) * count), crate::field::pow2::<F>(i as u32)))
-                .collect();
-            let refs: Vec<(&crate::shares::Shares<F>, F)> = parts.iter().map(|(s, c)| (s, *c)).collect();
-            crate::shares::Shares::linear_combination(&refs)
+        // Operands: random 64-bit inputs of parties 1 and 2.
+        let (p1, p2) = (crate::party::PartyId::new(1), crate::party::PartyId::new(2));
+        let (Some(p1), Some(p2)) = (p1, p2) else {
+            return Err(crate::error::MpcError::Usage("needs at least two parties".into()));
         };
-        let (x, y) = (value(0), value(width * count));
-        drop(bits);
-        e.preprocess(2 * width + 64, 256, (width + 1 + crate::compare::STATISTICAL_SECURITY as usize) * count).await?;
+        let mine: Vec<F> = {
+            let mut rng = rand::thread_rng();
+            (0..count).map(|_| F::from(rand::Rng::gen::<u64>(&mut rng))).collect()
+        };
+        let me = e.id();
+        let x = e.input(p1, (me == p1).then_some(&mine[..]), count).await?;
+        let y = e.input(p2, (me == p2).then_some(&mine[..]), count).await?;
+        e.preprocess(64, 256, (K as usize + 1 + crate::compare::STATISTICAL_SECURITY as usize) * count).await?;
         let prep_s = start.elapsed().as_secs_f64();
         let rounds_before = e.stats().rounds;
         let online = std::time::Instant::now();

@@ -50,6 +50,14 @@ async fn product_job(mut e: E, cheater: Arc<Cheater>, cheat_at: &'static str) ->
             }
             e.mul(&x, &y).await?
         }
+        "bit-dealing" => {
+            if is_cheater {
+                cheater.arm();
+            }
+            let bits = e.take_bits(len as usize).await?;
+            cheater.disarm();
+            bits.into_shares()
+        }
         "triple-generation" => {
             if is_cheater {
                 cheater.arm();
@@ -242,6 +250,27 @@ fn cheating_in_king_based_degree_reduction_is_caught() {
         pid(4),
         &[Check::OpeningConsistency],
         true,
+    );
+}
+
+#[test]
+fn dealing_a_non_bit_is_caught_before_output() {
+    // Dealer P1 shifts the shares it deals by one: the dealt value is then 1 or 2.
+    let rule = |_to: PartyId, kind: u8, msg: &mut [u8]| {
+        if kind == common::KIND_DEAL {
+            for i in 0..8 {
+                add_to_element(msg, i, Fr::from(1u64));
+            }
+            true
+        } else {
+            false
+        }
+    };
+    assert_aborted(
+        run(3, 1, 1, "bit-dealing", Box::new(rule)),
+        pid(1),
+        &[Check::Multiplication, Check::OpeningConsistency],
+        false,
     );
 }
 
