@@ -16,9 +16,9 @@ use crate::{SecurityArg, TransportKind};
 
 type Fr = ark_bn254::Fr;
 
-/// A spinner on stderr while `what` runs, only when attached to a terminal.
+/// A spinner (drawn on stderr) while `what` runs, only when stdout is a terminal.
 pub fn spinner(what: &str, quiet: bool) -> Option<ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
+    if quiet || !std::io::stdout().is_terminal() {
         return None;
     }
     let bar = ProgressBar::new_spinner();

@@ -332,3 +332,47 @@ fn aborted_session_stays_aborted() {
         assert!(r.unwrap());
     }
 }
+
+#[test]
+fn malformed_messages_are_protocol_errors_naming_the_sender() {
+    type Mangle = fn(&mut [u8]);
+    let cases: [(&str, Mangle); 4] = [
+        ("element above the modulus", |m| {
+            if let Some(e) = m.get_mut(9..41) {
+                e.fill(0xff);
+            }
+        }),
+        ("wrong element count", |m| {
+            if let Some(c) = m.get_mut(5..9) {
+                c.copy_from_slice(&7u32.to_le_bytes());
+            }
+        }),
+        ("wrong step", |m| {
+            if let Some(c) = m.get_mut(1..5) {
+                c.copy_from_slice(&999u32.to_le_bytes());
+            }
+        }),
+        ("wrong kind", |m| {
+            if let Some(k) = m.first_mut() {
+                *k = 9;
+            }
+        }),
+    ];
+    for (what, mangle) in cases {
+        let rule = move |_to: PartyId, kind: u8, msg: &mut [u8]| {
+            if kind == KIND_BROADCAST {
+                mangle(msg);
+                true
+            } else {
+                false
+            }
+        };
+        for (i, r) in run(3, 1, 3, "multiplication", Box::new(rule)) {
+            match r {
+                Err(MpcError::Protocol { peer, .. }) => assert_eq!(peer, pid(3), "{what}: {i} blames the sender"),
+                Err(MpcError::PeerAborted { .. }) => {}
+                other => panic!("{what}: {i} should fail with a protocol error, got {other:?}"),
+            }
+        }
+    }
+}
