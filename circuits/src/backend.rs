@@ -1,0 +1,100 @@
+//! The `Backend` trait every computation is written against.
+//!
+//! A computation is an `async fn` generic over `B: Backend`. Run with `Plain` it computes
+//! values (the test oracle); with `R1cs` it emits constraints; with `Mpc` it computes on
+//! secret shares and records the share of every allocated witness variable in exactly the
+//! order `R1cs` allocates them, which is the shared full assignment the collaborative prover
+//! needs.
+//!
+//! Rules every backend follows, so that the three agree:
+//! - Linear operations (`constant`, `add`, `sub`, `scale`, `add_constant`, `sum`) allocate
+//!   nothing and cost nothing.
+//! - Allocating operations allocate witness variables in call order, and within one call in
+//!   the order documented on the method. `Mpc` records shares in the same order.
+//! - Operations take slices: one call is one batch (one communication round per layer in
+//!   `Mpc`); gadgets batch independent work into single calls.
+
+use std::future::Future;
+
+use ark_ff::PrimeField;
+use tacit_mpc_engine::PartyId;
+
+/// Circuit failures.
+#[derive(Debug, thiserror::Error)]
+pub enum CircuitError {
+    /// The MPC engine failed (network, or a detected cheat naming its culprit).
+    #[error(transparent)]
+    Mpc(#[from] tacit_mpc_engine::MpcError),
+    /// Constraint synthesis failed.
+    #[error("constraint synthesis: {0}")]
+    Synthesis(String),
+    /// A value broke a documented precondition (e.g. not below `2^bits`), or an asserted
+    /// relation does not hold, in a backend that can tell (`Plain`, `R1cs` with values).
+    #[error("unsatisfied: {0}")]
+    Unsatisfied(String),
+    /// The caller misused the API (mismatched lengths, missing values).
+    #[error("invalid request: {0}")]
+    Usage(String),
+}
+
+/// Result of circuit operations.
+pub type Result<T, E = CircuitError> = std::result::Result<T, E>;
+
+/// One interpretation of circuit operations.
+pub trait Backend: Send {
+    /// The field.
+    type F: PrimeField;
+    /// A value of the computation: a field element (`Plain`), a linear combination of
+    /// variables with its value when known (`R1cs`), or this party's share (`Mpc`).
+    type Value: Clone + Send + Sync + std::fmt::Debug;
+
+    /// A public constant.
+    fn constant(&self, c: Self::F) -> Self::Value;
+    /// `a + b`.
+    fn add(&self, a: &Self::Value, b: &Self::Value) -> Self::Value;
+    /// `a - b`.
+    fn sub(&self, a: &Self::Value, b: &Self::Value) -> Self::Value;
+    /// `c * a` for a public `c`.
+    fn scale(&self, a: &Self::Value, c: Self::F) -> Self::Value;
+    /// `a + c` for a public `c`.
+    fn add_constant(&self, a: &Self::Value, c: Self::F) -> Self::Value;
+    /// Sum of `values` (zero when empty).
+    fn sum(&self, values: &[Self::Value]) -> Self::Value {
+        values.iter().fold(self.constant(Self::F::zero()), |acc, v| self.add(&acc, v))
+    }
+
+    /// `len` private inputs of `owner` (`values` is `Some` at the owner, or everywhere in
+    /// single-party backends). Allocates one witness variable per input, in order.
+    fn private_inputs(
+        &mut self,
+        owner: PartyId,
+        values: Option<&[Self::F]>,
+        len: usize,
+    ) -> impl Future<Output = Result<Vec<Self::Value>>> + Send;
+
+    /// Public inputs known to everyone (instance variables; no witness allocated).
+    fn public_inputs(&mut self, values: &[Self::F]) -> Result<Vec<Self::Value>>;
+
+    /// Element-wise products. Allocates one witness variable per pair, in order, each with
+    /// the constraint `a_i * b_i = c_i`.
+    fn mul(&mut self, a: &[Self::Value], b: &[Self::Value]) -> impl Future<Output = Result<Vec<Self::Value>>> + Send;
+
+    /// Bits of each value, least significant first; every value must be below `2^bits`
+    /// (`bits <= 64`). Allocates `bits` witness variables per value, value by value, each
+    /// constrained boolean (`b * (1 - b) = 0`), plus one linear constraint per value that
+    /// the bits recompose it.
+    fn to_bits(&mut self, a: &[Self::Value], bits: u32) -> impl Future<Output = Result<Vec<Vec<Self::Value>>>> + Send;
+
+    /// `[a_i == 0]` for each value. Allocates per value, value by value, two witness
+    /// variables: the flag `z`, then a hint `h`, with constraints `a * h = 1 - z` and
+    /// `a * z = 0` (`h` is `a^-1` when `a != 0`, and `1` when `a == 0`).
+    fn is_zero(&mut self, a: &[Self::Value]) -> impl Future<Output = Result<Vec<Self::Value>>> + Send;
+
+    /// Constrains every value to be zero (linear constraints; no allocation). `Plain` and
+    /// `R1cs` with values fail at once if one is not; `Mpc` checks before anything opens.
+    fn assert_zero(&mut self, a: &[Self::Value]) -> Result<()>;
+
+    /// Makes values public outputs: `R1cs` allocates one instance variable per value
+    /// constrained equal to it; `Mpc` opens them (after verification); `Plain` returns them.
+    fn reveal(&mut self, a: &[Self::Value]) -> impl Future<Output = Result<Vec<Self::F>>> + Send;
+}

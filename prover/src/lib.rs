@@ -1,0 +1,1 @@
+//! Groth16 proving: keys, single prover, collaborative prover, export formats.
