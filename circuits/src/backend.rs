@@ -60,7 +60,7 @@ pub trait Backend: Send {
     fn add_constant(&self, a: &Self::Value, c: Self::F) -> Self::Value;
     /// Sum of `values` (zero when empty).
     fn sum(&self, values: &[Self::Value]) -> Self::Value {
-        values.iter().fold(self.constant(Self::F::zero()), |acc, v| self.add(&acc, v))
+        values.iter().fold(self.constant(<Self::F as ark_ff::Zero>::zero()), |acc, v| self.add(&acc, v))
     }
 
     /// `len` private inputs of `owner` (`values` is `Some` at the owner, or everywhere in
