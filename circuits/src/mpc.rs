@@ -1,0 +1,251 @@
+//! The `Mpc` backend: computes on secret shares with the engine, and records the share of
+//! every allocated witness variable in the order `R1cs` allocates them.
+
+use ark_ff::{BigInteger, PrimeField};
+use tacit_mpc_engine::{Engine, PartyId, Shares, Transport, WireField};
+use zeroize::Zeroizing;
+
+use crate::backend::{Backend, CircuitError, Result};
+
+/// This party's share of one circuit value (a constant is held by every party as itself).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Share<F: PrimeField>(F);
+
+impl<F: PrimeField> Share<F> {
+    /// This party's raw share. Handle with care: it is secret.
+    pub fn expose(&self) -> F {
+        self.0
+    }
+}
+
+impl<F: PrimeField> Drop for Share<F> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<F: PrimeField> std::fmt::Debug for Share<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Share(<redacted>)")
+    }
+}
+
+/// The shared full assignment a computation produced: public values and this party's
+/// shares of every witness variable, each in allocation order.
+pub struct SharedAssignment<F: PrimeField> {
+    /// Instance values (public inputs and revealed outputs), in allocation order.
+    pub instance: Vec<F>,
+    /// This party's shares of the witness variables, in allocation order.
+    pub witness: Shares<F>,
+}
+
+impl<F: PrimeField> std::fmt::Debug for SharedAssignment<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedAssignment")
+            .field("instance", &self.instance.len())
+            .field("witness", &self.witness)
+            .finish()
+    }
+}
+
+/// Computes on shares. Wraps one engine session.
+pub struct Mpc<F: WireField, T: Transport> {
+    engine: Engine<F, T>,
+    instance: Vec<F>,
+    witness: Zeroizing<Vec<F>>,
+    /// Values asserted zero, checked together before anything opens.
+    zero_claims: Zeroizing<Vec<F>>,
+}
+
+impl<F: WireField, T: Transport> std::fmt::Debug for Mpc<F, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mpc").field("engine", &self.engine).field("witness", &self.witness.len()).finish()
+    }
+}
+
+fn raw<F: PrimeField>(values: &[Share<F>]) -> Shares<F> {
+    Shares::from_raw(values.iter().map(Share::expose).collect())
+}
+
+fn wrap<F: PrimeField>(shares: Shares<F>) -> Vec<Share<F>> {
+    shares.into_exposed().into_iter().map(Share).collect()
+}
+
+impl<F: WireField, T: Transport> Mpc<F, T> {
+    /// A backend over an engine session.
+    pub fn new(engine: Engine<F, T>) -> Self {
+        Self {
+            engine,
+            instance: Vec::new(),
+            witness: Zeroizing::new(Vec::new()),
+            zero_claims: Zeroizing::new(Vec::new()),
+        }
+    }
+
+    /// The engine (for statistics, or operations outside the circuit).
+    pub fn engine(&mut self) -> &mut Engine<F, T> {
+        &mut self.engine
+    }
+
+    /// Witness variables allocated so far.
+    pub fn witness_len(&self) -> usize {
+        self.witness.len()
+    }
+
+    /// Verifies everything computed so far (multiplications, agreement, zero assertions) and
+    /// returns the shared full assignment with the engine.
+    pub async fn finish(mut self) -> Result<(SharedAssignment<F>, Engine<F, T>)> {
+        self.check_zero_claims().await?;
+        self.engine.verify().await?;
+        let Self { engine, instance, mut witness, .. } = self;
+        let witness = Shares::from_raw(std::mem::take(&mut *witness));
+        Ok((SharedAssignment { instance, witness }, engine))
+    }
+
+    fn record(&mut self, values: &[Share<F>]) {
+        self.witness.extend(values.iter().map(Share::expose));
+    }
+
+    /// Opens a random combination of every value asserted zero (masked by nothing: if all are
+    /// zero the combination is zero and reveals nothing; if not, the run aborts).
+    async fn check_zero_claims(&mut self) -> Result<()> {
+        if self.zero_claims.is_empty() {
+            return Ok(());
+        }
+        let claims = Zeroizing::new(std::mem::take(&mut *self.zero_claims));
+        let alpha = self.engine.coin().await?;
+        let mut power = alpha;
+        let mut combined = F::zero();
+        for c in claims.iter() {
+            combined += *c * power;
+            power *= alpha;
+        }
+        let opened = self.engine.open(&Shares::from_raw(vec![combined])).await?;
+        match opened.first() {
+            Some(v) if ark_ff::Zero::is_zero(v) => Ok(()),
+            _ => Err(CircuitError::Unsatisfied("a value asserted zero is not zero".into())),
+        }
+    }
+
+    fn same_len(a: &[Share<F>], b: &[Share<F>]) -> Result<()> {
+        if a.len() == b.len() {
+            Ok(())
+        } else {
+            Err(CircuitError::Usage(format!("operands of lengths {} and {}", a.len(), b.len())))
+        }
+    }
+}
+
+impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
+    type F = F;
+    type Value = Share<F>;
+
+    fn constant(&self, c: F) -> Share<F> {
+        Share(c)
+    }
+
+    fn add(&self, a: &Share<F>, b: &Share<F>) -> Share<F> {
+        Share(a.0 + b.0)
+    }
+
+    fn sub(&self, a: &Share<F>, b: &Share<F>) -> Share<F> {
+        Share(a.0 - b.0)
+    }
+
+    fn scale(&self, a: &Share<F>, c: F) -> Share<F> {
+        Share(a.0 * c)
+    }
+
+    fn add_constant(&self, a: &Share<F>, c: F) -> Share<F> {
+        // Every party adds the constant: Shamir sharings of a constant are the constant.
+        Share(a.0 + c)
+    }
+
+    async fn private_inputs(&mut self, owner: PartyId, values: Option<&[F]>, len: usize) -> Result<Vec<Share<F>>> {
+        let shares = wrap(self.engine.input(owner, values, len).await?);
+        self.record(&shares);
+        Ok(shares)
+    }
+
+    fn public_inputs(&mut self, values: &[F]) -> Result<Vec<Share<F>>> {
+        self.instance.extend_from_slice(values);
+        Ok(values.iter().map(|v| Share(*v)).collect())
+    }
+
+    async fn mul(&mut self, a: &[Share<F>], b: &[Share<F>]) -> Result<Vec<Share<F>>> {
+        Self::same_len(a, b)?;
+        let products = wrap(self.engine.mul(&raw(a), &raw(b)).await?);
+        self.record(&products);
+        Ok(products)
+    }
+
+    async fn to_bits(&mut self, a: &[Share<F>], bits: u32) -> Result<Vec<Vec<Share<F>>>> {
+        let by_position = self.engine.bit_decompose(&raw(a), bits).await?;
+        let per_value: Vec<Vec<Share<F>>> = (0..a.len())
+            .map(|i| {
+                by_position.iter().map(|bit| Share(bit.expose_shares().get(i).copied().unwrap_or_default())).collect()
+            })
+            .collect();
+        for bits in &per_value {
+            self.record(bits);
+        }
+        Ok(per_value)
+    }
+
+    async fn is_zero(&mut self, a: &[Share<F>]) -> Result<Vec<Share<F>>> {
+        // h = a^(p-2) is a^-1 for a != 0 and 0 for a == 0 (right-to-left square and
+        // multiply: one round per exponent bit, whatever the batch size). Then
+        // z = 1 - a*h, and the recorded hint is h + z, which is 1 when a == 0.
+        let len = a.len();
+        let mut exponent = F::MODULUS;
+        exponent.sub_with_borrow(&F::BigInt::from(2u64));
+        let bits = exponent.to_bits_le();
+        let last = bits.iter().rposition(|b| *b).unwrap_or(0);
+        let mut power = raw(a);
+        let mut result: Option<Shares<F>> = None;
+        for (i, bit) in bits.iter().enumerate().take(last + 1) {
+            let square_needed = i < last;
+            match (bit, &result, square_needed) {
+                (true, Some(r), true) => {
+                    let both =
+                        self.engine.mul(&Shares::concat(&[r, &power]), &Shares::concat(&[&power, &power])).await?;
+                    result = Some(both.slice(0..len));
+                    power = both.slice(len..2 * len);
+                }
+                (true, Some(r), false) => {
+                    result = Some(self.engine.mul(r, &power).await?);
+                }
+                (true, None, _) => {
+                    result = Some(power.clone());
+                    if square_needed {
+                        power = self.engine.mul(&power, &power).await?;
+                    }
+                }
+                (false, _, true) => power = self.engine.mul(&power, &power).await?,
+                (false, _, false) => {}
+            }
+        }
+        let h = result.unwrap_or_else(|| Shares::zeros(len));
+        let ah = self.engine.mul(&raw(a), &h).await?;
+        let z = ah.rsub_scalar(F::one());
+        let hint = h.add(&z);
+        let (z, hint) = (wrap(z), wrap(hint));
+        for (zi, hi) in z.iter().zip(&hint) {
+            self.record(std::slice::from_ref(zi));
+            self.record(std::slice::from_ref(hi));
+        }
+        Ok(z)
+    }
+
+    fn assert_zero(&mut self, a: &[Share<F>]) -> Result<()> {
+        self.zero_claims.extend(a.iter().map(Share::expose));
+        Ok(())
+    }
+
+    async fn reveal(&mut self, a: &[Share<F>]) -> Result<Vec<F>> {
+        self.check_zero_claims().await?;
+        let values = self.engine.open(&raw(a)).await?;
+        self.instance.extend_from_slice(&values);
+        Ok(values)
+    }
+}

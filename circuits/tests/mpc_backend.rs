@@ -1,0 +1,83 @@
+//! The Mpc backend on its own: results against plaintext, and the recorded witness order.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use ark_bn254::Fr;
+use ark_ff::Field;
+use tacit_circuits::mpc::Mpc;
+use tacit_circuits::Backend;
+use tacit_mpc_engine::simulate::run_in_memory;
+use tacit_mpc_engine::{PartyId, Security};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn operations_and_witness_order() {
+    let inputs: Vec<Fr> = [0u64, 5, 0, 7].into_iter().map(Fr::from).collect();
+    let results = runtime().block_on(run_in_memory::<Fr, _, _, _>(3, 1, Security::Malicious, move |e| {
+        let inputs = inputs.clone();
+        async move {
+            let mut b = Mpc::new(e);
+            let p1 = PartyId::new(1).unwrap();
+            let me = b.engine().id();
+            let x = b.private_inputs(p1, (me == p1).then_some(&inputs[..]), 4).await.unwrap();
+            let sq = b.mul(&x, &x).await.unwrap();
+            let bits = b.to_bits(&x[1..2], 3).await.unwrap();
+            assert_eq!((bits.len(), bits[0].len()), (1, 3));
+            let zero = b.is_zero(&x).await.unwrap();
+            let diff = b.sub(&sq[1], &b.constant(Fr::from(25u64)));
+            b.assert_zero(&[diff]).unwrap();
+            let out = b.reveal(&zero).await.unwrap();
+            let (assignment, mut engine) = b.finish().await.unwrap();
+            let witness = engine.open(&assignment.witness).await?;
+            Ok((out, assignment.instance, witness))
+        }
+    }));
+    for r in results {
+        let (out, instance, witness) = r.unwrap();
+        let f = |v: u64| Fr::from(v);
+        assert_eq!(out, vec![f(1), f(0), f(1), f(0)]);
+        assert_eq!(instance, out, "revealed values are instance variables");
+        // inputs (4), squares (4), bits of 5 (3), then (flag, hint) per value.
+        let inv5 = f(5).inverse().unwrap();
+        let inv7 = f(7).inverse().unwrap();
+        let expected = vec![
+            f(0),
+            f(5),
+            f(0),
+            f(7),
+            f(0),
+            f(25),
+            f(0),
+            f(49),
+            f(1),
+            f(0),
+            f(1),
+            f(1),
+            f(1),
+            f(0),
+            inv5,
+            f(1),
+            f(1),
+            f(0),
+            inv7,
+        ];
+        assert_eq!(witness, expected);
+    }
+}
+
+#[test]
+fn false_zero_assertion_aborts_before_reveal() {
+    let results = runtime().block_on(run_in_memory::<Fr, _, _, _>(3, 1, Security::Malicious, |e| async move {
+        let mut b = Mpc::new(e);
+        let p1 = PartyId::new(1).unwrap();
+        let me = b.engine().id();
+        let x = b.private_inputs(p1, (me == p1).then_some(&[Fr::from(3u64)][..]), 1).await.unwrap();
+        b.assert_zero(&x).unwrap();
+        Ok(b.reveal(&x).await.is_err())
+    }));
+    for r in results {
+        assert!(r.unwrap(), "reveal refuses after a false assertion");
+    }
+}
