@@ -297,6 +297,24 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         self.guard(r).await
     }
 
+    /// Broadcasts an opaque payload (e.g. shares of group elements) and returns every party's
+    /// payload by index, ours included; a peer's payload over `max_len` bytes is refused before
+    /// it is used. Digested for the agreement check like every broadcast.
+    pub async fn broadcast_bytes(&mut self, payload: &[u8], max_len: usize) -> Result<Vec<Vec<u8>>> {
+        self.ensure_live()?;
+        let r = self.net.broadcast_bytes(payload, max_len).await;
+        self.guard(r).await
+    }
+
+    /// Records a failure detected by a protocol built on the engine: the session aborts and
+    /// peers are told.
+    pub async fn abort_with(&mut self, error: MpcError) -> MpcError {
+        match self.guard::<()>(Err(error)).await {
+            Err(e) => e,
+            Ok(()) => MpcError::Aborted,
+        }
+    }
+
     // ----- multiplication -------------------------------------------------------------------
 
     /// Element-wise products, one network round for the whole batch (DN07 degree reduction

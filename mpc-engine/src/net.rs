@@ -28,6 +28,8 @@ pub(crate) enum Kind {
     Digest = 4,
     /// The sender aborted the session; the payload says why.
     Abort = 5,
+    /// Opaque bytes broadcast by a protocol built on the engine (digested).
+    Bytes = 6,
 }
 
 /// Longest abort reason forwarded to peers.
@@ -256,6 +258,59 @@ impl<T: Transport> Net<T> {
                 h.update_rayon(m);
             });
         }
+    }
+
+    /// Sends `payload` to every peer and receives each peer's payload (at most `max_len`
+    /// bytes); digested for agreement like every broadcast. Returns payloads by party index.
+    pub(crate) async fn broadcast_bytes(&mut self, payload: &[u8], max_len: usize) -> Result<Vec<Vec<u8>>> {
+        let msg = self.encode_raw(Kind::Bytes, payload);
+        let outgoing: Vec<(PartyId, Vec<Bytes>)> = self.peers().map(|p| (p, vec![msg.clone()])).collect();
+        let incoming: Vec<PartyId> = self.peers().collect();
+        let received = {
+            let this = &*self;
+            let send = this.send_all(&outgoing);
+            let recv = async {
+                let mut got = Vec::with_capacity(incoming.len());
+                for from in &incoming {
+                    let msg = this.transport.recv(this.session, *from).await?;
+                    let declared = msg.get(5..HEADER).and_then(|c| <[u8; 4]>::try_from(c).ok()).map(u32::from_le_bytes);
+                    let len = declared.map_or(usize::MAX, |l| l as usize);
+                    if len > max_len {
+                        return Err(MpcError::Protocol {
+                            peer: *from,
+                            reason: format!("payload over {max_len} bytes"),
+                        });
+                    }
+                    this.check_header(*from, Kind::Bytes, &msg, len)?;
+                    if msg.len() != HEADER + len {
+                        return Err(MpcError::Protocol {
+                            peer: *from,
+                            reason: "payload length does not match its header".into(),
+                        });
+                    }
+                    got.push((*from, msg));
+                }
+                Ok::<_, MpcError>(got)
+            };
+            let (sent, received) = tokio::join!(send, recv);
+            sent?;
+            received?
+        };
+        let me = self.me;
+        self.digest(me, std::slice::from_ref(&msg));
+        let mut by_party: Vec<Vec<u8>> = vec![Vec::new(); self.n];
+        if let Some(slot) = by_party.get_mut(me.index()) {
+            *slot = payload.to_vec();
+        }
+        for (from, raw) in received {
+            self.digest(from, std::slice::from_ref(&raw));
+            if let Some(slot) = by_party.get_mut(from.index()) {
+                *slot = raw.get(HEADER..).unwrap_or_default().to_vec();
+            }
+        }
+        self.seq = self.seq.wrapping_add(1);
+        self.rounds += 1;
+        Ok(by_party)
     }
 
     /// Tells every peer this session aborted (best effort), so they stop at once instead of

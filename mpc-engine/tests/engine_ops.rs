@@ -167,3 +167,22 @@ fn secrets_print_redacted() {
     assert!(printed.contains("<redacted>") && !printed.contains("42"));
     assert_eq!(ark_bn254::Fr::MODULUS_BIT_SIZE, 254);
 }
+
+#[test]
+fn byte_broadcasts_arrive_and_are_capped() {
+    let results =
+        runtime().block_on(run_in_memory::<ark_bn254::Fr, _, _, _>(3, 1, Security::Malicious, |mut e| async move {
+            let mine = vec![e.id().get() as u8; e.id().get() as usize * 10];
+            let all = e.broadcast_bytes(&mine, 100).await?;
+            let capped = e.broadcast_bytes(&mine, 15).await;
+            Ok((all, capped.is_err()))
+        }));
+    for (i, r) in results.into_iter().enumerate() {
+        let (all, capped) = r.unwrap();
+        for (j, payload) in all.iter().enumerate() {
+            assert_eq!(payload, &vec![j as u8 + 1; (j + 1) * 10]);
+        }
+        // Every party receives a payload over the 15-byte cap (20 or 30 bytes) and refuses it.
+        assert!(capped, "party {} accepted an oversized payload", i + 1);
+    }
+}
