@@ -507,6 +507,17 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         self.bits.take(count).ok_or_else(|| MpcError::Usage("bit pool short".into()))
     }
 
+    /// `count` random degree-`2t` sharings of zero (`[r]_2t - [r]_t` of double sharings), to
+    /// re-randomise degree-`2t` shares before they are opened.
+    pub async fn zero_sharings_2t(&mut self, count: usize) -> Result<Shares<F>> {
+        self.ensure_live()?;
+        let r = self.take_doubles(count).await;
+        let doubles = self.guard(r).await?;
+        let mut zeros = doubles.r_2t.clone();
+        sub_assign(&mut zeros, &doubles.r_t);
+        Ok(Shares::from_raw(zeros))
+    }
+
     /// Generates `count` Beaver triples: random `a`, `b` and `c = a*b` by one batched
     /// multiplication (verified with everything else in malicious mode).
     pub async fn triples(&mut self, count: usize) -> Result<BeaverTriples<F>> {

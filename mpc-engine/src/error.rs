@@ -42,8 +42,9 @@ pub enum Check {
     Multiplication,
     /// Dealt random sharings are not of the right degree.
     DealtDegree,
-    /// An opened value that must be a non-zero square was not (random bit generation).
-    BitGeneration,
+    /// An output assembled from opened shares failed the check of the protocol built on the
+    /// engine (for example, a collaboratively made proof that does not verify).
+    OutputVerification,
 }
 
 impl fmt::Display for Check {
@@ -53,7 +54,7 @@ impl fmt::Display for Check {
             Self::BroadcastAgreement => "broadcast agreement",
             Self::Multiplication => "multiplication verification",
             Self::DealtDegree => "dealt sharing degree",
-            Self::BitGeneration => "random bit generation",
+            Self::OutputVerification => "output verification",
         })
     }
 }
