@@ -2,5 +2,11 @@
 //! backends.
 
 pub mod backend;
+pub mod gadgets;
+pub mod mpc;
+pub mod plain;
+pub mod r1cs;
 
 pub use backend::{Backend, CircuitError, Result};
+pub use plain::Plain;
+pub use r1cs::R1cs;

@@ -1,0 +1,181 @@
+//! Maximum, argmax and second maximum over vectors, by a tournament run on all vectors of a
+//! batch in lockstep: each layer pairs neighbours (`[0,1], [2,3], ...`; an odd last element
+//! passes to the next layer unchanged) and compares every pair of every vector in one
+//! [`less_than`] call, then selects in one `mul` call. A vector of `n` values takes
+//! `ceil(log2 n)` layers; the batch takes as many layers as its longest vector.
+//!
+//! Values must be below `2^bits` (`bits <= 63`); see [`less_than`].
+//!
+//! Ties: the right element of a pair wins only if the left is strictly smaller, and the left
+//! subtree always holds the lower indices, so among equal maxima the **lowest index wins**.
+//! The second maximum is the largest value once the argmax element is removed (so it equals
+//! the maximum when the maximum is tied), and `0` for a one-element vector.
+
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use super::compare::{less_than, select, zero};
+use crate::backend::{Backend, CircuitError, Result};
+
+/// The two largest values of a vector, and where the largest is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopTwo<V> {
+    /// The maximum.
+    pub max: V,
+    /// Index of the maximum (lowest index among ties), as a value.
+    pub argmax: V,
+    /// The largest value other than the argmax element (`0` for one element).
+    pub second: V,
+}
+
+#[derive(Clone)]
+struct Entry<V> {
+    value: V,
+    index: Option<V>,
+    second: Option<V>,
+}
+
+/// Runs the tournament; per layer: one `less_than` and one `mul` call, plus (when tracking
+/// the second maximum) a second `less_than` and a second `mul` call.
+///
+/// Per pair `(l, r)` with `c = [l.value < r.value]`, the first `mul` call multiplies, pair by
+/// pair, `c` by `r.value - l.value`, then (if tracked) by `r.index - l.index`, then (if
+/// tracked) by `r.second - l.second`. The winner takes `l + product`; the loser's value is
+/// `l.value + r.value - winner`; the new second maximum is `max(loser, c ? r.second :
+/// l.second)`, compared and selected in the second `less_than` and `mul` calls.
+async fn tournament<B: Backend>(
+    b: &mut B,
+    vectors: &[Vec<B::Value>],
+    bits: u32,
+    track_index: bool,
+    track_second: bool,
+) -> Result<Vec<Entry<B::Value>>> {
+    if vectors.iter().any(Vec::is_empty) {
+        return Err(CircuitError::Usage("max over an empty vector".into()));
+    }
+    let mut lists: Vec<Vec<Entry<B::Value>>> = vectors
+        .iter()
+        .map(|v| {
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| Entry {
+                    value: x.clone(),
+                    index: track_index.then(|| b.constant(B::F::from(i as u64))),
+                    second: track_second.then(|| zero(b)),
+                })
+                .collect()
+        })
+        .collect();
+
+    while lists.iter().any(|l| l.len() > 1) {
+        // Pairs of every vector, in order; odd tails wait.
+        let mut lefts = Vec::new();
+        let mut rights = Vec::new();
+        let mut tails = Vec::with_capacity(lists.len());
+        let mut pairs_per_list = Vec::with_capacity(lists.len());
+        for list in lists.drain(..) {
+            let mut it = list.into_iter();
+            let mut pairs = 0usize;
+            let mut tail = None;
+            while let Some(l) = it.next() {
+                match it.next() {
+                    Some(r) => {
+                        lefts.push(l);
+                        rights.push(r);
+                        pairs += 1;
+                    }
+                    None => tail = Some(l),
+                }
+            }
+            pairs_per_list.push(pairs);
+            tails.push(tail);
+        }
+
+        let lv: Vec<B::Value> = lefts.iter().map(|e| e.value.clone()).collect();
+        let rv: Vec<B::Value> = rights.iter().map(|e| e.value.clone()).collect();
+        let c = less_than(b, &lv, &rv, bits).await?;
+
+        let mut factors = Vec::new();
+        let mut diffs = Vec::new();
+        for ((l, r), ci) in lefts.iter().zip(&rights).zip(&c) {
+            factors.push(ci.clone());
+            diffs.push(b.sub(&r.value, &l.value));
+            if let (Some(li), Some(ri)) = (&l.index, &r.index) {
+                factors.push(ci.clone());
+                diffs.push(b.sub(ri, li));
+            }
+            if let (Some(ls), Some(rs)) = (&l.second, &r.second) {
+                factors.push(ci.clone());
+                diffs.push(b.sub(rs, ls));
+            }
+        }
+        let products = b.mul(&factors, &diffs).await?;
+        let mut products = products.into_iter();
+        let mut next =
+            || products.next().ok_or_else(|| CircuitError::Synthesis("mul returned too few products".into()));
+
+        let mut winners = Vec::with_capacity(lefts.len());
+        let mut losers = Vec::new();
+        let mut others = Vec::new();
+        for (l, r) in lefts.iter().zip(&rights) {
+            let value = b.add(&l.value, &next()?);
+            let index = match &l.index {
+                Some(li) => Some(b.add(li, &next()?)),
+                None => None,
+            };
+            if let Some(ls) = &l.second {
+                others.push(b.add(ls, &next()?));
+                losers.push(b.sub(&b.add(&l.value, &r.value), &value));
+            }
+            winners.push(Entry { value, index, second: None });
+        }
+        if track_second {
+            let lt = less_than(b, &losers, &others, bits).await?;
+            let seconds = select(b, &lt, &others, &losers).await?;
+            for (w, s) in winners.iter_mut().zip(seconds) {
+                w.second = Some(s);
+            }
+        }
+
+        let mut winners = winners.into_iter();
+        for (pairs, tail) in pairs_per_list.into_iter().zip(tails) {
+            let mut list: Vec<Entry<B::Value>> = winners.by_ref().take(pairs).collect();
+            list.extend(tail);
+            lists.push(list);
+        }
+    }
+
+    lists
+        .into_iter()
+        .map(|l| l.into_iter().next().ok_or_else(|| CircuitError::Synthesis("empty tournament".into())))
+        .collect()
+}
+
+fn missing() -> CircuitError {
+    CircuitError::Synthesis("tournament lost a tracked value".into())
+}
+
+/// The maximum of each vector (non-empty; values below `2^bits`).
+pub async fn max<B: Backend>(b: &mut B, vectors: &[Vec<B::Value>], bits: u32) -> Result<Vec<B::Value>> {
+    Ok(tournament(b, vectors, bits, false, false).await?.into_iter().map(|e| e.value).collect())
+}
+
+/// The maximum of each vector and its index (lowest among ties), as `(max, index)`.
+pub async fn argmax<B: Backend>(b: &mut B, vectors: &[Vec<B::Value>], bits: u32) -> Result<Vec<(B::Value, B::Value)>> {
+    tournament(b, vectors, bits, true, false)
+        .await?
+        .into_iter()
+        .map(|e| e.index.map(|i| (e.value, i)).ok_or_else(missing))
+        .collect()
+}
+
+/// The maximum, its index and the second maximum of each vector.
+pub async fn top_two<B: Backend>(b: &mut B, vectors: &[Vec<B::Value>], bits: u32) -> Result<Vec<TopTwo<B::Value>>> {
+    tournament(b, vectors, bits, true, true)
+        .await?
+        .into_iter()
+        .map(|e| match (e.index, e.second) {
+            (Some(argmax), Some(second)) => Ok(TopTwo { max: e.value, argmax, second }),
+            _ => Err(missing()),
+        })
+        .collect()
+}
