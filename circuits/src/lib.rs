@@ -6,6 +6,7 @@ pub mod gadgets;
 pub mod mpc;
 pub mod plain;
 pub mod r1cs;
+pub mod sample;
 
 pub use backend::{Backend, CircuitError, Result};
 pub use plain::Plain;

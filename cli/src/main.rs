@@ -2,6 +2,7 @@
 
 mod bench;
 mod cluster;
+mod prove;
 
 use std::path::PathBuf;
 
@@ -25,6 +26,48 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+    /// Collaborative Groth16 proving.
+    Prove {
+        #[command(subcommand)]
+        command: ProveCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProveCommand {
+    /// Proves a circuit of about N constraints (a batch of Poseidon hashes over the parties'
+    /// secret inputs) with the single prover and collaboratively over loopback QUIC
+    /// (malicious security), and prints times, CPU per party, their ratio, bytes and rounds.
+    Bench {
+        /// Approximate number of constraints.
+        #[arg(long, default_value_t = 1 << 16)]
+        constraints: usize,
+        /// Parties.
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+        /// Threshold.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Makes a collaborative proof and writes snarkjs's verification_key.json, proof.json and
+    /// public.json (and EVM calldata) to a directory.
+    Export {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Parties.
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+        /// Threshold.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+        /// Poseidon hashes in the sample circuit.
+        #[arg(long, default_value_t = 4)]
+        hashes: usize,
     },
 }
 
@@ -145,6 +188,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Cluster { command: ClusterCommand::Init { parties, threshold, dir, base_port, host, force } } => {
             cluster::init(parties, threshold, &dir, base_port, &host, force)
+        }
+        Command::Prove { command: ProveCommand::Bench { constraints, parties, threshold, json } } => {
+            prove::bench(constraints, parties, threshold, json)
+        }
+        Command::Prove { command: ProveCommand::Export { out, parties, threshold, hashes } } => {
+            prove::export(&out, parties, threshold, hashes)
         }
         Command::Bench { command: BenchCommand::Compare { parties, threshold, count, transport, security, json } } => {
             bench::compare(parties, threshold, count, transport, security, json)

@@ -120,3 +120,37 @@ fn bad_parameters_are_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("2t + 1"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn prove_bench_and_export() {
+    let out = tacit().args(["prove", "bench", "--constraints", "600", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "constraints",
+        "single_prover_s",
+        "collaborative_s",
+        "cpu_s_per_party",
+        "ratio",
+        "bytes_sent_per_party",
+        "rounds",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert!(v["constraints"].as_u64().unwrap() >= 600);
+
+    let dir = scratch_dir("export");
+    let out = tacit().args(["prove", "export", "--hashes", "2", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let vk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("verification_key.json")).unwrap()).unwrap();
+    assert_eq!(vk["protocol"], "groth16");
+    assert_eq!(vk["curve"], "bn128");
+    assert_eq!(vk["nPublic"], 1);
+    let proof: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("proof.json")).unwrap()).unwrap();
+    assert_eq!(proof["pi_a"].as_array().unwrap().len(), 3);
+    let public: Vec<String> = serde_json::from_str(&std::fs::read_to_string(dir.join("public.json")).unwrap()).unwrap();
+    assert_eq!(public.len(), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}

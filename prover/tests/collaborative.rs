@@ -1,0 +1,175 @@
+//! Collaborative Groth16 over a witness shared by three parties: the proof verifies with
+//! plain ark-groth16; a corrupted share aborts and never yields an invalid proof.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::sync::Arc;
+
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::{Groth16, PreparedVerifyingKey, ProvingKey};
+use ark_snark::SNARK;
+use tacit_circuits::gadgets::commitment::{commit, commitment};
+use tacit_circuits::mpc::Mpc;
+use tacit_circuits::{Backend, R1cs};
+use tacit_mpc_engine::simulate::run_engines;
+use tacit_mpc_engine::transport::memory::MemoryTransport;
+use tacit_mpc_engine::{Check, Engine, MpcError, PartyId, Security, SessionId, Transport};
+use tacit_prover::collaborative::{prove, CollaborativeError};
+use tacit_prover::qap::R1csMatrices;
+
+/// Each of the three parties inputs (value, salt); the circuit reveals every commitment
+/// Poseidon(value, salt) and the sum of the values.
+async fn circuit<B: Backend<F = Fr>>(b: &mut B, mine: Option<(PartyId, [Fr; 2])>) -> tacit_circuits::Result<Vec<Fr>> {
+    let mut values = Vec::new();
+    let mut salts = Vec::new();
+    for id in 1..=3u16 {
+        let owner = PartyId::new(id).unwrap();
+        let given = mine.filter(|(p, _)| *p == owner).map(|(_, v)| v);
+        let pair = b.private_inputs(owner, given.as_ref().map(|v| &v[..]), 2).await?;
+        values.push(pair[0].clone());
+        salts.push(pair[1].clone());
+    }
+    let commitments = commit(b, &values, &salts).await?;
+    let total = b.sum(&values);
+    let mut outputs = commitments;
+    outputs.push(total);
+    b.reveal(&outputs).await
+}
+
+fn inputs(id: u16) -> [Fr; 2] {
+    [Fr::from(100 * id as u64 + 7), Fr::from(9_000 + id as u64)]
+}
+
+fn keys() -> (ProvingKey<Bn254>, PreparedVerifyingKey<Bn254>, R1csMatrices) {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    // Setup mode: the same circuit without values.
+    let mut setup = R1cs::<Fr>::new_setup();
+    rt.block_on(circuit(&mut setup, None)).unwrap();
+    let cs = setup.constraint_system().unwrap();
+    let mut rng = rand::thread_rng();
+    let (pk, matrices) = tacit_prover::keys::setup_from_cs(&cs, &mut rng).unwrap();
+    let pvk = Groth16::<Bn254>::process_vk(&pk.vk).unwrap();
+    (pk, pvk, matrices)
+}
+
+async fn party<T: Transport>(
+    engine: Engine<Fr, T>,
+    pk: Arc<ProvingKey<Bn254>>,
+    pvk: Arc<PreparedVerifyingKey<Bn254>>,
+    matrices: Arc<R1csMatrices>,
+) -> Result<(Vec<Fr>, ark_groth16::Proof<Bn254>), MpcError> {
+    let id = engine.id();
+    let mut b = Mpc::new(engine);
+    let outputs = circuit(&mut b, Some((id, inputs(id.get())))).await.map_err(|e| match e {
+        tacit_circuits::CircuitError::Mpc(e) => e,
+        other => MpcError::Usage(other.to_string()),
+    })?;
+    let (assignment, mut engine) = b.finish().await.map_err(|e| MpcError::Usage(e.to_string()))?;
+    let proof = prove(&mut engine, &pk, &pvk, &matrices, &assignment.instance, &assignment.witness).await.map_err(
+        |e| match e {
+            CollaborativeError::Mpc(e) => e,
+            other => MpcError::Usage(other.to_string()),
+        },
+    )?;
+    Ok((outputs, proof))
+}
+
+#[test]
+fn three_party_proof_verifies_with_ark_groth16() {
+    let (pk, pvk, matrices) = keys();
+    let (pk, pvk, matrices) = (Arc::new(pk), Arc::new(pvk), Arc::new(matrices));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let transports: Vec<Arc<MemoryTransport>> = MemoryTransport::network(3).into_iter().map(Arc::new).collect();
+    let results =
+        rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), {
+            let (pk, pvk, matrices) = (pk.clone(), pvk.clone(), matrices.clone());
+            move |e| party(e, pk.clone(), pvk.clone(), matrices.clone())
+        }));
+    let expected: Vec<Fr> = (1..=3u16)
+        .map(|id| commitment(inputs(id)[0], inputs(id)[1]).unwrap())
+        .chain(std::iter::once((1..=3u16).map(|id| inputs(id)[0]).sum()))
+        .collect();
+    let mut proofs = Vec::new();
+    for r in results {
+        let (outputs, proof) = r.unwrap();
+        assert_eq!(outputs, expected);
+        assert!(Groth16::<Bn254>::verify_proof(&pvk, &proof, &outputs).unwrap());
+        proofs.push(proof);
+    }
+    assert!(proofs.iter().all(|p| *p == proofs[0]), "every party holds the same proof");
+    // The proof is bound to the revealed values: other public inputs fail.
+    let mut wrong = expected.clone();
+    wrong[3] += Fr::from(1u64);
+    assert!(!Groth16::<Bn254>::verify_proof(&pvk, &proofs[0], &wrong).unwrap());
+}
+
+/// A transport whose party flips a bit in every group-element share it broadcasts.
+struct Corrupting(MemoryTransport);
+
+impl std::fmt::Debug for Corrupting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Corrupting")
+    }
+}
+
+impl Transport for Corrupting {
+    fn id(&self) -> PartyId {
+        self.0.id()
+    }
+    fn n_parties(&self) -> usize {
+        self.0.n_parties()
+    }
+    async fn send(
+        &self,
+        s: SessionId,
+        to: PartyId,
+        payload: bytes::Bytes,
+    ) -> Result<(), tacit_mpc_engine::TransportError> {
+        // Kind 6 carries opaque payloads: here, the shares of A, B, B1 and C.
+        let payload = if self.0.id().get() == 3 && payload.first() == Some(&6) {
+            let mut m = payload.to_vec();
+            if let Some(last) = m.last_mut() {
+                *last ^= 1;
+            }
+            bytes::Bytes::from(m)
+        } else {
+            payload
+        };
+        self.0.send(s, to, payload).await
+    }
+    async fn recv(&self, s: SessionId, from: PartyId) -> Result<bytes::Bytes, tacit_mpc_engine::TransportError> {
+        self.0.recv(s, from).await
+    }
+    fn close_session(&self, s: SessionId) {
+        self.0.close_session(s)
+    }
+    fn stats(&self) -> tacit_mpc_engine::TransportStats {
+        self.0.stats()
+    }
+}
+
+#[test]
+fn corrupted_share_aborts_without_a_proof() {
+    let (pk, pvk, matrices) = keys();
+    let (pk, pvk, matrices) = (Arc::new(pk), Arc::new(pvk), Arc::new(matrices));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let transports: Vec<Arc<Corrupting>> = MemoryTransport::network_with_timeout(3, std::time::Duration::from_secs(5))
+        .into_iter()
+        .map(|t| Arc::new(Corrupting(t)))
+        .collect();
+    let results =
+        rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), {
+            let (pk, pvk, matrices) = (pk.clone(), pvk.clone(), matrices.clone());
+            move |e| party(e, pk.clone(), pvk.clone(), matrices.clone())
+        }));
+    for (i, r) in results.into_iter().enumerate().take(2) {
+        match r {
+            Err(MpcError::Cheating { check, .. }) => {
+                assert!(matches!(check, Check::OpeningConsistency | Check::OutputVerification), "P{}: {check:?}", i + 1)
+            }
+            Err(MpcError::Protocol { peer, .. }) => assert_eq!(peer.get(), 3),
+            Err(MpcError::PeerAborted { .. }) => {}
+            Ok(_) => panic!("P{} returned a proof despite a corrupted share", i + 1),
+            Err(other) => panic!("P{}: unexpected {other:?}", i + 1),
+        }
+    }
+}
