@@ -49,6 +49,10 @@ enum ProveCommand {
         /// Threshold.
         #[arg(long, default_value_t = 1)]
         threshold: usize,
+        /// How the one product step runs: `batched` (verified multiplication; cheaters named
+        /// with n >= t + 2) or `local` (no communication; naming needs more redundancy).
+        #[arg(long, value_enum, default_value_t = ProductArg::Batched)]
+        product: ProductArg,
         /// Print exactly one JSON object.
         #[arg(long)]
         json: bool,
@@ -104,6 +108,15 @@ pub enum TransportKind {
     Quic,
     /// In-process channels.
     Memory,
+}
+
+/// The collaborative prover's product step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProductArg {
+    /// One verified batched multiplication.
+    Batched,
+    /// Local degree-2t products.
+    Local,
 }
 
 /// Security mode.
@@ -189,8 +202,12 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster { command: ClusterCommand::Init { parties, threshold, dir, base_port, host, force } } => {
             cluster::init(parties, threshold, &dir, base_port, &host, force)
         }
-        Command::Prove { command: ProveCommand::Bench { constraints, parties, threshold, json } } => {
-            prove::bench(constraints, parties, threshold, json)
+        Command::Prove { command: ProveCommand::Bench { constraints, parties, threshold, product, json } } => {
+            let mode = match product {
+                ProductArg::Batched => tacit_prover::collaborative::ProductMode::Batched,
+                ProductArg::Local => tacit_prover::collaborative::ProductMode::Local,
+            };
+            prove::bench(constraints, parties, threshold, mode, json)
         }
         Command::Prove { command: ProveCommand::Export { out, parties, threshold, hashes } } => {
             prove::export(&out, parties, threshold, hashes)

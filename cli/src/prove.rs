@@ -14,7 +14,7 @@ use tacit_circuits::sample::poseidon_batch;
 use tacit_circuits::{Backend, R1cs};
 use tacit_mpc_engine::simulate::run_engines;
 use tacit_mpc_engine::{Engine, MpcError, PartyId, Security, SessionId, Transport};
-use tacit_prover::collaborative;
+use tacit_prover::collaborative::{self, ProductMode};
 use tacit_prover::qap::{prove_single, R1csMatrices};
 
 /// Constraints per Poseidon hash of two inputs in the sample circuit.
@@ -89,16 +89,18 @@ async fn prove_phase<T: Transport>(
     mut run: PartyRun,
     assignment: SharedAssignment<Fr>,
     keys: Keys,
+    mode: ProductMode,
 ) -> Result<(PartyRun, Proof<Bn254>), MpcError> {
     let start = Instant::now();
     let (bytes0, rounds0) = (engine.stats().transport.bytes_sent, engine.stats().rounds);
     let (pk, pvk, matrices) = &*keys;
-    let proof = collaborative::prove(&mut engine, pk, pvk, matrices, &assignment.instance, &assignment.witness)
-        .await
-        .map_err(|e| match e {
-        collaborative::CollaborativeError::Mpc(e) => e,
-        other => MpcError::Usage(other.to_string()),
-    })?;
+    let proof =
+        collaborative::prove_with(&mut engine, pk, pvk, matrices, &assignment.instance, &assignment.witness, mode)
+            .await
+            .map_err(|e| match e {
+                collaborative::CollaborativeError::Mpc(e) => e,
+                other => MpcError::Usage(other.to_string()),
+            })?;
     run.prove_s = start.elapsed().as_secs_f64();
     run.prove_rounds = engine.stats().rounds - rounds0;
     run.prove_bytes = engine.stats().transport.bytes_sent - bytes0;
@@ -112,6 +114,7 @@ fn collaborative_run(
     parties: usize,
     threshold: usize,
     hashes: usize,
+    mode: ProductMode,
     keys: &Keys,
 ) -> anyhow::Result<(Vec<PartyResult>, f64)> {
     let transports = rt.block_on(crate::cluster::local_quic_cluster(parties))?;
@@ -132,9 +135,9 @@ fn collaborative_run(
             .into_iter()
             .map(|(run, outputs, assignment, engine)| {
                 let keys = keys.clone();
-                tokio::spawn(
-                    async move { prove_phase(engine, run, assignment, keys).await.map(|(r, p)| (r, outputs, p)) },
-                )
+                tokio::spawn(async move {
+                    prove_phase(engine, run, assignment, keys, mode).await.map(|(r, p)| (r, outputs, p))
+                })
             })
             .collect();
         let mut out = Vec::with_capacity(tasks.len());
@@ -156,7 +159,13 @@ fn collaborative_run(
     Ok((runs, prove_cpu))
 }
 
-pub fn bench(constraints: usize, parties: usize, threshold: usize, json: bool) -> anyhow::Result<()> {
+pub fn bench(
+    constraints: usize,
+    parties: usize,
+    threshold: usize,
+    mode: ProductMode,
+    json: bool,
+) -> anyhow::Result<()> {
     let hashes = constraints.div_ceil(CONSTRAINTS_PER_HASH).max(1);
     let bar = crate::bench::spinner(&format!("setup of {hashes} Poseidon hashes"), json);
     let keys = Arc::new(setup(parties, hashes)?);
@@ -187,7 +196,7 @@ pub fn bench(constraints: usize, parties: usize, threshold: usize, json: bool) -
     if let Some(bar) = &bar {
         bar.set_message(format!("collaborative proof, {parties} parties over QUIC"));
     }
-    let (results, prove_cpu) = collaborative_run(&rt, parties, threshold, hashes, &keys)?;
+    let (results, prove_cpu) = collaborative_run(&rt, parties, threshold, hashes, mode, &keys)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -226,6 +235,7 @@ pub fn bench(constraints: usize, parties: usize, threshold: usize, json: bool) -
                 "witness_rounds": witness_rounds,
                 "witness_bytes_per_party": witness_bytes,
                 "hashes": hashes,
+                "product": format!("{mode:?}").to_lowercase(),
             })
         );
         return Ok(());
@@ -314,7 +324,7 @@ impl Backend for AllInputs<'_> {
 pub fn export(out: &Path, parties: usize, threshold: usize, hashes: usize) -> anyhow::Result<()> {
     let keys = Arc::new(setup(parties, hashes)?);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let (results, _) = collaborative_run(&rt, parties, threshold, hashes, &keys)?;
+    let (results, _) = collaborative_run(&rt, parties, threshold, hashes, ProductMode::default(), &keys)?;
     let (_, public, proof) = results.into_iter().next().context("no party")?;
     std::fs::create_dir_all(out)?;
     tacit_prover::snarkjs::write_verification_key_json(&keys.0.vk, out.join("verification_key.json"))?;

@@ -46,6 +46,20 @@ const ABB_BYTES: usize = 32 + 64 + 32;
 /// Bytes of one party's share of `C`.
 const C_BYTES: usize = 32;
 
+/// How the one non-linear step, the pointwise product on the coset, is done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProductMode {
+    /// One batched, verified multiplication: every opened element has degree-`t` shares, so
+    /// with `n >= t + 2` a wrong share is both detected and its sender named (the proof
+    /// itself is the oracle that tells a right reconstruction from a wrong one).
+    #[default]
+    Batched,
+    /// Each party multiplies its own shares: no communication, but `C` then has degree-`2t`
+    /// shares, so a wrong `C` share is only named when `n >= 2t + 2` gives redundancy
+    /// (error correction from `n >= 4t + 1`); otherwise the run aborts unattributed.
+    Local,
+}
+
 /// Proves over a shared witness. Every party calls this with the same key, matrices and
 /// public `instance` (`[public inputs...]`, without the leading one) and its own shares of
 /// the witness, in the order the R1cs backend allocated it.
@@ -57,21 +71,40 @@ pub async fn prove<T: Transport>(
     instance: &[Fr],
     witness: &Shares<Fr>,
 ) -> Result<Proof<Bn254>> {
+    prove_with(engine, pk, pvk, matrices, instance, witness, ProductMode::default()).await
+}
+
+/// [`prove`] with a chosen [`ProductMode`].
+pub async fn prove_with<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    pk: &ProvingKey<Bn254>,
+    pvk: &PreparedVerifyingKey<Bn254>,
+    matrices: &R1csMatrices,
+    instance: &[Fr],
+    witness: &Shares<Fr>,
+    mode: ProductMode,
+) -> Result<Proof<Bn254>> {
     matrices.check_proving_key(pk)?;
     // z = [1, instance, witness]: public parts are their own shares (constant polynomials).
     let mut z = Vec::with_capacity(1 + instance.len() + witness.len());
     z.push(Fr::from(1u64));
     z.extend_from_slice(instance);
     z.extend_from_slice(witness.expose_shares());
+    let t = engine.t();
 
     let domain = matrices.domain()?;
     let (a, b, c) = abc_evaluations(matrices, &z)?;
     let a = to_coset_evaluations(&domain, a)?;
     let b = to_coset_evaluations(&domain, b)?;
     let c = to_coset_evaluations(&domain, c)?;
-    // The one product, local: degree-2t shares of h.
-    let h = h_from_coset_product(&domain, pointwise_ab_minus_c(&a, &b, &c)?)?;
-    drop((a, b, c));
+    let (h, c_degree) = match mode {
+        ProductMode::Local => (h_from_coset_product(&domain, pointwise_ab_minus_c(&a, &b, &c)?)?, 2 * t),
+        ProductMode::Batched => {
+            let ab = engine.mul(&Shares::from_raw(a), &Shares::from_raw(b)).await?;
+            let ab_minus_c = ab.sub(&Shares::from_raw(c)).into_exposed();
+            (h_from_coset_product(&domain, ab_minus_c)?, t)
+        }
+    };
 
     let blinders = engine.take_randoms(2).await?.into_shares();
     let (r, s) = (blinders.slice(0..1), blinders.slice(1..2));
@@ -80,12 +113,12 @@ pub async fn prove<T: Transport>(
     let a_share = msm_a(pk, &z, r)?;
     let b_share = msm_b_g2(pk, &z, s)?;
     let b1_share = msm_b_g1(pk, &z, s)?;
-    let c_parts = msm_c_parts(pk, &z, &h)?;
+    let mut c_base = msm_c_parts(pk, &z, &h)? - pk.delta_g1 * rs;
     drop(h);
-    // A degree-2t sharing of zero (from a double sharing) hides the structure of the
-    // product shares when C is opened.
-    let zero_2t = first(&engine.zero_sharings_2t(1).await?);
-    let t = engine.t();
+    if mode == ProductMode::Local {
+        // A degree-2t sharing of zero hides the structure of the product shares.
+        c_base += G1Projective::generator() * first(&engine.zero_sharings_2t(1).await?);
+    }
 
     // Nothing opens before every multiplication so far is verified.
     engine.verify().await?;
@@ -95,6 +128,9 @@ pub async fn prove<T: Transport>(
     serialize_into(&b_share.into_affine(), &mut payload);
     serialize_into(&b1_share.into_affine(), &mut payload);
     let all = engine.broadcast_bytes(&payload, ABB_BYTES).await?;
+    // Everyone must have received the same shares before deciding how to go on, or an
+    // equivocating party could split the honest parties between paths.
+    engine.verify().await?;
     let mut a_shares = Vec::with_capacity(all.len());
     let mut b_shares = Vec::with_capacity(all.len());
     let mut b1_shares = Vec::with_capacity(all.len());
@@ -107,17 +143,24 @@ pub async fn prove<T: Transport>(
         b1_shares.push(decode::<G1Projective>(pb1, peer)?);
     }
     let n = a_shares.len();
-    let checked = check_points(&a_shares, t, t)
-        .and_then(|()| check_points(&b_shares, t, t))
-        .and_then(|()| check_points(&b1_shares, t, t));
-    if let Err(culprit) = checked {
+    let abb = Abb { a: &a_shares, b: &b_shares, b1: &b1_shares };
+    let consistent =
+        [abb.a_bad(&prefix(t + 1)), abb.b_bad(&prefix(t + 1)), abb.b1_bad(&prefix(t + 1))].iter().all(Vec::is_empty);
+    if !consistent {
+        // Some A/B/B1 share is off. With degree-t C, let the proof decide which t+1 parties
+        // are right: each party sends its C share for every candidate reconstruction.
+        let culprit = if c_degree == t {
+            blame_abb(engine, &abb, t, pvk, instance, c_base, r, s).await?
+        } else {
+            correctable(&abb, t)
+        };
         return Err(engine.abort_with(MpcError::Cheating { check: Check::OpeningConsistency, culprit }).await.into());
     }
     let a_open = reconstruct(&a_shares, &prefix(t + 1));
     let b_open = reconstruct(&b_shares, &prefix(t + 1));
     let b1_open = reconstruct(&b1_shares, &prefix(t + 1));
 
-    let c_share = c_parts + a_open * s + b1_open * r - pk.delta_g1 * rs + G1Projective::generator() * zero_2t;
+    let c_share = c_base + a_open * s + b1_open * r;
     let mut payload = Vec::with_capacity(C_BYTES);
     serialize_into(&c_share.into_affine(), &mut payload);
     let all = engine.broadcast_bytes(&payload, C_BYTES).await?;
@@ -126,19 +169,116 @@ pub async fn prove<T: Transport>(
         let peer = PartyId::from_index(i).ok_or(MpcError::Usage("party index".into()))?;
         c_shares.push(decode::<G1Projective>(bytes, peer)?);
     }
-    if let Err(culprit) = check_points(&c_shares, (2 * t).min(n.saturating_sub(1)), t) {
-        return Err(engine.abort_with(MpcError::Cheating { check: Check::OpeningConsistency, culprit }).await.into());
-    }
-    let c_open = reconstruct(&c_shares, &prefix((2 * t + 1).min(n)));
-
+    let degree = c_degree.min(n.saturating_sub(1));
+    let c_open = reconstruct(&c_shares, &prefix(degree + 1));
     let proof = Proof { a: a_open.into_affine(), b: b_open.into_affine(), c: c_open.into_affine() };
-    if verifies(pvk, instance, &proof) {
+    if off_polynomial(&c_shares, &prefix(degree + 1)).is_empty() && verifies(pvk, instance, &proof) {
         return Ok(proof);
     }
-    Err(engine
-        .abort_with(MpcError::Cheating { check: Check::OutputVerification, culprit: Culprit::Unknown })
-        .await
-        .into())
+    // A C share is off (or the proof fails): find degree+1 parties whose C verifies.
+    let mut culprit = Culprit::Unknown;
+    if n > degree + 1 {
+        for set in subsets(n, degree + 1) {
+            let c_set = reconstruct(&c_shares, &set);
+            let candidate = Proof { a: proof.a, b: proof.b, c: c_set.into_affine() };
+            if verifies(pvk, instance, &candidate) {
+                culprit = named(off_polynomial(&c_shares, &set));
+                break;
+            }
+        }
+    }
+    let check = if matches!(culprit, Culprit::Unknown) { Check::OutputVerification } else { Check::OpeningConsistency };
+    Err(engine.abort_with(MpcError::Cheating { check, culprit }).await.into())
+}
+
+/// The opened shares of `A`, `B` and `B1`.
+struct Abb<'a> {
+    a: &'a [G1Projective],
+    b: &'a [G2Projective],
+    b1: &'a [G1Projective],
+}
+
+impl Abb<'_> {
+    fn a_bad(&self, set: &[usize]) -> Vec<usize> {
+        off_polynomial(self.a, set)
+    }
+    fn b_bad(&self, set: &[usize]) -> Vec<usize> {
+        off_polynomial(self.b, set)
+    }
+    fn b1_bad(&self, set: &[usize]) -> Vec<usize> {
+        off_polynomial(self.b1, set)
+    }
+    /// Parties off the polynomials through `set`, for any of the three.
+    fn bad(&self, set: &[usize]) -> Vec<usize> {
+        let mut all: Vec<usize> = [self.a_bad(set), self.b_bad(set), self.b1_bad(set)].concat();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
+fn named(bad: Vec<usize>) -> Culprit {
+    let parties: Vec<PartyId> = bad.into_iter().filter_map(PartyId::from_index).collect();
+    match parties.as_slice() {
+        [] => Culprit::Unknown,
+        [one] => Culprit::Party(*one),
+        _ => Culprit::OneOf(parties),
+    }
+}
+
+/// Without a usable oracle: name by error correction where `n >= 3t + 1` allows it.
+fn correctable(abb: &Abb<'_>, t: usize) -> Culprit {
+    let n = abb.a.len();
+    if n > 3 * t {
+        for set in subsets(n, t + 1) {
+            let bad = abb.bad(&set);
+            if bad.len() <= t {
+                return named(bad);
+            }
+        }
+    }
+    Culprit::Unknown
+}
+
+/// One extra round after inconsistent `A`/`B`/`B1` shares (degree-`t` `C` only): every party
+/// sends its `C` share for the reconstruction from each candidate set of `t + 1` parties; a
+/// set of honest parties yields a verifying proof from its own shares alone, and whoever is
+/// off that set's polynomials is named.
+#[allow(clippy::too_many_arguments)]
+async fn blame_abb<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    abb: &Abb<'_>,
+    t: usize,
+    pvk: &PreparedVerifyingKey<Bn254>,
+    instance: &[Fr],
+    c_base: G1Projective,
+    r: Fr,
+    s: Fr,
+) -> Result<Culprit> {
+    let n = abb.a.len();
+    let sets = subsets(n, t + 1);
+    let candidates: Vec<(G1Projective, G2Projective, G1Projective)> =
+        sets.iter().map(|set| (reconstruct(abb.a, set), reconstruct(abb.b, set), reconstruct(abb.b1, set))).collect();
+    let mut payload = Vec::with_capacity(C_BYTES * sets.len());
+    for (a, _, b1) in &candidates {
+        serialize_into(&(c_base + *a * s + *b1 * r).into_affine(), &mut payload);
+    }
+    let all = engine.broadcast_bytes(&payload, C_BYTES * sets.len()).await?;
+    for (k, (set, (a, b, _))) in sets.iter().zip(&candidates).enumerate() {
+        let mut c_shares = Vec::with_capacity(n);
+        for (i, bytes) in all.iter().enumerate() {
+            let peer = PartyId::from_index(i).ok_or(MpcError::Usage("party index".into()))?;
+            let piece = bytes.get(k * C_BYTES..(k + 1) * C_BYTES).unwrap_or_default();
+            // A malformed candidate share only disqualifies sets containing its sender.
+            c_shares.push(decode::<G1Projective>(piece, peer).unwrap_or_default());
+        }
+        let c = reconstruct(&c_shares, set);
+        let proof = Proof { a: a.into_affine(), b: b.into_affine(), c: c.into_affine() };
+        if verifies(pvk, instance, &proof) {
+            return Ok(named(abb.bad(set)));
+        }
+    }
+    Ok(Culprit::Unknown)
 }
 
 fn first(v: &Shares<Fr>) -> Fr {
@@ -209,27 +349,4 @@ fn off_polynomial<P: CurveGroup<ScalarField = Fr>>(shares: &[P], set: &[usize]) 
             shares.get(*j) != Some(&predicted)
         })
         .collect()
-}
-
-/// Checks that group-element shares lie on one polynomial of `degree` (possible when there
-/// are more than `degree + 1`). On failure names the parties off the unique polynomial that
-/// all but at most `t` shares agree on, when `n >= degree + 1 + 2t` makes it unique.
-fn check_points<P: CurveGroup<ScalarField = Fr>>(shares: &[P], degree: usize, t: usize) -> Result<(), Culprit> {
-    let n = shares.len();
-    if n <= degree + 1 || off_polynomial(shares, &prefix(degree + 1)).is_empty() {
-        return Ok(());
-    }
-    if n >= degree + 1 + 2 * t {
-        for set in subsets(n, degree + 1) {
-            let bad = off_polynomial(shares, &set);
-            if bad.len() <= t {
-                let named: Vec<PartyId> = bad.into_iter().filter_map(PartyId::from_index).collect();
-                return Err(match named.as_slice() {
-                    [one] => Culprit::Party(*one),
-                    _ => Culprit::OneOf(named),
-                });
-            }
-        }
-    }
-    Err(Culprit::Unknown)
 }

@@ -102,8 +102,10 @@ fn three_party_proof_verifies_with_ark_groth16() {
     assert!(!Groth16::<Bn254>::verify_proof(&pvk, &proofs[0], &wrong).unwrap());
 }
 
-/// A transport whose party flips a bit in every group-element share it broadcasts.
-struct Corrupting(MemoryTransport);
+/// A transport whose party 3 corrupts the group-element shares it broadcasts: it flips a
+/// bit (malformed point) or, with `shift_a`, adds the generator to its share of `A` in the
+/// first such message (a valid but wrong point).
+struct Corrupting(MemoryTransport, bool, std::sync::Mutex<Option<[u8; 4]>>);
 
 impl std::fmt::Debug for Corrupting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,7 +129,21 @@ impl Transport for Corrupting {
         // Kind 6 carries opaque payloads: here, the shares of A, B, B1 and C.
         let payload = if self.0.id().get() == 3 && payload.first() == Some(&6) {
             let mut m = payload.to_vec();
-            if let Some(last) = m.last_mut() {
+            if self.1 {
+                // The first such round, to every peer alike (header bytes 1..5 hold the step).
+                let step: [u8; 4] = m[1..5].try_into().unwrap();
+                let first = *self.2.lock().unwrap().get_or_insert(step);
+                if first == step {
+                    use ark_ec::{CurveGroup, PrimeGroup};
+                    use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
+                    let a = ark_bn254::G1Affine::deserialize_compressed(&m[9..41]).unwrap();
+                    let shifted =
+                        (ark_bn254::G1Projective::from(a) + ark_bn254::G1Projective::generator()).into_affine();
+                    let mut out = Vec::new();
+                    shifted.serialize_compressed(&mut out).unwrap();
+                    m[9..41].copy_from_slice(&out);
+                }
+            } else if let Some(last) = m.last_mut() {
                 *last ^= 1;
             }
             bytes::Bytes::from(m)
@@ -154,7 +170,7 @@ fn corrupted_share_aborts_without_a_proof() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let transports: Vec<Arc<Corrupting>> = MemoryTransport::network_with_timeout(3, std::time::Duration::from_secs(5))
         .into_iter()
-        .map(|t| Arc::new(Corrupting(t)))
+        .map(|t| Arc::new(Corrupting(t, false, Default::default())))
         .collect();
     let results =
         rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), {
@@ -164,12 +180,41 @@ fn corrupted_share_aborts_without_a_proof() {
     for (i, r) in results.into_iter().enumerate().take(2) {
         match r {
             Err(MpcError::Cheating { check, .. }) => {
-                assert!(matches!(check, Check::OpeningConsistency | Check::OutputVerification), "P{}: {check:?}", i + 1)
+                assert!(
+                    matches!(check, Check::OpeningConsistency | Check::OutputVerification | Check::BroadcastAgreement),
+                    "P{}: {check:?}",
+                    i + 1
+                )
             }
             Err(MpcError::Protocol { peer, .. }) => assert_eq!(peer.get(), 3),
             Err(MpcError::PeerAborted { .. }) => {}
             Ok(_) => panic!("P{} returned a proof despite a corrupted share", i + 1),
             Err(other) => panic!("P{}: unexpected {other:?}", i + 1),
+        }
+    }
+}
+
+#[test]
+fn wrong_share_of_a_is_named() {
+    let (pk, pvk, matrices) = keys();
+    let (pk, pvk, matrices) = (Arc::new(pk), Arc::new(pvk), Arc::new(matrices));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let transports: Vec<Arc<Corrupting>> = MemoryTransport::network_with_timeout(3, std::time::Duration::from_secs(5))
+        .into_iter()
+        .map(|t| Arc::new(Corrupting(t, true, Default::default())))
+        .collect();
+    let results =
+        rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), {
+            let (pk, pvk, matrices) = (pk.clone(), pvk.clone(), matrices.clone());
+            move |e| party(e, pk.clone(), pvk.clone(), matrices.clone())
+        }));
+    for (i, r) in results.into_iter().enumerate().take(2) {
+        match r {
+            Err(MpcError::Cheating { culprit: tacit_mpc_engine::Culprit::Party(p), .. }) => {
+                assert_eq!(p.get(), 3, "P{} names the cheater", i + 1)
+            }
+            Ok(_) => panic!("P{} returned a proof despite a wrong share", i + 1),
+            Err(other) => panic!("P{}: expected P3 named, got {other:?}", i + 1),
         }
     }
 }
