@@ -8,8 +8,8 @@
 //! with `f(X) = a_L + X (a_R - a_L)`, `g` alike, `h(X) = <f(X), g(X)>` has degree 2; the
 //! parties compute shared `h(0)` and `h(2)` by one degree reduction each, set
 //! `h(1) = c - h(0)`, and continue with `(f(rho), g(rho), h(rho))` for a public random `rho`.
-//! After `s` halvings (about `log2(N / 4096)`, at least one) the remaining `m` pairs are
-//! opened and `c = <a, b>` is checked in the clear: `m` random product claims placed first
+//! After `s` halvings (between 1 and 8, so a bounded number of rounds whatever `N`) the
+//! remaining `m = N / (2^s - 1)` pairs are opened and `c = <a, b>` is checked in the clear: `m` random product claims placed first
 //! make every opened value uniformly random. A false claim survives with probability about
 //! `(N + 2s) / |F|`. Each round's error terms are functions of the cheater's errors and
 //! public coins only, so nothing about secret values leaks.
@@ -47,14 +47,15 @@ fn fold_in_place<F: WireField>(v: &mut Vec<F>, h: usize, rho: F) {
     v.truncate(h);
 }
 
-/// Claims are folded until about this many remain, which are then opened (masked).
-const OPENED_CLAIMS: usize = 4096;
+/// Most halvings: the verification takes a bounded number of rounds whatever the batch
+/// size; what remains (about `N / 255` pairs) is opened masked, a small fraction of `N`.
+const MAX_LEVELS: u32 = 8;
 
 /// Number of halvings for `claims` claims: at least one (so every opened value is masked),
-/// and enough to bring the opened vectors down to about [`OPENED_CLAIMS`].
+/// about `log2(N / 16)` for small batches, at most [`MAX_LEVELS`].
 fn verification_levels(claims: usize) -> u32 {
-    let ratio = claims.div_ceil(OPENED_CLAIMS).max(1);
-    (usize::BITS - (ratio - 1).leading_zeros()).clamp(1, 16)
+    let ratio = claims.div_ceil(16).max(1);
+    (usize::BITS - (ratio - 1).leading_zeros()).clamp(1, MAX_LEVELS)
 }
 
 /// Which positions hold element-wise claims `z_i = x_i y_i`: `0..elementwise` and

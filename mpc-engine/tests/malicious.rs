@@ -41,7 +41,9 @@ async fn product_job(mut e: E, cheater: Arc<Cheater>, cheat_at: &'static str) ->
                 cheater.arm();
             }
             let z = e.mul(&x, &y).await?;
-            cheater.disarm();
+            if is_cheater {
+                cheater.disarm();
+            }
             z
         }
         "additive" => {
@@ -55,7 +57,9 @@ async fn product_job(mut e: E, cheater: Arc<Cheater>, cheat_at: &'static str) ->
                 cheater.arm();
             }
             let bits = e.take_bits(len as usize).await?;
-            cheater.disarm();
+            if is_cheater {
+                cheater.disarm();
+            }
             bits.into_shares()
         }
         "triple-generation" => {
@@ -63,7 +67,9 @@ async fn product_job(mut e: E, cheater: Arc<Cheater>, cheat_at: &'static str) ->
                 cheater.arm();
             }
             let triples = e.triples(len as usize).await?;
-            cheater.disarm();
+            if is_cheater {
+                cheater.disarm();
+            }
             e.mul_beaver(&x, &y, triples).await?
         }
         "triple-share" => {
