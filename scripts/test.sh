@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
-# Contracts (once they exist) are compiled with the pinned npm solc.
+# Pinned npm tools: snarkjs verifies exported proofs; contracts (once they exist) use solc.
+(cd tools/snarkjs && npm ci --no-audit --no-fund)
 if [ -f contracts/package-lock.json ]; then (cd contracts && npm ci --no-audit --no-fund); fi
 
 echo "== cargo fmt --check"
