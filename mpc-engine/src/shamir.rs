@@ -228,6 +228,22 @@ impl<F: PrimeField> Shamir<F> {
     }
 }
 
+/// Every subset of `size` zero-based indices below `n`, in lexicographic order (for error
+/// correction by trying candidate sets of parties).
+pub fn subsets(n: usize, size: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    if size > n {
+        return out;
+    }
+    let mut current: Vec<usize> = (0..size).collect();
+    loop {
+        out.push(current.clone());
+        if !next_subset(&mut current, n) {
+            return out;
+        }
+    }
+}
+
 /// Advances `subset` (strictly increasing indices below `n`) to the next combination.
 fn next_subset(subset: &mut [usize], n: usize) -> bool {
     let k = subset.len();

@@ -19,7 +19,7 @@ use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
 use ark_ec::{CurveGroup, PrimeGroup};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
-use tacit_mpc_engine::shamir::lagrange_coefficients;
+use tacit_mpc_engine::shamir::{lagrange_coefficients, subsets};
 use tacit_mpc_engine::{Check, Culprit, Engine, MpcError, PartyId, Shares, Transport};
 
 use crate::qap::{
@@ -313,25 +313,6 @@ fn reconstruct<P: CurveGroup<ScalarField = Fr>>(shares: &[P], indices: &[usize])
 
 fn verifies(pvk: &PreparedVerifyingKey<Bn254>, instance: &[Fr], proof: &Proof<Bn254>) -> bool {
     Groth16::<Bn254>::verify_proof(pvk, proof, instance).unwrap_or(false)
-}
-
-/// Subsets of `size` zero-based indices out of `n`, in lexicographic order.
-fn subsets(n: usize, size: usize) -> Vec<Vec<usize>> {
-    let mut out = Vec::new();
-    if size > n {
-        return out;
-    }
-    let mut current: Vec<usize> = (0..size).collect();
-    loop {
-        out.push(current.clone());
-        let Some(pos) = (0..size).rev().find(|&p| current.get(p).is_some_and(|v| *v < n - (size - p))) else {
-            return out;
-        };
-        let start = current.get(pos).copied().unwrap_or(0) + 1;
-        for (off, slot) in current.iter_mut().skip(pos).enumerate() {
-            *slot = start + off;
-        }
-    }
 }
 
 /// Parties (zero-based) outside `set` whose share is not on the degree-`|set| - 1`
