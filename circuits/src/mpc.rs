@@ -189,6 +189,18 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
         for bits in &per_value {
             self.record(bits);
         }
+        // The decomposition is only right for values below 2^bits (a party could input a
+        // larger one): the recomposition is asserted like the R1cs constraint, and checked
+        // before anything opens, so an out-of-range value aborts instead of steering outputs.
+        for (value, bits) in a.iter().zip(&per_value) {
+            let mut weight = F::one();
+            let mut recomposed = F::zero();
+            for bit in bits {
+                recomposed += bit.expose() * weight;
+                weight.double_in_place();
+            }
+            self.zero_claims.push(recomposed - value.expose());
+        }
         Ok(per_value)
     }
 

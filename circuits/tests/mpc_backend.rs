@@ -81,3 +81,19 @@ fn false_zero_assertion_aborts_before_reveal() {
         assert!(r.unwrap(), "reveal refuses after a false assertion");
     }
 }
+
+#[test]
+fn out_of_range_input_aborts_before_any_output() {
+    // A party inputs 2^20 where the circuit decomposes into 16 bits.
+    let results = runtime().block_on(run_in_memory::<Fr, _, _, _>(3, 1, Security::Malicious, |e| async move {
+        let mut b = Mpc::new(e);
+        let p1 = PartyId::new(1).unwrap();
+        let me = b.engine().id();
+        let x = b.private_inputs(p1, (me == p1).then_some(&[Fr::from(1u64 << 20)][..]), 1).await.unwrap();
+        let bits = b.to_bits(&x, 16).await.unwrap();
+        Ok(b.reveal(&bits[0]).await.is_err())
+    }));
+    for r in results {
+        assert!(r.unwrap(), "an out-of-range decomposition must not be revealed");
+    }
+}
