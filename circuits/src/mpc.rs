@@ -106,8 +106,8 @@ impl<F: WireField, T: Transport> Mpc<F, T> {
         self.witness.extend(values.iter().map(Share::expose));
     }
 
-    /// Opens a random combination of every value asserted zero (masked by nothing: if all are
-    /// zero the combination is zero and reveals nothing; if not, the run aborts).
+    /// Opens a random combination of every value asserted zero, times a random mask: zero if
+    /// all are zero; otherwise the run aborts having revealed only noise.
     async fn check_zero_claims(&mut self) -> Result<()> {
         if self.zero_claims.is_empty() {
             return Ok(());
@@ -120,7 +120,11 @@ impl<F: WireField, T: Transport> Mpc<F, T> {
             combined += *c * power;
             power *= alpha;
         }
-        let opened = self.engine.open(&Shares::from_raw(vec![combined])).await?;
+        // Masked by a random factor: zero stays zero, anything else opens as noise and says
+        // nothing about the values involved.
+        let mask = self.engine.take_randoms(1).await?.into_shares();
+        let masked = self.engine.mul(&Shares::from_raw(vec![combined]), &mask).await?;
+        let opened = self.engine.open(&masked).await?;
         match opened.first() {
             Some(v) if ark_ff::Zero::is_zero(v) => Ok(()),
             _ => Err(CircuitError::Unsatisfied("a value asserted zero is not zero".into())),
