@@ -16,6 +16,30 @@ use crate::{SecurityArg, TransportKind};
 
 type Fr = ark_bn254::Fr;
 
+/// Runs a benchmark over the chosen transport: an in-memory network, or a loopback QUIC
+/// cluster that is shut down afterwards. (A macro because the two transport types differ.)
+macro_rules! on_transport {
+    ($runtime:expr, $kind:expr, $parties:expr, |$ts:ident| $bench:expr) => {
+        $runtime.block_on(async {
+            match $kind {
+                TransportKind::Memory => {
+                    let $ts = MemoryTransport::network($parties).into_iter().map(Arc::new).collect();
+                    $bench.await.context("benchmark failed")
+                }
+                TransportKind::Quic => {
+                    let $ts = crate::cluster::local_quic_cluster($parties).await?;
+                    let quic = $ts.clone();
+                    let report = $bench.await.context("benchmark failed");
+                    for t in quic {
+                        t.shutdown().await;
+                    }
+                    report
+                }
+            }
+        })?
+    };
+}
+
 /// A spinner (drawn on stderr) while `what` runs, only when stdout is a terminal.
 pub fn spinner(what: &str, quiet: bool) -> Option<ProgressBar> {
     if quiet || !std::io::stdout().is_terminal() {
@@ -67,24 +91,7 @@ pub fn mul(
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let bar = spinner(&format!("{count} multiplications, {parties} parties over {transport:?}"), json);
     let plain = plain_mults_per_s::<Fr>(1 << 22);
-    let report: MulBenchReport = runtime.block_on(async {
-        match transport {
-            TransportKind::Memory => {
-                let transports = MemoryTransport::network(parties).into_iter().map(Arc::new).collect();
-                bench_mul::<Fr, _>(transports, threshold, security, count).await.context("benchmark failed")
-            }
-            TransportKind::Quic => {
-                let transports = crate::cluster::local_quic_cluster(parties).await?;
-                let report = bench_mul::<Fr, _>(transports.clone(), threshold, security, count)
-                    .await
-                    .context("benchmark failed");
-                for t in transports {
-                    t.shutdown().await;
-                }
-                report
-            }
-        }
-    })?;
+    let report: MulBenchReport = on_transport!(runtime, transport, parties, |ts| bench_mul::<Fr, _>(ts, threshold, security, count));
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -144,24 +151,7 @@ pub fn compare(
     let security = security_of(security);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let bar = spinner(&format!("{count} 64-bit comparisons, {parties} parties over {transport:?}"), json);
-    let report = runtime.block_on(async {
-        match transport {
-            TransportKind::Memory => {
-                let transports = MemoryTransport::network(parties).into_iter().map(Arc::new).collect();
-                bench_less_than::<Fr, _>(transports, threshold, security, count).await.context("benchmark failed")
-            }
-            TransportKind::Quic => {
-                let transports = crate::cluster::local_quic_cluster(parties).await?;
-                let report = bench_less_than::<Fr, _>(transports.clone(), threshold, security, count)
-                    .await
-                    .context("benchmark failed");
-                for t in transports {
-                    t.shutdown().await;
-                }
-                report
-            }
-        }
-    })?;
+    let report = on_transport!(runtime, transport, parties, |ts| bench_less_than::<Fr, _>(ts, threshold, security, count));
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
