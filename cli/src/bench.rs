@@ -91,7 +91,8 @@ pub fn mul(
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let bar = spinner(&format!("{count} multiplications, {parties} parties over {transport:?}"), json);
     let plain = plain_mults_per_s::<Fr>(1 << 22);
-    let report: MulBenchReport = on_transport!(runtime, transport, parties, |ts| bench_mul::<Fr, _>(ts, threshold, security, count));
+    let report: MulBenchReport =
+        on_transport!(runtime, transport, parties, |ts| bench_mul::<Fr, _>(ts, threshold, security, count));
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -151,7 +152,8 @@ pub fn compare(
     let security = security_of(security);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let bar = spinner(&format!("{count} 64-bit comparisons, {parties} parties over {transport:?}"), json);
-    let report = on_transport!(runtime, transport, parties, |ts| bench_less_than::<Fr, _>(ts, threshold, security, count));
+    let report =
+        on_transport!(runtime, transport, parties, |ts| bench_less_than::<Fr, _>(ts, threshold, security, count));
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -166,5 +168,23 @@ pub fn compare(
     println!("preprocessing           {:.3} s (random bits)", report.prep_s);
     println!("online                  {:.3} s, {} rounds", report.online_s, report.rounds);
     println!("online comparisons/s    {:.0}", report.online_per_s);
+    Ok(())
+}
+
+pub fn gas(json: bool) -> anyhow::Result<()> {
+    let rows = tacit_contracts::bench::gas_report()?;
+    if json {
+        let value = serde_json::json!({
+            "inputs": rows.iter().map(|r| r.n).collect::<Vec<_>>(),
+            "exec_gas": rows.iter().map(|r| r.execution_gas).collect::<Vec<_>>(),
+            "floor_gas": rows.iter().map(|r| r.floor).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+        return Ok(());
+    }
+    println!("public inputs  execution gas  EIP-1108 floor  over floor");
+    for r in &rows {
+        println!("{:>13}  {:>13}  {:>14}  {:>10}", r.n, r.execution_gas, r.floor, r.over_floor);
+    }
     Ok(())
 }

@@ -32,6 +32,29 @@ enum Command {
         #[command(subcommand)]
         command: ProveCommand,
     },
+    /// On-chain Groth16 verifiers.
+    Verifier {
+        #[command(subcommand)]
+        command: VerifierCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum VerifierCommand {
+    /// Writes a Solidity verifier specialised to a verifying key (ark-serialize compressed file,
+    /// as `tacit_prover::keys::write_verifying_key` writes it, or snarkjs's
+    /// verification_key.json).
+    Export {
+        /// Verifying key file (`.json` is read as snarkjs JSON).
+        #[arg(long)]
+        vk: PathBuf,
+        /// Output Solidity file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Contract name.
+        #[arg(long, default_value = "TacitVerifier")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,6 +197,13 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Execution gas of one Groth16 verification on the embedded EVM for 1, 2 and 4 public
+    /// inputs, beside the EIP-1108 floor 181,000 + 6,150n.
+    Gas {
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// One party of the multiplication benchmark, for running each party in its own process
     /// from a cluster directory made by `tacit cluster init`; prints this party's figures as
     /// JSON.
@@ -211,6 +241,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Prove { command: ProveCommand::Export { out, parties, threshold, hashes } } => {
             prove::export(&out, parties, threshold, hashes)
+        }
+        Command::Bench { command: BenchCommand::Gas { json } } => bench::gas(json),
+        Command::Verifier { command: VerifierCommand::Export { vk, out, name } } => {
+            prove::export_verifier(&vk, &out, &name)
         }
         Command::Bench { command: BenchCommand::Compare { parties, threshold, count, transport, security, json } } => {
             bench::compare(parties, threshold, count, transport, security, json)

@@ -341,3 +341,20 @@ pub fn export(out: &Path, parties: usize, threshold: usize, hashes: usize) -> an
     }
     Ok(())
 }
+
+/// `tacit verifier export`: a key-specific Solidity verifier.
+pub fn export_verifier(vk_path: &Path, out: &Path, name: &str) -> anyhow::Result<()> {
+    let vk = if vk_path.extension().is_some_and(|e| e == "json") {
+        tacit_prover::snarkjs::read_verification_key_json(vk_path)?
+    } else {
+        tacit_prover::keys::read_verifying_key(vk_path)?
+    };
+    let source = tacit_contracts::export_verifier_solidity(&vk, name)?;
+    std::fs::write(out, source).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "verifier {name} for {} public inputs written to {}",
+        vk.gamma_abc_g1.len().saturating_sub(1),
+        out.display()
+    );
+    Ok(())
+}

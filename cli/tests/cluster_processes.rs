@@ -154,3 +154,32 @@ fn prove_bench_and_export() {
     assert_eq!(public.len(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn gas_bench_and_verifier_export() {
+    let out = tacit().args(["bench", "gas", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["inputs"], serde_json::json!([1, 2, 4]));
+    let exec = v["exec_gas"].as_array().unwrap();
+    let floor = v["floor_gas"].as_array().unwrap();
+    for (e, f) in exec.iter().zip(floor) {
+        assert!(e.as_u64().unwrap() >= f.as_u64().unwrap(), "below the precompile floor: {e} < {f}");
+    }
+
+    let dir = scratch_dir("verifier");
+    let out = tacit().args(["prove", "export", "--hashes", "1", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sol = dir.join("Verifier.sol");
+    let out = tacit()
+        .args(["verifier", "export", "--vk"])
+        .arg(dir.join("verification_key.json"))
+        .arg("--out")
+        .arg(&sol)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&sol).unwrap();
+    assert!(text.contains("contract TacitVerifier") && text.contains("pragma solidity"));
+    std::fs::remove_dir_all(&dir).ok();
+}
