@@ -40,6 +40,11 @@ macro_rules! on_transport {
     };
 }
 
+/// The runtime the commands use: two workers, like a node on this class of machine.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+}
+
 /// A spinner (drawn on stderr) while `what` runs, only when stdout is a terminal.
 pub fn spinner(what: &str, quiet: bool) -> Option<ProgressBar> {
     if quiet || !std::io::stdout().is_terminal() {
@@ -65,7 +70,7 @@ pub fn party(dir: &std::path::Path, id: u16, count: usize, security: SecurityArg
     let id = PartyId::new(id).context("party ids are 1..=16")?;
     let config = crate::cluster::party_config(dir, id)?;
     let threshold = crate::cluster::load_cluster(dir)?.threshold;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let transport = Arc::new(QuicTransport::connect(config).await.context("joining the cluster")?);
         let engine =
@@ -88,7 +93,7 @@ pub fn mul(
 ) -> anyhow::Result<()> {
     anyhow::ensure!(count > 0, "--count must be positive");
     let security = security_of(security);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = runtime()?;
     let bar = spinner(&format!("{count} multiplications, {parties} parties over {transport:?}"), json);
     let plain = plain_mults_per_s::<Fr>(1 << 22);
     let report: MulBenchReport =
@@ -150,7 +155,7 @@ pub fn compare(
 ) -> anyhow::Result<()> {
     anyhow::ensure!(count > 0, "--count must be positive");
     let security = security_of(security);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = runtime()?;
     let bar = spinner(&format!("{count} 64-bit comparisons, {parties} parties over {transport:?}"), json);
     let report =
         on_transport!(runtime, transport, parties, |ts| bench_less_than::<Fr, _>(ts, threshold, security, count));

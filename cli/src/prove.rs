@@ -175,7 +175,7 @@ pub fn bench(
     if let Some(bar) = &bar {
         bar.set_message("single prover");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = crate::bench::runtime()?;
     let mut plain = R1cs::<Fr>::new_prove();
     let all_secrets: Vec<(PartyId, Fr)> = PartyId::all(parties).map(|p| (p, secret_of(p))).collect();
     rt.block_on(async {
@@ -323,7 +323,7 @@ impl Backend for AllInputs<'_> {
 /// snarkjs files `verification_key.json`, `proof.json`, `public.json`, and `calldata.txt`.
 pub fn export(out: &Path, parties: usize, threshold: usize, hashes: usize) -> anyhow::Result<()> {
     let keys = Arc::new(setup(parties, hashes)?);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = crate::bench::runtime()?;
     let (results, _) = collaborative_run(&rt, parties, threshold, hashes, ProductMode::default(), &keys)?;
     let (_, public, proof) = results.into_iter().next().context("no party")?;
     std::fs::create_dir_all(out)?;

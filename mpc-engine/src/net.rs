@@ -45,6 +45,9 @@ pub(crate) struct Net<T: Transport> {
     pub(crate) rounds: u64,
     /// Per sender: a hash of every broadcast message (ours: what we sent).
     digests: Option<Vec<blake3::Hasher>>,
+    /// Whether anything was digested since the last agreement check. Every party digests
+    /// at the same protocol steps, so all parties agree on whether a check is due.
+    unchecked: bool,
 }
 
 impl<T: Transport> Net<T> {
@@ -59,6 +62,7 @@ impl<T: Transport> Net<T> {
             seq: 0,
             rounds: 0,
             digests: track_digests.then(|| (0..n).map(|_| blake3::Hasher::new()).collect()),
+            unchecked: false,
         }
     }
 
@@ -153,6 +157,51 @@ impl<T: Transport> Net<T> {
         Ok(())
     }
 
+    /// Sends `outgoing` while receiving one item from each of `incoming` with `recv_one`, in
+    /// peer order. Sending and receiving run together: with flow control, a party that only
+    /// sent would wait on peers that only send too.
+    async fn exchange<R, Fut>(
+        &self,
+        outgoing: &[(PartyId, Vec<Bytes>)],
+        incoming: &[PartyId],
+        recv_one: impl Fn(PartyId) -> Fut,
+    ) -> Result<Vec<(PartyId, R)>>
+    where
+        Fut: std::future::Future<Output = Result<R>>,
+    {
+        let recv = async {
+            let mut got = Vec::with_capacity(incoming.len());
+            for from in incoming {
+                got.push((*from, recv_one(*from).await?));
+            }
+            Ok::<_, MpcError>(got)
+        };
+        let (sent, received) = tokio::join!(self.send_all(outgoing), recv);
+        sent?;
+        received
+    }
+
+    /// Receives one opaque message (`kind`, at most `max_len` payload bytes) from `from`.
+    async fn recv_raw(&self, from: PartyId, kind: Kind, max_len: usize) -> Result<Bytes> {
+        let msg = self.transport.recv(self.session, from).await?;
+        let declared = msg.get(5..HEADER).and_then(|c| <[u8; 4]>::try_from(c).ok()).map(u32::from_le_bytes);
+        let len = declared.map_or(usize::MAX, |l| l as usize);
+        if len > max_len && msg.first() != Some(&(Kind::Abort as u8)) {
+            return Err(MpcError::Protocol { peer: from, reason: format!("payload over {max_len} bytes") });
+        }
+        self.check_header(from, kind, &msg, len)?;
+        if msg.len() != HEADER + len {
+            return Err(MpcError::Protocol { peer: from, reason: "payload length does not match its header".into() });
+        }
+        Ok(msg)
+    }
+
+    /// Ends a round: the next messages belong to the next step.
+    fn next_step(&mut self) {
+        self.seq = self.seq.wrapping_add(1);
+        self.rounds += 1;
+    }
+
     /// One round: sends each `(peer, values)` and receives `len` elements from each `(peer, len)`.
     pub(crate) async fn round<F: WireField>(
         &mut self,
@@ -161,22 +210,10 @@ impl<T: Transport> Net<T> {
         incoming: &[(PartyId, usize)],
     ) -> Result<Vec<(PartyId, Vec<F>)>> {
         let encoded: Vec<(PartyId, Vec<Bytes>)> = outgoing.iter().map(|(p, v)| (*p, self.encode(kind, v))).collect();
-        let received = {
-            let this = &*self;
-            let send = this.send_all(&encoded);
-            let recv = async {
-                let mut got = Vec::with_capacity(incoming.len());
-                for (from, len) in incoming {
-                    got.push((*from, this.recv_elems::<F>(*from, kind, *len).await?));
-                }
-                Ok::<_, MpcError>(got)
-            };
-            let (sent, received) = tokio::join!(send, recv);
-            sent?;
-            received?
-        };
-        self.seq = self.seq.wrapping_add(1);
-        self.rounds += 1;
+        let peers: Vec<PartyId> = incoming.iter().map(|(p, _)| *p).collect();
+        let len_of = |from: PartyId| incoming.iter().find(|(p, _)| *p == from).map_or(0, |(_, l)| *l);
+        let received = self.exchange(&encoded, &peers, |from| self.recv_elems::<F>(from, kind, len_of(from))).await?;
+        self.next_step();
         Ok(received.into_iter().map(|(p, (v, _))| (p, v)).collect())
     }
 
@@ -193,22 +230,11 @@ impl<T: Transport> Net<T> {
     pub(crate) async fn broadcast_lens<F: WireField>(&mut self, values: &[F], lens: &[usize]) -> Result<Vec<Vec<F>>> {
         let mine = self.encode(Kind::Broadcast, values);
         let outgoing: Vec<(PartyId, Vec<Bytes>)> = self.peers().map(|p| (p, mine.clone())).collect();
-        let incoming: Vec<(PartyId, usize)> =
-            self.peers().map(|p| (p, lens.get(p.index()).copied().unwrap_or(0))).collect();
-        let received = {
-            let this = &*self;
-            let send = this.send_all(&outgoing);
-            let recv = async {
-                let mut got = Vec::with_capacity(incoming.len());
-                for (from, len) in &incoming {
-                    got.push((*from, this.recv_elems::<F>(*from, Kind::Broadcast, *len).await?));
-                }
-                Ok::<_, MpcError>(got)
-            };
-            let (sent, received) = tokio::join!(send, recv);
-            sent?;
-            received?
-        };
+        let incoming: Vec<PartyId> = self.peers().collect();
+        let len_of = |from: PartyId| lens.get(from.index()).copied().unwrap_or(0);
+        let received = self
+            .exchange(&outgoing, &incoming, |from| self.recv_elems::<F>(from, Kind::Broadcast, len_of(from)))
+            .await?;
         let me = self.me;
         self.digest(me, &mine);
         for (from, (_, raw)) in &received {
@@ -223,8 +249,7 @@ impl<T: Transport> Net<T> {
                 *slot = v;
             }
         }
-        self.seq = self.seq.wrapping_add(1);
-        self.rounds += 1;
+        self.next_step();
         Ok(by_party)
     }
 
@@ -247,12 +272,12 @@ impl<T: Transport> Net<T> {
             self.digest(owner, &raw);
             v
         };
-        self.seq = self.seq.wrapping_add(1);
-        self.rounds += 1;
+        self.next_step();
         Ok(out)
     }
 
     fn digest(&mut self, sender: PartyId, msgs: &[Bytes]) {
+        self.unchecked = true;
         if let Some(h) = self.digests.as_mut().and_then(|d| d.get_mut(sender.index())) {
             msgs.iter().for_each(|m| {
                 h.update_rayon(m);
@@ -266,36 +291,7 @@ impl<T: Transport> Net<T> {
         let msg = self.encode_raw(Kind::Bytes, payload);
         let outgoing: Vec<(PartyId, Vec<Bytes>)> = self.peers().map(|p| (p, vec![msg.clone()])).collect();
         let incoming: Vec<PartyId> = self.peers().collect();
-        let received = {
-            let this = &*self;
-            let send = this.send_all(&outgoing);
-            let recv = async {
-                let mut got = Vec::with_capacity(incoming.len());
-                for from in &incoming {
-                    let msg = this.transport.recv(this.session, *from).await?;
-                    let declared = msg.get(5..HEADER).and_then(|c| <[u8; 4]>::try_from(c).ok()).map(u32::from_le_bytes);
-                    let len = declared.map_or(usize::MAX, |l| l as usize);
-                    if len > max_len {
-                        return Err(MpcError::Protocol {
-                            peer: *from,
-                            reason: format!("payload over {max_len} bytes"),
-                        });
-                    }
-                    this.check_header(*from, Kind::Bytes, &msg, len)?;
-                    if msg.len() != HEADER + len {
-                        return Err(MpcError::Protocol {
-                            peer: *from,
-                            reason: "payload length does not match its header".into(),
-                        });
-                    }
-                    got.push((*from, msg));
-                }
-                Ok::<_, MpcError>(got)
-            };
-            let (sent, received) = tokio::join!(send, recv);
-            sent?;
-            received?
-        };
+        let received = self.exchange(&outgoing, &incoming, |from| self.recv_raw(from, Kind::Bytes, max_len)).await?;
         let me = self.me;
         self.digest(me, std::slice::from_ref(&msg));
         let mut by_party: Vec<Vec<u8>> = vec![Vec::new(); self.n];
@@ -308,8 +304,7 @@ impl<T: Transport> Net<T> {
                 *slot = raw.get(HEADER..).unwrap_or_default().to_vec();
             }
         }
-        self.seq = self.seq.wrapping_add(1);
-        self.rounds += 1;
+        self.next_step();
         Ok(by_party)
     }
 
@@ -330,7 +325,8 @@ impl<T: Transport> Net<T> {
     /// Exchanges digests of all broadcasts so far and checks that everyone saw the same.
     /// Returns, on disagreement, the pairs `(sender, reporter)` whose views differ from ours.
     pub(crate) async fn digest_round(&mut self) -> Result<Vec<(PartyId, PartyId)>> {
-        let Some(digests) = self.digests.as_ref() else {
+        // Nothing digested since the last check: every party skips this round alike.
+        let Some(digests) = self.digests.as_ref().filter(|_| self.unchecked) else {
             return Ok(Vec::new());
         };
         let mine: Vec<[u8; 32]> = digests.iter().map(|h| *h.finalize().as_bytes()).collect();
@@ -339,31 +335,18 @@ impl<T: Transport> Net<T> {
         let outgoing: Vec<(PartyId, Vec<Bytes>)> = self.peers().map(|p| (p, vec![msg.clone()])).collect();
         let incoming: Vec<PartyId> = self.peers().collect();
         let expected = payload.len();
-        let reports = {
-            let this = &*self;
-            let send = this.send_all(&outgoing);
-            let recv = async {
-                let mut got = Vec::with_capacity(incoming.len());
-                for from in &incoming {
-                    let msg = this.transport.recv(this.session, *from).await?;
-                    this.check_header(*from, Kind::Digest, &msg, expected)?;
-                    let body = msg.get(HEADER..).unwrap_or_default();
-                    if body.len() != expected {
-                        return Err(MpcError::Protocol {
-                            peer: *from,
-                            reason: "digest report of the wrong size".into(),
-                        });
-                    }
-                    got.push((*from, body.to_vec()));
+        let this = &*self;
+        let reports = this
+            .exchange(&outgoing, &incoming, |from| async move {
+                let msg = this.recv_raw(from, Kind::Digest, expected).await?;
+                if msg.len() != HEADER + expected {
+                    return Err(MpcError::Protocol { peer: from, reason: "digest report of the wrong size".into() });
                 }
-                Ok::<_, MpcError>(got)
-            };
-            let (sent, received) = tokio::join!(send, recv);
-            sent?;
-            received?
-        };
-        self.seq = self.seq.wrapping_add(1);
-        self.rounds += 1;
+                Ok(msg.get(HEADER..).unwrap_or_default().to_vec())
+            })
+            .await?;
+        self.next_step();
+        self.unchecked = false;
         let mut mismatches = Vec::new();
         for (reporter, body) in reports {
             for (sender, (ours, theirs)) in mine.iter().zip(body.chunks_exact(32)).enumerate() {

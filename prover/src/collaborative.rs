@@ -131,17 +131,9 @@ pub async fn prove_with<T: Transport>(
     // Everyone must have received the same shares before deciding how to go on, or an
     // equivocating party could split the honest parties between paths.
     engine.verify().await?;
-    let mut a_shares = Vec::with_capacity(all.len());
-    let mut b_shares = Vec::with_capacity(all.len());
-    let mut b1_shares = Vec::with_capacity(all.len());
-    for (i, bytes) in all.iter().enumerate() {
-        let peer = PartyId::from_index(i).ok_or(MpcError::Usage("party index".into()))?;
-        let (pa, rest) = bytes.split_at(32.min(bytes.len()));
-        let (pb, pb1) = rest.split_at(64.min(rest.len()));
-        a_shares.push(decode::<G1Projective>(pa, peer)?);
-        b_shares.push(decode::<G2Projective>(pb, peer)?);
-        b1_shares.push(decode::<G1Projective>(pb1, peer)?);
-    }
+    let a_shares = decode_shares::<G1Projective>(&all, 0..32)?;
+    let b_shares = decode_shares::<G2Projective>(&all, 32..96)?;
+    let b1_shares = decode_shares::<G1Projective>(&all, 96..128)?;
     let n = a_shares.len();
     let abb = Abb { a: &a_shares, b: &b_shares, b1: &b1_shares };
     let consistent =
@@ -164,11 +156,7 @@ pub async fn prove_with<T: Transport>(
     let mut payload = Vec::with_capacity(C_BYTES);
     serialize_into(&c_share.into_affine(), &mut payload);
     let all = engine.broadcast_bytes(&payload, C_BYTES).await?;
-    let mut c_shares = Vec::with_capacity(all.len());
-    for (i, bytes) in all.iter().enumerate() {
-        let peer = PartyId::from_index(i).ok_or(MpcError::Usage("party index".into()))?;
-        c_shares.push(decode::<G1Projective>(bytes, peer)?);
-    }
+    let c_shares = decode_shares::<G1Projective>(&all, 0..C_BYTES)?;
     let degree = c_degree.min(n.saturating_sub(1));
     let c_open = reconstruct(&c_shares, &prefix(degree + 1));
     let proof = Proof { a: a_open.into_affine(), b: b_open.into_affine(), c: c_open.into_affine() };
@@ -265,13 +253,14 @@ async fn blame_abb<T: Transport>(
     }
     let all = engine.broadcast_bytes(&payload, C_BYTES * sets.len()).await?;
     for (k, (set, (a, b, _))) in sets.iter().zip(&candidates).enumerate() {
-        let mut c_shares = Vec::with_capacity(n);
-        for (i, bytes) in all.iter().enumerate() {
-            let peer = PartyId::from_index(i).ok_or(MpcError::Usage("party index".into()))?;
-            let piece = bytes.get(k * C_BYTES..(k + 1) * C_BYTES).unwrap_or_default();
-            // A malformed candidate share only disqualifies sets containing its sender.
-            c_shares.push(decode::<G1Projective>(piece, peer).unwrap_or_default());
-        }
+        // A malformed candidate share only disqualifies sets containing its sender.
+        let c_shares: Vec<G1Projective> = all
+            .iter()
+            .zip(PartyId::all(all.len()))
+            .map(|(bytes, peer)| {
+                decode(bytes.get(k * C_BYTES..(k + 1) * C_BYTES).unwrap_or_default(), peer).unwrap_or_default()
+            })
+            .collect();
         let c = reconstruct(&c_shares, set);
         let proof = Proof { a: a.into_affine(), b: b.into_affine(), c: c.into_affine() };
         if verifies(pvk, instance, &proof) {
@@ -292,6 +281,17 @@ fn prefix(k: usize) -> Vec<usize> {
 fn serialize_into<P: CanonicalSerialize>(p: &P, out: &mut Vec<u8>) {
     // Serialising a valid point into a Vec cannot fail.
     let _ = p.serialize_with_mode(&mut *out, Compress::Yes);
+}
+
+/// Each party's group element at `range` of its payload (payloads by party index).
+fn decode_shares<P: CurveGroup>(all: &[Vec<u8>], range: std::ops::Range<usize>) -> Result<Vec<P>, MpcError> {
+    all.iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let peer = PartyId::from_index(i).ok_or(MpcError::Usage("party index".into()))?;
+            decode(bytes.get(range.clone()).unwrap_or_default(), peer)
+        })
+        .collect()
 }
 
 fn decode<P: CurveGroup>(bytes: &[u8], peer: PartyId) -> Result<P, MpcError> {

@@ -51,12 +51,15 @@ fn keys() -> (ProvingKey<Bn254>, PreparedVerifyingKey<Bn254>, R1csMatrices) {
     (pk, pvk, matrices)
 }
 
+/// A party's revealed outputs and proof.
+type PartyOutput = (Vec<Fr>, ark_groth16::Proof<Bn254>);
+
 async fn party<T: Transport>(
     engine: Engine<Fr, T>,
     pk: Arc<ProvingKey<Bn254>>,
     pvk: Arc<PreparedVerifyingKey<Bn254>>,
     matrices: Arc<R1csMatrices>,
-) -> Result<(Vec<Fr>, ark_groth16::Proof<Bn254>), MpcError> {
+) -> Result<PartyOutput, MpcError> {
     let id = engine.id();
     let mut b = Mpc::new(engine);
     let outputs = circuit(&mut b, Some((id, inputs(id.get())))).await.map_err(|e| match e {
@@ -163,20 +166,24 @@ impl Transport for Corrupting {
     }
 }
 
-#[test]
-fn corrupted_share_aborts_without_a_proof() {
+/// Runs the three parties with party 3 corrupting its group-element shares (see
+/// [`Corrupting`]).
+fn run_with_corrupting_party_3(shift_a: bool) -> Vec<Result<PartyOutput, MpcError>> {
     let (pk, pvk, matrices) = keys();
     let (pk, pvk, matrices) = (Arc::new(pk), Arc::new(pvk), Arc::new(matrices));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let transports: Vec<Arc<Corrupting>> = MemoryTransport::network_with_timeout(3, std::time::Duration::from_secs(5))
         .into_iter()
-        .map(|t| Arc::new(Corrupting(t, false, Default::default())))
+        .map(|t| Arc::new(Corrupting(t, shift_a, Default::default())))
         .collect();
-    let results =
-        rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), {
-            let (pk, pvk, matrices) = (pk.clone(), pvk.clone(), matrices.clone());
-            move |e| party(e, pk.clone(), pvk.clone(), matrices.clone())
-        }));
+    rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), move |e| {
+        party(e, pk.clone(), pvk.clone(), matrices.clone())
+    }))
+}
+
+#[test]
+fn corrupted_share_aborts_without_a_proof() {
+    let results = run_with_corrupting_party_3(false);
     for (i, r) in results.into_iter().enumerate().take(2) {
         match r {
             Err(MpcError::Cheating { check, .. }) => {
@@ -196,18 +203,7 @@ fn corrupted_share_aborts_without_a_proof() {
 
 #[test]
 fn wrong_share_of_a_is_named() {
-    let (pk, pvk, matrices) = keys();
-    let (pk, pvk, matrices) = (Arc::new(pk), Arc::new(pvk), Arc::new(matrices));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let transports: Vec<Arc<Corrupting>> = MemoryTransport::network_with_timeout(3, std::time::Duration::from_secs(5))
-        .into_iter()
-        .map(|t| Arc::new(Corrupting(t, true, Default::default())))
-        .collect();
-    let results =
-        rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), {
-            let (pk, pvk, matrices) = (pk.clone(), pvk.clone(), matrices.clone());
-            move |e| party(e, pk.clone(), pvk.clone(), matrices.clone())
-        }));
+    let results = run_with_corrupting_party_3(true);
     for (i, r) in results.into_iter().enumerate().take(2) {
         match r {
             Err(MpcError::Cheating { culprit: tacit_mpc_engine::Culprit::Party(p), .. }) => {
