@@ -1,0 +1,1 @@
+//! Multi-party private set intersection on Tacit.

@@ -1,0 +1,1 @@
+//! Aggregate risk scoring on Tacit.

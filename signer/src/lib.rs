@@ -1,0 +1,1 @@
+//! Threshold ECDSA for EVM accounts on Tacit.
