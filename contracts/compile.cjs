@@ -16,6 +16,8 @@ const solc = require("solc");
 const MAX_INPUTS = 32;
 const SOL_DIR = path.join(__dirname, "sol");
 const ART_DIR = path.join(__dirname, "artifacts");
+// Applications keep their contracts beside their crates: <app>/sol/*.sol -> <app>/artifacts/.
+const APP_SOL_DIRS = [path.join(__dirname, "..", "auction", "sol")];
 const SETTINGS = {
   optimizer: { enabled: true, runs: 1000000 },
   evmVersion: "cancun",
@@ -255,11 +257,20 @@ ${ctor.join("\n")}
 `;
 }
 
+// Source name -> artifacts directory of the contracts it defines.
+const ART_DIR_OF = {};
+
 function sources() {
   const out = { "Groth16Verifier.sol": verifierSource() };
-  for (const f of fs.readdirSync(SOL_DIR).sort()) {
-    if (f.endsWith(".sol") && f !== "Groth16Verifier.sol") {
-      out[f] = fs.readFileSync(path.join(SOL_DIR, f), "utf8");
+  ART_DIR_OF["Groth16Verifier.sol"] = ART_DIR;
+  for (const dir of [SOL_DIR, ...APP_SOL_DIRS]) {
+    if (!fs.existsSync(dir)) continue;
+    for (const f of fs.readdirSync(dir).sort()) {
+      if (f.endsWith(".sol") && f !== "Groth16Verifier.sol") {
+        if (out[f] !== undefined) throw new Error(`two sources named ${f}`);
+        out[f] = fs.readFileSync(path.join(dir, f), "utf8");
+        ART_DIR_OF[f] = path.join(dir, "..", "artifacts");
+      }
     }
   }
   return out;
@@ -312,11 +323,13 @@ function main() {
   const arts = compile(srcs);
   const files = { [path.join(SOL_DIR, "Groth16Verifier.sol")]: srcs["Groth16Verifier.sol"] };
   for (const [name, a] of Object.entries(arts)) {
-    files[path.join(ART_DIR, name + ".json")] = JSON.stringify(a, null, 2) + "\n";
+    files[path.join(ART_DIR_OF[a.sourceName] || ART_DIR, name + ".json")] = JSON.stringify(a, null, 2) + "\n";
   }
   if (mode === "--write") {
-    fs.mkdirSync(ART_DIR, { recursive: true });
-    for (const [f, text] of Object.entries(files)) fs.writeFileSync(f, text);
+    for (const [f, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      fs.writeFileSync(f, text);
+    }
   } else if (mode === "--check") {
     let bad = 0;
     for (const [f, text] of Object.entries(files)) {

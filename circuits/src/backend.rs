@@ -75,12 +75,24 @@ pub trait Backend: Send {
     /// Public inputs known to everyone (instance variables; no witness allocated).
     fn public_inputs(&mut self, values: &[Self::F]) -> Result<Vec<Self::Value>>;
 
+    /// Witness values every party knows but that are not instance variables (e.g. on-chain
+    /// data folded into one public digest). Allocates one witness variable per value, in
+    /// order. `Mpc` holds them in the clear, so operations among them cost no communication;
+    /// `R1cs` in setup mode ignores the values.
+    fn known_inputs(&mut self, values: &[Self::F]) -> Result<Vec<Self::Value>>;
+
+    /// `len` inputs dealt from outside the computation, e.g. a client's Shamir sharing:
+    /// `values` are the values in single-party backends (`None` in `R1cs` setup mode) and
+    /// this party's shares in `Mpc`. Allocates one witness variable per input, in order. The
+    /// caller must have checked that the sharings are consistent before using them.
+    fn dealt_inputs(&mut self, values: Option<&[Self::F]>, len: usize) -> Result<Vec<Self::Value>>;
+
     /// Element-wise products. Allocates one witness variable per pair, in order, each with
     /// the constraint `a_i * b_i = c_i`.
     fn mul(&mut self, a: &[Self::Value], b: &[Self::Value]) -> impl Future<Output = Result<Vec<Self::Value>>> + Send;
 
     /// Bits of each value, least significant first; every value must be below `2^bits`
-    /// (`bits <= 64`). Allocates `bits` witness variables per value, value by value, each
+    /// (`bits <= 80`). Allocates `bits` witness variables per value, value by value, each
     /// constrained boolean (`b * (1 - b) = 0`), plus one linear constraint per value that
     /// the bits recompose it.
     fn to_bits(&mut self, a: &[Self::Value], bits: u32) -> impl Future<Output = Result<Vec<Vec<Self::Value>>>> + Send;

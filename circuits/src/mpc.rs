@@ -7,20 +7,40 @@ use zeroize::Zeroizing;
 
 use crate::backend::{Backend, CircuitError, Result};
 
-/// This party's share of one circuit value (a constant is held by every party as itself).
+/// This party's share of one circuit value, or the value itself when every party knows it
+/// (constants, public and known inputs, and what is computed from them alone): a value known
+/// to all is its own Shamir sharing (the constant polynomial), so it mixes with shares freely
+/// and operations among known values need no communication.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Share<F: PrimeField>(F);
+pub struct Share<F: PrimeField> {
+    value: F,
+    known: bool,
+}
 
 impl<F: PrimeField> Share<F> {
-    /// This party's raw share. Handle with care: it is secret.
+    fn secret(value: F) -> Self {
+        Self { value, known: false }
+    }
+
+    fn known(value: F) -> Self {
+        Self { value, known: true }
+    }
+
+    /// This party's raw share (the value itself when [`Share::is_known`]). Handle with care:
+    /// it is secret.
     pub fn expose(&self) -> F {
-        self.0
+        self.value
+    }
+
+    /// Whether every party knows this value in the clear.
+    pub fn is_known(&self) -> bool {
+        self.known
     }
 }
 
 impl<F: PrimeField> Drop for Share<F> {
     fn drop(&mut self) {
-        self.0.zeroize();
+        self.value.zeroize();
     }
 }
 
@@ -68,7 +88,7 @@ fn raw<F: PrimeField>(values: &[Share<F>]) -> Shares<F> {
 }
 
 fn wrap<F: PrimeField>(shares: Shares<F>) -> Vec<Share<F>> {
-    shares.into_exposed().into_iter().map(Share).collect()
+    shares.into_exposed().into_iter().map(Share::secret).collect()
 }
 
 impl<F: WireField, T: Transport> Mpc<F, T> {
@@ -145,24 +165,24 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
     type Value = Share<F>;
 
     fn constant(&self, c: F) -> Share<F> {
-        Share(c)
+        Share::known(c)
     }
 
     fn add(&self, a: &Share<F>, b: &Share<F>) -> Share<F> {
-        Share(a.0 + b.0)
+        Share { value: a.value + b.value, known: a.known && b.known }
     }
 
     fn sub(&self, a: &Share<F>, b: &Share<F>) -> Share<F> {
-        Share(a.0 - b.0)
+        Share { value: a.value - b.value, known: a.known && b.known }
     }
 
     fn scale(&self, a: &Share<F>, c: F) -> Share<F> {
-        Share(a.0 * c)
+        Share { value: a.value * c, known: a.known }
     }
 
     fn add_constant(&self, a: &Share<F>, c: F) -> Share<F> {
         // Every party adds the constant: Shamir sharings of a constant are the constant.
-        Share(a.0 + c)
+        Share { value: a.value + c, known: a.known }
     }
 
     async fn private_inputs(&mut self, owner: PartyId, values: Option<&[F]>, len: usize) -> Result<Vec<Share<F>>> {
@@ -173,30 +193,74 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
 
     fn public_inputs(&mut self, values: &[F]) -> Result<Vec<Share<F>>> {
         self.instance.extend_from_slice(values);
-        Ok(values.iter().map(|v| Share(*v)).collect())
+        Ok(values.iter().map(|v| Share::known(*v)).collect())
+    }
+
+    fn known_inputs(&mut self, values: &[F]) -> Result<Vec<Share<F>>> {
+        let known: Vec<Share<F>> = values.iter().map(|v| Share::known(*v)).collect();
+        self.record(&known);
+        Ok(known)
+    }
+
+    fn dealt_inputs(&mut self, values: Option<&[F]>, len: usize) -> Result<Vec<Share<F>>> {
+        let values =
+            values.ok_or_else(|| CircuitError::Usage("Mpc needs this party's shares of dealt inputs".into()))?;
+        if values.len() != len {
+            return Err(CircuitError::Usage(format!("dealt_inputs: {} shares for {len} inputs", values.len())));
+        }
+        let shares: Vec<Share<F>> = values.iter().map(|v| Share::secret(*v)).collect();
+        self.record(&shares);
+        Ok(shares)
     }
 
     async fn mul(&mut self, a: &[Share<F>], b: &[Share<F>]) -> Result<Vec<Share<F>>> {
         Self::same_len(a, b)?;
-        let products = wrap(self.engine.mul(&raw(a), &raw(b)).await?);
+        // Products with a known factor are local; only secret-by-secret pairs go to the engine.
+        let (x, y): (Vec<Share<F>>, Vec<Share<F>>) =
+            a.iter().zip(b).filter(|(x, y)| !(x.known || y.known)).map(|(x, y)| (x.clone(), y.clone())).unzip();
+        let engine_products = if x.is_empty() { Vec::new() } else { wrap(self.engine.mul(&raw(&x), &raw(&y)).await?) };
+        let mut from_engine = engine_products.into_iter();
+        let mut products = Vec::with_capacity(a.len());
+        for (x, y) in a.iter().zip(b) {
+            let product = if x.known || y.known {
+                Share { value: x.value * y.value, known: x.known && y.known }
+            } else {
+                from_engine.next().ok_or_else(|| CircuitError::Synthesis("engine returned too few products".into()))?
+            };
+            products.push(product);
+        }
         self.record(&products);
         Ok(products)
     }
 
     async fn to_bits(&mut self, a: &[Share<F>], bits: u32) -> Result<Vec<Vec<Share<F>>>> {
-        let by_position = self.engine.bit_decompose(&raw(a), bits).await?;
-        let per_value: Vec<Vec<Share<F>>> = (0..a.len())
-            .map(|i| {
-                by_position.iter().map(|bit| Share(bit.expose_shares().get(i).copied().unwrap_or_default())).collect()
-            })
-            .collect();
+        let secret: Vec<Share<F>> = a.iter().filter(|v| !v.known).cloned().collect();
+        let by_position =
+            if secret.is_empty() { Vec::new() } else { self.engine.bit_decompose(&raw(&secret), bits).await? };
+        let mut next_secret = 0usize;
+        let mut per_value: Vec<Vec<Share<F>>> = Vec::with_capacity(a.len());
+        for value in a {
+            if value.known {
+                let decomposed = crate::plain::small_bits(value.value, bits)?;
+                per_value.push(decomposed.into_iter().map(|bit| Share::known(F::from(bit))).collect());
+            } else {
+                let i = next_secret;
+                next_secret += 1;
+                per_value.push(
+                    by_position
+                        .iter()
+                        .map(|bit| Share::secret(bit.expose_shares().get(i).copied().unwrap_or_default()))
+                        .collect(),
+                );
+            }
+        }
         for bits in &per_value {
             self.record(bits);
         }
         // The decomposition is only right for values below 2^bits (a party could input a
         // larger one): the recomposition is asserted like the R1cs constraint, and checked
         // before anything opens, so an out-of-range value aborts instead of steering outputs.
-        for (value, bits) in a.iter().zip(&per_value) {
+        for (value, bits) in a.iter().zip(&per_value).filter(|(v, _)| !v.known) {
             let mut weight = F::one();
             let mut recomposed = F::zero();
             for bit in bits {
@@ -209,6 +273,16 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
     }
 
     async fn is_zero(&mut self, a: &[Share<F>]) -> Result<Vec<Share<F>>> {
+        if a.iter().all(|v| v.known) {
+            let mut flags = Vec::with_capacity(a.len());
+            for v in a {
+                let (z, h) = crate::plain::is_zero_witness(v.value);
+                let (z, h) = (Share::known(z), Share::known(h));
+                self.record(&[z.clone(), h]);
+                flags.push(z);
+            }
+            return Ok(flags);
+        }
         // h = a^(p-2) is a^-1 for a != 0 and 0 for a == 0 (right-to-left square and
         // multiply: one round per exponent bit, whatever the batch size). Then
         // z = 1 - a*h, and the recorded hint is h + z, which is 1 when a == 0.
@@ -254,11 +328,26 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
     }
 
     fn assert_zero(&mut self, a: &[Share<F>]) -> Result<()> {
-        self.zero_claims.extend(a.iter().map(Share::expose));
+        for v in a {
+            if v.known {
+                // Every party sees it: fail at once, like `Plain`.
+                if !v.value.is_zero() {
+                    return Err(CircuitError::Unsatisfied("a known value asserted zero is not zero".into()));
+                }
+            } else {
+                self.zero_claims.push(v.value);
+            }
+        }
         Ok(())
     }
 
     async fn reveal(&mut self, a: &[Share<F>]) -> Result<Vec<F>> {
+        if a.iter().all(|v| v.known) {
+            // Nothing secret opens: no round, and no need to settle the zero claims yet.
+            let values: Vec<F> = a.iter().map(Share::expose).collect();
+            self.instance.extend_from_slice(&values);
+            return Ok(values);
+        }
         self.check_zero_claims().await?;
         let values = self.engine.open(&raw(a)).await?;
         self.instance.extend_from_slice(&values);

@@ -14,7 +14,7 @@ use tacit_mpc_engine::PartyId;
 use crate::backend::{Backend, CircuitError, Result};
 
 /// Largest `bits` argument `to_bits` accepts (see [`Backend::to_bits`]).
-pub const MAX_BITS: u32 = 64;
+pub const MAX_BITS: u32 = 80;
 
 /// How many times each allocating or interactive operation ran, and on how many values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl<F: PrimeField> Plain<F> {
 
 /// The `bits` least significant bits of `value`, least significant first, or
 /// [`CircuitError::Unsatisfied`] if `value` is not below `2^bits`; [`CircuitError::Usage`] if
-/// `bits > 64`.
+/// `bits > 80`.
 pub fn small_bits<F: PrimeField>(value: F, bits: u32) -> Result<Vec<bool>> {
     check_bits(bits)?;
     let big = value.into_bigint();
@@ -159,6 +159,18 @@ impl<F: PrimeField> Backend for Plain<F> {
 
     fn public_inputs(&mut self, values: &[F]) -> Result<Vec<F>> {
         self.instance.extend_from_slice(values);
+        Ok(values.to_vec())
+    }
+
+    fn known_inputs(&mut self, values: &[F]) -> Result<Vec<F>> {
+        self.witness.extend_from_slice(values);
+        Ok(values.to_vec())
+    }
+
+    fn dealt_inputs(&mut self, values: Option<&[F]>, len: usize) -> Result<Vec<F>> {
+        let values = values.ok_or_else(|| CircuitError::Usage("Plain needs the values of dealt inputs".into()))?;
+        check_same_len("dealt_inputs", values.len(), len)?;
+        self.witness.extend_from_slice(values);
         Ok(values.to_vec())
     }
 

@@ -351,6 +351,22 @@ impl<F: PrimeField> Backend for R1cs<F> {
         values.iter().map(|v| self.alloc_instance(Some(*v))).collect()
     }
 
+    fn known_inputs(&mut self, values: &[F]) -> Result<Vec<LcValue<F>>> {
+        let setup = self.mode == Mode::Setup;
+        values.iter().map(|v| self.alloc_witness((!setup).then_some(*v))).collect()
+    }
+
+    fn dealt_inputs(&mut self, values: Option<&[F]>, len: usize) -> Result<Vec<LcValue<F>>> {
+        match values {
+            Some(values) => check_same_len("dealt_inputs", values.len(), len)?,
+            None if self.mode == Mode::Prove => {
+                return Err(CircuitError::Usage("R1cs in prove mode needs the values of dealt inputs".into()))
+            }
+            None => {}
+        }
+        (0..len).map(|i| self.alloc_witness(values.and_then(|v| v.get(i)).copied())).collect()
+    }
+
     async fn mul(&mut self, a: &[LcValue<F>], b: &[LcValue<F>]) -> Result<Vec<LcValue<F>>> {
         check_same_len("mul", a.len(), b.len())?;
         let mut out = Vec::with_capacity(a.len());

@@ -100,7 +100,7 @@ fn usage_errors() {
     assert!(matches!(block_on(plain.private_inputs(p1(), None, 1)), Err(CircuitError::Usage(_))));
     assert!(matches!(block_on(plain.private_inputs(p1(), Some(&[fr(1)]), 2)), Err(CircuitError::Usage(_))));
     assert!(matches!(block_on(plain.mul(&[fr(1)], &[])), Err(CircuitError::Usage(_))));
-    assert!(matches!(block_on(plain.to_bits(&[fr(1)], 65)), Err(CircuitError::Usage(_))));
+    assert!(matches!(block_on(plain.to_bits(&[fr(1)], 81)), Err(CircuitError::Usage(_))));
 
     let mut r1cs = R1cs::<Fr>::new_prove();
     assert!(matches!(block_on(r1cs.private_inputs(p1(), None, 1)), Err(CircuitError::Usage(_))));

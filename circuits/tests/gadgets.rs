@@ -201,7 +201,7 @@ fn less_than_edges() {
         assert_eq!(checked.plain.counts().to_bits_calls, 1);
     }
     let mut b = Plain::new();
-    let err = block_on(less_than(&mut b, &[fr(1)], &[fr(2)], 64));
+    let err = block_on(less_than(&mut b, &[fr(1)], &[fr(2)], 80));
     assert!(matches!(err, Err(CircuitError::Usage(_))));
     // Out-of-range operands do not fit the difference.
     let err = block_on(less_than(&mut b, &[fr(300)], &[fr(2)], 8));
@@ -226,7 +226,7 @@ fn to_bits_and_range_check() {
 
     let mut b = Plain::new();
     assert!(matches!(block_on(range_check(&mut b, &[fr(1024)], 10)), Err(CircuitError::Unsatisfied(_))));
-    assert!(matches!(block_on(b.to_bits(&[fr(1)], 65)), Err(CircuitError::Usage(_))));
+    assert!(matches!(block_on(b.to_bits(&[fr(1)], 81)), Err(CircuitError::Usage(_))));
     let mut r = tacit_circuits::R1cs::new_prove();
     let x = block_on(r.private_inputs(common::p1(), Some(&[fr(1024)]), 1)).unwrap();
     assert!(matches!(block_on(range_check(&mut r, &x, 10)), Err(CircuitError::Unsatisfied(_))));

@@ -302,6 +302,12 @@ impl Backend for AllInputs<'_> {
     fn public_inputs(&mut self, values: &[Fr]) -> tacit_circuits::Result<Vec<Self::Value>> {
         self.inner.public_inputs(values)
     }
+    fn known_inputs(&mut self, values: &[Fr]) -> tacit_circuits::Result<Vec<Self::Value>> {
+        self.inner.known_inputs(values)
+    }
+    fn dealt_inputs(&mut self, values: Option<&[Fr]>, len: usize) -> tacit_circuits::Result<Vec<Self::Value>> {
+        self.inner.dealt_inputs(values, len)
+    }
     async fn mul(&mut self, a: &[Self::Value], b: &[Self::Value]) -> tacit_circuits::Result<Vec<Self::Value>> {
         self.inner.mul(a, b).await
     }

@@ -22,6 +22,7 @@
 //! second publish of the same id.
 
 pub mod bench;
+pub mod poseidon;
 
 use ark_bn254::{Bn254, Fq, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
@@ -53,6 +54,7 @@ pub const fn eip1108_floor(n: u64) -> u64 {
 
 const VERIFIER_JSON: &str = include_str!("../artifacts/Groth16Verifier.json");
 const REGISTRY_JSON: &str = include_str!("../artifacts/ResultRegistry.json");
+const POSEIDON_JSON: &str = include_str!("../artifacts/PoseidonT3.json");
 
 /// Failures of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +134,16 @@ pub fn verifier_artifact() -> Result<Artifact> {
 /// The committed `ResultRegistry` artifact.
 pub fn registry_artifact() -> Result<Artifact> {
     parse_artifact("ResultRegistry", REGISTRY_JSON)
+}
+
+/// The committed `PoseidonT3` artifact (circomlib's 2-input Poseidon, see [`poseidon`]).
+pub fn poseidon_artifact() -> Result<Artifact> {
+    parse_artifact("PoseidonT3", POSEIDON_JSON)
+}
+
+/// Parses an application's committed artifact (JSON as `contracts/compile.cjs` writes it).
+pub fn app_artifact(name: &'static str, json: &str) -> Result<Artifact> {
+    parse_artifact(name, json)
 }
 
 fn fq_word(x: &Fq) -> Word {
@@ -340,6 +352,54 @@ impl LocalChain {
         Ok((result, intrinsic))
     }
 
+    /// The account transactions are sent from (by [`LocalChain::call`] and deployments).
+    pub fn caller(&self) -> Address {
+        self.caller
+    }
+
+    /// Sets the block timestamp of the following transactions.
+    pub fn set_timestamp(&mut self, seconds: u64) {
+        self.evm.ctx.block.timestamp = revm::primitives::U256::from(seconds);
+    }
+
+    /// The block timestamp of the following transactions.
+    pub fn timestamp(&self) -> u64 {
+        self.evm.ctx.block.timestamp.saturating_to()
+    }
+
+    /// Sends a transaction from `from` (any account: balances and signatures are not
+    /// checked on this chain) to `to` with `data`, and commits it.
+    pub fn call_from(&mut self, from: Address, to: Address, data: Vec<u8>) -> Result<CallResult> {
+        let own = std::mem::replace(&mut self.caller, from);
+        let result = self.call(to, data);
+        self.caller = own;
+        result
+    }
+
+    /// Runs a read-only call (nothing is committed) and returns its output.
+    pub fn view(&mut self, to: Address, data: Vec<u8>) -> Result<Vec<u8>> {
+        use revm::ExecuteEvm;
+        let tx = TxEnv::builder()
+            .caller(self.caller)
+            .kind(TxKind::Call(to))
+            .data(Bytes::from(data))
+            .gas_limit(TX_GAS_LIMIT)
+            .gas_price(0)
+            .nonce(self.nonce)
+            .build()
+            .map_err(|e| ContractError::Evm(format!("{e:?}")))?;
+        let result = self.evm.transact(tx).map_err(|e| ContractError::Evm(e.to_string()))?;
+        match result.result {
+            ExecutionResult::Success { output, .. } => Ok(output.into_data().to_vec()),
+            other => Err(ContractError::Evm(format!("view call failed: {other:?}"))),
+        }
+    }
+
+    /// Deploys `PoseidonT3`.
+    pub fn deploy_poseidon(&mut self) -> Result<Address> {
+        self.deploy("PoseidonT3", poseidon_artifact()?.bytecode)
+    }
+
     /// Sends a transaction to `to` with `data` and commits it.
     pub fn call(&mut self, to: Address, data: Vec<u8>) -> Result<CallResult> {
         let (result, intrinsic) = self.transact(TxKind::Call(to), data)?;
@@ -439,4 +499,41 @@ pub fn export_verifier_solidity(vk: &VerifyingKey<Bn254>, contract_name: &str) -
         gamma = g2(&vk.gamma_g2, "gamma")?,
         delta = g2(&vk.delta_g2, "delta")?,
     ))
+}
+
+type ChainJob = Box<dyn FnOnce(&mut LocalChain) + Send>;
+
+/// A [`LocalChain`] on its own thread, usable from any thread or task: revm's state is not
+/// `Send`, so callers send it closures. Cloning the handle shares the chain.
+#[derive(Clone, Debug)]
+pub struct SharedChain {
+    jobs: std::sync::mpsc::Sender<ChainJob>,
+}
+
+impl SharedChain {
+    /// Starts a thread owning the chain `make` builds.
+    pub fn spawn(make: impl FnOnce() -> LocalChain + Send + 'static) -> Result<Self> {
+        let (jobs, inbox) = std::sync::mpsc::channel::<ChainJob>();
+        std::thread::Builder::new()
+            .name("tacit-evm".into())
+            .spawn(move || {
+                let mut chain = make();
+                while let Ok(job) = inbox.recv() {
+                    job(&mut chain);
+                }
+            })
+            .map_err(|e| ContractError::Evm(format!("cannot start the chain thread: {e}")))?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` on the chain and returns its result (blocking until it has run).
+    pub fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut LocalChain) -> R + Send + 'static) -> Result<R> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.jobs
+            .send(Box::new(move |chain| {
+                let _ = tx.send(f(chain));
+            }))
+            .map_err(|_| ContractError::Evm("the chain thread is gone".into()))?;
+        rx.recv().map_err(|_| ContractError::Evm("the chain thread is gone".into()))
+    }
 }

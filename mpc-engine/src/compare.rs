@@ -1,6 +1,6 @@
 //! Comparison, equality, bit decomposition and probabilistic truncation (Catrina–de Hoogh
 //! style): mask with shared random bits, open, and finish with a circuit on the bits.
-//! Values are below `2^k`, `k <= 64`; masks carry [`STATISTICAL_SECURITY`] extra bits, so an
+//! Values are below `2^k`, `k <= 80`; masks carry [`STATISTICAL_SECURITY`] extra bits, so an
 //! opened masked value reveals nothing with probability `1 - 2^-40`.
 
 use crate::engine::Engine;
@@ -13,7 +13,8 @@ use crate::transport::Transport;
 pub const STATISTICAL_SECURITY: u32 = 40;
 
 /// Largest value width the comparison family accepts.
-pub const MAX_BITS: u32 = 64;
+/// Opened masked values stay below `2^(80 + 1 + 40)`, within the `u128` the bit circuits use.
+pub const MAX_BITS: u32 = 80;
 
 impl<F: WireField, T: Transport> Engine<F, T> {
     fn check_width(&self, k: u32) -> Result<()> {

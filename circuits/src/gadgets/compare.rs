@@ -8,8 +8,8 @@ use ark_ff::{One, Zero};
 use crate::backend::{Backend, CircuitError, Result};
 
 /// Largest `bits` that [`less_than`] (and the max gadgets) accept: the difference is
-/// decomposed into `bits + 1 <= 64` bits.
-pub const MAX_COMPARE_BITS: u32 = 63;
+/// decomposed into `bits + 1 <= 80` bits.
+pub const MAX_COMPARE_BITS: u32 = 79;
 
 fn check_len(op: &str, a: usize, b: usize) -> Result<()> {
     if a != b {
@@ -18,7 +18,7 @@ fn check_len(op: &str, a: usize, b: usize) -> Result<()> {
     Ok(())
 }
 
-/// Constrains every value to be below `2^bits` (`bits <= 64`): one `to_bits` call.
+/// Constrains every value to be below `2^bits` (`bits <= 80`): one `to_bits` call.
 pub async fn range_check<B: Backend>(b: &mut B, a: &[B::Value], bits: u32) -> Result<()> {
     if a.is_empty() {
         return Ok(());
@@ -31,7 +31,7 @@ pub fn not<B: Backend>(b: &B, x: &[B::Value]) -> Vec<B::Value> {
     x.iter().map(|v| b.sub(&b.constant(B::F::one()), v)).collect()
 }
 
-/// `[a_i < c_i]` as bits, for values below `2^bits` (`bits <= 63`). One `to_bits` call on
+/// `[a_i < c_i]` as bits, for values below `2^bits` (`bits <= 79`). One `to_bits` call on
 /// `a_i - c_i + 2^bits` with `bits + 1` bits; the result is `1 -` its top bit. The inputs
 /// must be known to be below `2^bits` (range-checked or constructed so); otherwise the
 /// difference may not fit and `to_bits` fails or, for an adversarial prover, the
@@ -44,7 +44,7 @@ pub async fn less_than<B: Backend>(b: &mut B, a: &[B::Value], c: &[B::Value], bi
     if a.is_empty() {
         return Ok(Vec::new());
     }
-    let offset = B::F::from(1u64 << bits);
+    let offset = B::F::from(1u128 << bits);
     let shifted: Vec<B::Value> = a.iter().zip(c).map(|(x, y)| b.add_constant(&b.sub(x, y), offset)).collect();
     let decomposed = b.to_bits(&shifted, bits + 1).await?;
     let tops = decomposed

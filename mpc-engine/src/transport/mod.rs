@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use crate::party::{PartyId, SessionId};
 
+pub mod intake;
 pub mod memory;
 pub mod quic;
 pub mod tls;

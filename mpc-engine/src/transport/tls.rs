@@ -266,6 +266,12 @@ pub(crate) struct PinnedServerVerifier {
     pub(crate) refused: Mutex<Option<String>>,
 }
 
+impl PinnedServerVerifier {
+    pub(crate) fn new(peer: PartyId, expected: Fingerprint, provider: Arc<CryptoProvider>) -> Self {
+        Self { peer, expected, provider, refused: Mutex::new(None) }
+    }
+}
+
 impl ServerCertVerifier for PinnedServerVerifier {
     fn verify_server_cert(
         &self,

@@ -1,0 +1,269 @@
+//! The auction outcome as one circuit, run by the `Plain` (oracle), `R1cs` (setup and single
+//! prover) and `Mpc` (nodes, on shares) backends.
+//!
+//! # Public inputs
+//! Two, whatever the number of bidders:
+//! 1. the **accumulator**: the contract's Poseidon chain `acc_0 = address`, `acc_i =
+//!    Poseidon(acc_(i-1), c_i)` over the bidders' commitments in order, continued over the
+//!    excluded bidders in ascending order, `acc = Poseidon(acc, EXCLUDED_TAG + i)`. The contract
+//!    folds each commitment as it arrives (one Poseidon per bid, paid by the bidder) and, at
+//!    settlement, only the excluded indices (none in the usual case);
+//! 2. the **packed outcome** `price + sum_j (winner_j + 1) 2^(64 + 17 j)` (see
+//!    [`crate::outcome::pack`]), which the contract recomputes from `settle`'s arguments.
+//!
+//! # What the proof states
+//! For the bidders marked valid: their dealt `(bid, salt)` open their on-chain commitments and
+//! `bid < 2^64`; the outcome is the reference rule of [`crate::outcome`] over exactly those
+//! bids; the excluded set is exactly the one folded into the accumulator. That a bidder marked
+//! invalid really was invalid rests on the honest-majority MPC that computed the mark (the
+//! proof binds the excluded set, so it is public and contestable, but does not re-check it).
+//!
+//! # Shape
+//! Fixed by [`Shape`] (kind and capacity), so one verifying key serves the whole auction:
+//! slots past the number of bidders are inactive and take no part. Per slot about 800
+//! constraints (three Poseidon hashes: commitment, accumulator, exclusion chain), plus 66 bits
+//! per comparison of the `units + 1` tournaments.
+
+use ark_bn254::Fr;
+use ark_ff::{One, Zero};
+use tacit_circuits::backend::{Backend, CircuitError, Result};
+use tacit_circuits::gadgets::{argmax, commit, less_than, max, not, poseidon_hash, select};
+
+use crate::outcome::{AuctionKind, BID_BITS, MAX_BIDDERS, WINNER_BITS};
+
+/// Tag added to an excluded bidder's index before it is folded into the accumulator, so it
+/// cannot be confused with a commitment (a Poseidon output is below `2^128` with negligible
+/// probability).
+pub fn excluded_tag() -> Fr {
+    Fr::from(1u128 << 64) * Fr::from(1u128 << 64)
+}
+
+/// Bits of the effective bids compared in tournaments (`valid * (bid + 1)` is at most `2^64`).
+const RANK_BITS: u32 = BID_BITS + 1;
+/// Bits of slot indices compared when removing a winner.
+const INDEX_BITS: u32 = 16;
+
+/// What fixes the circuit: one verifying key per shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// The auction kind.
+    pub kind: AuctionKind,
+    /// Bidder slots.
+    pub capacity: usize,
+}
+
+impl Shape {
+    /// Checks the shape.
+    pub fn validate(&self) -> std::result::Result<(), crate::AuctionError> {
+        self.kind.validate()?;
+        if self.capacity == 0 || self.capacity > MAX_BIDDERS {
+            return Err(crate::AuctionError::Params(format!("capacity must be in 1..={MAX_BIDDERS}")));
+        }
+        Ok(())
+    }
+}
+
+/// What every node knows: the chain's data and the validity marks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicData {
+    /// The accumulator's start (the contract's address as a field element).
+    pub seed: Fr,
+    /// The bidders' commitments, in on-chain order (at most the capacity).
+    pub commitments: Vec<Fr>,
+    /// Per bidder, whether its submission was valid.
+    pub valid: Vec<bool>,
+}
+
+impl PublicData {
+    /// Placeholder data of the right shape, for setup.
+    pub fn for_setup() -> Self {
+        Self { seed: Fr::zero(), commitments: Vec::new(), valid: Vec::new() }
+    }
+
+    /// The accumulator the contract computes: the commitment chain, then the excluded
+    /// indices.
+    pub fn accumulator(&self) -> Result<Fr> {
+        let mut acc = self.seed;
+        for c in &self.commitments {
+            acc = tacit_circuits::gadgets::poseidon_reference(&[acc, *c])?;
+        }
+        for (i, valid) in self.valid.iter().enumerate() {
+            if !valid {
+                acc = tacit_circuits::gadgets::poseidon_reference(&[acc, excluded_tag() + Fr::from(i as u64)])?;
+            }
+        }
+        Ok(acc)
+    }
+}
+
+/// The secret inputs of the valid bidders, in bidder order: values (`Plain`, `R1cs` prove
+/// mode) or this node's shares (`Mpc`); `None` in `R1cs` setup mode.
+#[derive(Clone, Copy, Debug)]
+pub struct Secrets<'a> {
+    /// Bids of the valid bidders.
+    pub bids: &'a [Fr],
+    /// Salts of the valid bidders.
+    pub salts: &'a [Fr],
+}
+
+fn bool_fr(b: bool) -> Fr {
+    if b {
+        Fr::one()
+    } else {
+        Fr::zero()
+    }
+}
+
+/// The one element of a batch of one.
+fn only<V>(v: Vec<V>) -> Result<V> {
+    v.into_iter().next().ok_or_else(|| CircuitError::Synthesis("empty batch result".into()))
+}
+
+/// Runs the auction circuit; returns the revealed `[accumulator, packed outcome]`.
+pub async fn auction_outcome<B: Backend<F = Fr>>(
+    b: &mut B,
+    shape: Shape,
+    public: &PublicData,
+    secrets: Option<Secrets<'_>>,
+) -> Result<Vec<Fr>> {
+    shape.validate().map_err(|e| CircuitError::Usage(e.to_string()))?;
+    let cap = shape.capacity;
+    let bidders = public.commitments.len();
+    if bidders > cap || public.valid.len() != bidders {
+        return Err(CircuitError::Usage(format!(
+            "{bidders} commitments and {} marks for {cap} slots",
+            public.valid.len()
+        )));
+    }
+    let valid_count = public.valid.iter().filter(|v| **v).count();
+    if let Some(s) = &secrets {
+        if s.bids.len() != valid_count || s.salts.len() != valid_count {
+            return Err(CircuitError::Usage("secrets must cover exactly the valid bidders".into()));
+        }
+    }
+
+    // Known per-slot data: seed, active and valid flags, commitments.
+    let active: Vec<Fr> = (0..cap).map(|i| bool_fr(i < bidders)).collect();
+    let valid: Vec<Fr> = (0..cap).map(|i| bool_fr(public.valid.get(i).copied().unwrap_or(false))).collect();
+    let commitments: Vec<Fr> = (0..cap).map(|i| public.commitments.get(i).copied().unwrap_or_default()).collect();
+    let seed = b.known_inputs(&[public.seed])?;
+    let active = b.known_inputs(&active)?;
+    let valid = b.known_inputs(&valid)?;
+    let commitments = b.known_inputs(&commitments)?;
+
+    // Flags are bits, and only active slots can be valid.
+    let one = b.constant(Fr::one());
+    let flags: Vec<B::Value> = active.iter().chain(&valid).cloned().collect();
+    let squares = b.mul(&flags, &flags).await?;
+    let diffs: Vec<B::Value> = squares.iter().zip(&flags).map(|(s, f)| b.sub(s, f)).collect();
+    b.assert_zero(&diffs)?;
+    let inactive: Vec<B::Value> = active.iter().map(|a| b.sub(&one, a)).collect();
+    let valid_but_inactive = b.mul(&valid, &inactive).await?;
+    b.assert_zero(&valid_but_inactive)?;
+
+    // Bids and salts: dealt for valid slots, zero elsewhere (one witness variable each).
+    let mut next_valid = 0usize;
+    let mut bids = Vec::with_capacity(cap);
+    let mut salts = Vec::with_capacity(cap);
+    for i in 0..cap {
+        if public.valid.get(i).copied().unwrap_or(false) {
+            let j = next_valid;
+            next_valid += 1;
+            let bid = secrets.as_ref().and_then(|s| s.bids.get(j)).copied();
+            let salt = secrets.as_ref().and_then(|s| s.salts.get(j)).copied();
+            bids.extend(b.dealt_inputs(bid.as_ref().map(std::slice::from_ref), 1)?);
+            salts.extend(b.dealt_inputs(salt.as_ref().map(std::slice::from_ref), 1)?);
+        } else {
+            bids.extend(b.known_inputs(&[Fr::zero()])?);
+            salts.extend(b.known_inputs(&[Fr::zero()])?);
+        }
+    }
+
+    // Valid slots open their commitments, with bids below 2^64.
+    let hashes = commit(b, &bids, &salts).await?;
+    let mismatch: Vec<B::Value> = hashes.iter().zip(&commitments).map(|(h, c)| b.sub(h, c)).collect();
+    let masked_mismatch = b.mul(&valid, &mismatch).await?;
+    b.assert_zero(&masked_mismatch)?;
+    let valid_bids = b.mul(&valid, &bids).await?;
+    b.to_bits(&valid_bids, BID_BITS).await?;
+    // Effective bid: bid + 1 for valid slots, 0 otherwise, so any valid bid beats an empty slot.
+    let mut effective: Vec<B::Value> = valid_bids.iter().zip(&valid).map(|(vb, v)| b.add(vb, v)).collect();
+
+    // The accumulator: commitments of active slots, then excluded slots' indices.
+    let mut acc = seed.into_iter().next().ok_or_else(|| CircuitError::Synthesis("no seed".into()))?;
+    for (c, a) in commitments.iter().zip(&active) {
+        let next = poseidon_hash(b, &[vec![acc.clone(), c.clone()]]).await?;
+        acc = select(b, std::slice::from_ref(a), &next, std::slice::from_ref(&acc)).await.and_then(only)?;
+    }
+    for (i, (a, v)) in active.iter().zip(&valid).enumerate() {
+        let excluded = b.sub(a, v);
+        let tagged = b.constant(excluded_tag() + Fr::from(i as u64));
+        let next = poseidon_hash(b, &[vec![acc.clone(), tagged]]).await?;
+        acc = select(b, &[excluded], &next, std::slice::from_ref(&acc)).await.and_then(only)?;
+    }
+    let acc_out = b.reveal(&[acc]).await?;
+
+    // Winners by repeated argmax, each removed before the next.
+    let units = shape.kind.units();
+    let zero = b.constant(Fr::zero());
+    let mut winner_codes = Vec::with_capacity(units);
+    let mut tops = Vec::with_capacity(units);
+    for _ in 0..units {
+        let (top, index) = argmax(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?;
+        // A zero maximum means no valid bidder is left: no winner in this slot.
+        let present = less_than(b, std::slice::from_ref(&zero), std::slice::from_ref(&top), RANK_BITS).await?;
+        let code = b.mul(&present, &[b.add_constant(&index, Fr::one())]).await?;
+        winner_codes.extend(code);
+        tops.push((top, present.into_iter().next().unwrap_or_else(|| zero.clone())));
+        // One-hot of the winner: [index == i] = 1 - [i < index] - [index < i].
+        let slots: Vec<B::Value> = (0..cap).map(|i| b.constant(Fr::from(i as u64))).collect();
+        let repeated = vec![index.clone(); cap];
+        let lower = less_than(b, &slots, &repeated, INDEX_BITS).await?;
+        let higher = less_than(b, &repeated, &slots, INDEX_BITS).await?;
+        let one_hot: Vec<B::Value> = lower.iter().zip(&higher).map(|(l, h)| b.sub(&b.sub(&one, l), h)).collect();
+        let keep = not(b, &one_hot);
+        effective = b.mul(&keep, &effective).await?;
+    }
+    let (price_top, price_present) = match shape.kind {
+        AuctionKind::FirstPrice => tops.into_iter().next().ok_or_else(|| CircuitError::Synthesis("no top".into()))?,
+        AuctionKind::Vickrey | AuctionKind::Uniform { .. } => {
+            let top = max(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?;
+            let present = less_than(b, std::slice::from_ref(&zero), std::slice::from_ref(&top), RANK_BITS)
+                .await
+                .and_then(only)?;
+            (top, present)
+        }
+    };
+    let price = b.sub(&price_top, &price_present);
+
+    let mut packed = price;
+    let mut weight = Fr::from(1u128 << BID_BITS);
+    for code in &winner_codes {
+        packed = b.add(&packed, &b.scale(code, weight));
+        weight *= Fr::from(1u64 << WINNER_BITS);
+    }
+    let packed_out = b.reveal(&[packed]).await?;
+    Ok(acc_out.into_iter().chain(packed_out).collect())
+}
+
+/// Decodes the packed outcome into `(price, winners)` (winner slots holding 0 are empty).
+pub fn unpack(packed: Fr, units: usize) -> std::result::Result<(u64, Vec<usize>), crate::AuctionError> {
+    use ark_ff::{BigInteger, PrimeField};
+    let bits = packed.into_bigint().to_bits_le();
+    let read = |from: usize, len: usize| -> u64 {
+        bits.iter().skip(from).take(len).enumerate().fold(0u64, |acc, (i, b)| acc | (u64::from(*b) << i))
+    };
+    let used = BID_BITS as usize + units * WINNER_BITS as usize;
+    if bits.iter().skip(used).any(|b| *b) {
+        return Err(crate::AuctionError::Params("packed outcome has bits past the last winner".into()));
+    }
+    let price = read(0, BID_BITS as usize);
+    let mut winners = Vec::new();
+    for j in 0..units {
+        let code = read(BID_BITS as usize + j * WINNER_BITS as usize, WINNER_BITS as usize);
+        if code > 0 {
+            winners.push((code - 1) as usize);
+        }
+    }
+    Ok((price, winners))
+}

@@ -1,0 +1,150 @@
+//! The auction circuit on the three backends against the plaintext reference rule.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use ark_bn254::Fr;
+use rand::{Rng, SeedableRng};
+use tacit_auction::circuit::{auction_outcome, unpack, PublicData, Secrets, Shape};
+use tacit_auction::outcome::{pack, reference_outcome, AuctionKind};
+use tacit_circuits::gadgets::commitment;
+use tacit_circuits::mpc::Mpc;
+use tacit_circuits::{Plain, R1cs};
+use tacit_mpc_engine::simulate::run_in_memory;
+use tacit_mpc_engine::{Security, Shamir};
+
+struct Case {
+    kind: AuctionKind,
+    capacity: usize,
+    bids: Vec<Option<u64>>,
+    salts: Vec<Fr>,
+    public: PublicData,
+}
+
+fn case(kind: AuctionKind, capacity: usize, bids: Vec<Option<u64>>, seed: u64) -> Case {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let salts: Vec<Fr> = bids.iter().map(|_| Fr::from(rng.gen::<u64>())).collect();
+    let commitments = bids
+        .iter()
+        .zip(&salts)
+        .map(|(b, s)| match b {
+            Some(b) => commitment(Fr::from(*b), *s).unwrap(),
+            // An invalid bidder's commitment is anything; here a hash of something else.
+            None => commitment(Fr::from(u64::MAX), Fr::from(7u64)).unwrap() + Fr::from(1u64),
+        })
+        .collect();
+    let valid = bids.iter().map(Option::is_some).collect();
+    Case { kind, capacity, bids, salts, public: PublicData { seed: Fr::from(0xabcdu64), commitments, valid } }
+}
+
+fn valid_secrets(c: &Case) -> (Vec<Fr>, Vec<Fr>) {
+    c.bids.iter().zip(&c.salts).filter_map(|(b, s)| b.map(|b| (Fr::from(b), *s))).unzip()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn expected(c: &Case) -> Vec<Fr> {
+    let reference = reference_outcome(c.kind, &c.bids);
+    vec![c.public.accumulator().unwrap(), pack(reference.price, &reference.winners, c.kind.units()).unwrap()]
+}
+
+fn plain(c: &Case) -> Vec<Fr> {
+    let (bids, salts) = valid_secrets(c);
+    let shape = Shape { kind: c.kind, capacity: c.capacity };
+    let secrets = Secrets { bids: &bids, salts: &salts };
+    runtime().block_on(auction_outcome(&mut Plain::<Fr>::new(), shape, &c.public, Some(secrets))).unwrap()
+}
+
+#[test]
+fn every_kind_matches_the_reference_rule_on_random_bids_ties_and_equal_bids() {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    let kinds = [AuctionKind::FirstPrice, AuctionKind::Vickrey, AuctionKind::Uniform { units: 2 }];
+    let mut cases = Vec::new();
+    for (k, kind) in kinds.iter().enumerate() {
+        // Random bids with an invalid bidder and an empty slot.
+        let mut bids: Vec<Option<u64>> = (0..6).map(|_| Some(rng.gen::<u64>())).collect();
+        bids[3] = None;
+        cases.push(case(*kind, 7, bids, k as u64));
+        // Ties at the top, and all-equal bids.
+        cases.push(case(*kind, 5, vec![Some(10), Some(30), Some(30), Some(5), Some(30)], 10 + k as u64));
+        cases.push(case(*kind, 4, vec![Some(8); 4], 20 + k as u64));
+        // Extremes: zero and the largest bid; a single bidder; nobody valid.
+        cases.push(case(*kind, 3, vec![Some(0), Some(u64::MAX), Some(0)], 30 + k as u64));
+        cases.push(case(*kind, 2, vec![Some(42)], 40 + k as u64));
+        cases.push(case(*kind, 2, vec![None, None], 50 + k as u64));
+    }
+    for c in &cases {
+        let out = plain(c);
+        assert_eq!(out, expected(c), "{} {:?}", c.kind, c.bids);
+        let (price, winners) = unpack(out[1], c.kind.units()).unwrap();
+        let reference = reference_outcome(c.kind, &c.bids);
+        assert_eq!((price, winners), (reference.price, reference.winners));
+    }
+}
+
+#[test]
+fn r1cs_is_satisfied_and_its_shape_does_not_depend_on_the_data() {
+    let shape = Shape { kind: AuctionKind::Vickrey, capacity: 4 };
+    let rt = runtime();
+    let mut setup = R1cs::<Fr>::new_setup();
+    rt.block_on(auction_outcome(&mut setup, shape, &PublicData::for_setup(), None)).unwrap();
+    for c in [case(shape.kind, 4, vec![Some(3), None, Some(9)], 1), case(shape.kind, 4, vec![Some(1); 4], 2)] {
+        let (bids, salts) = valid_secrets(&c);
+        let mut prove = R1cs::<Fr>::new_prove();
+        let out = rt
+            .block_on(auction_outcome(&mut prove, shape, &c.public, Some(Secrets { bids: &bids, salts: &salts })))
+            .unwrap();
+        assert_eq!(out, expected(&c));
+        assert!(prove.is_satisfied().unwrap());
+        assert_eq!(prove.num_constraints(), setup.num_constraints());
+    }
+}
+
+#[test]
+fn a_wrong_opening_of_a_valid_bidder_is_unsatisfiable() {
+    let mut c = case(AuctionKind::FirstPrice, 3, vec![Some(3), Some(4)], 3);
+    c.salts[1] += Fr::from(1u64);
+    let (bids, salts) = valid_secrets(&c);
+    let shape = Shape { kind: c.kind, capacity: 3 };
+    let r = runtime().block_on(auction_outcome(
+        &mut Plain::<Fr>::new(),
+        shape,
+        &c.public,
+        Some(Secrets { bids: &bids, salts: &salts }),
+    ));
+    assert!(r.is_err());
+}
+
+#[test]
+fn mpc_backend_reveals_the_same_outcome() {
+    let c = case(AuctionKind::Uniform { units: 2 }, 5, vec![Some(7), Some(700), None, Some(700)], 4);
+    let (bids, salts) = valid_secrets(&c);
+    let shamir = Shamir::<Fr>::new(3, 1).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+    let deal = |values: &[Fr], rng: &mut rand_chacha::ChaCha20Rng| -> Vec<Vec<Fr>> {
+        let per_value: Vec<Vec<Fr>> = values.iter().map(|v| shamir.share(*v, 1, rng)).collect();
+        (0..3).map(|p| per_value.iter().map(|s| s[p]).collect()).collect()
+    };
+    let bid_shares = deal(&bids, &mut rng);
+    let salt_shares = deal(&salts, &mut rng);
+    let shape = Shape { kind: c.kind, capacity: c.capacity };
+    let public = c.public.clone();
+    let results = runtime().block_on(run_in_memory::<Fr, _, _, _>(3, 1, Security::Malicious, move |e| {
+        let me = e.id().index();
+        let (bids, salts) = (bid_shares[me].clone(), salt_shares[me].clone());
+        let public = public.clone();
+        async move {
+            let mut b = Mpc::new(e);
+            let out = auction_outcome(&mut b, shape, &public, Some(Secrets { bids: &bids, salts: &salts }))
+                .await
+                .map_err(|e| tacit_mpc_engine::MpcError::Usage(e.to_string()))?;
+            let rounds = b.engine().stats().rounds;
+            Ok((out, rounds))
+        }
+    }));
+    for r in results {
+        let (out, rounds) = r.unwrap();
+        assert_eq!(out, expected(&c));
+        assert!(rounds > 0);
+    }
+}

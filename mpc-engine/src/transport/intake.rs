@@ -1,0 +1,205 @@
+//! A node's intake for clients (bidders, institutions): one request, one response, over QUIC.
+//!
+//! The node authenticates with its cluster certificate, which the client pins (the
+//! fingerprint from the cluster file); clients are anonymous at this layer (applications
+//! authenticate what they accept, e.g. against on-chain commitments). Requests are capped
+//! before allocation; each is handed to the application through [`IntakeServer::next`] with a
+//! responder, so protocol logic stays apart from I/O.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Endpoint, VarInt};
+use tokio::sync::{mpsc, oneshot};
+
+use super::tls::{provider, Fingerprint, PartyIdentity, PinnedServerVerifier};
+use super::TransportError;
+use crate::party::PartyId;
+
+/// ALPN of the client intake (distinct from the parties' protocol).
+pub const INTAKE_ALPN: &[u8] = b"tacit-intake/1";
+
+/// Requests queued for the application at most; further streams wait.
+const QUEUE: usize = 256;
+
+fn config_err(what: &str, e: impl std::fmt::Display) -> TransportError {
+    TransportError::Config(format!("{what}: {e}"))
+}
+
+fn intake_transport() -> Result<quinn::TransportConfig, TransportError> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(16));
+    t.max_idle_timeout(Some(
+        quinn::IdleTimeout::try_from(Duration::from_secs(30)).map_err(|e| config_err("idle timeout", e))?,
+    ));
+    Ok(t)
+}
+
+/// One client request, and the way to answer it.
+#[derive(Debug)]
+pub struct IntakeRequest {
+    /// The request bytes (at most the server's cap).
+    pub payload: Vec<u8>,
+    /// The client's address (for logs; not an identity).
+    pub from: SocketAddr,
+    respond: oneshot::Sender<Result<Vec<u8>, String>>,
+}
+
+impl IntakeRequest {
+    /// Answers the request: `Ok` bytes, or a refusal the client sees as its reason.
+    pub fn respond(self, answer: Result<Vec<u8>, String>) {
+        // The client may be gone; nothing to do then.
+        let _ = self.respond.send(answer);
+    }
+}
+
+/// A listening intake endpoint.
+#[derive(Debug)]
+pub struct IntakeServer {
+    endpoint: Endpoint,
+    requests: mpsc::Receiver<IntakeRequest>,
+}
+
+impl IntakeServer {
+    /// Listens on `listen` with the node's `identity`; requests over `max_request` bytes are
+    /// refused unread.
+    pub fn bind(listen: SocketAddr, identity: &PartyIdentity, max_request: usize) -> Result<Self, TransportError> {
+        let provider = Arc::new(provider());
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| config_err("TLS", e))?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![rustls::pki_types::CertificateDer::from(identity.cert_der().to_vec())],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(identity.expose_key_der().to_vec().into()),
+            )
+            .map_err(|e| config_err("TLS certificate", e))?;
+        tls.alpn_protocols = vec![INTAKE_ALPN.to_vec()];
+        let crypto = QuicServerConfig::try_from(tls).map_err(|e| config_err("QUIC server TLS", e))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        server.transport_config(Arc::new(intake_transport()?));
+        let endpoint = Endpoint::server(server, listen).map_err(|e| config_err("intake endpoint", e))?;
+        let (tx, requests) = mpsc::channel(QUEUE);
+        tokio::spawn(accept_loop(endpoint.clone(), tx, max_request));
+        Ok(Self { endpoint, requests })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.endpoint.local_addr().map_err(|e| config_err("intake address", e))
+    }
+
+    /// The next request; `None` once the endpoint is closed.
+    pub async fn next(&mut self) -> Option<IntakeRequest> {
+        self.requests.recv().await
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn close(&self) {
+        self.endpoint.close(VarInt::from_u32(0), b"intake closed");
+    }
+}
+
+impl Drop for IntakeServer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+async fn accept_loop(endpoint: Endpoint, tx: mpsc::Sender<IntakeRequest>, max_request: usize) {
+    while let Some(incoming) = endpoint.accept().await {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let Ok(conn) = incoming.await else { return };
+            let from = conn.remote_address();
+            while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let answer = match recv.read_to_end(max_request).await {
+                        Ok(payload) => {
+                            let (respond, answer) = oneshot::channel();
+                            if tx.send(IntakeRequest { payload, from, respond }).await.is_err() {
+                                return;
+                            }
+                            answer.await.unwrap_or_else(|_| Err("the node dropped the request".into()))
+                        }
+                        Err(quinn::ReadToEndError::TooLong) => Err(format!("request over {max_request} bytes")),
+                        Err(_) => return,
+                    };
+                    let mut frame = Vec::new();
+                    match answer {
+                        Ok(bytes) => {
+                            frame.push(0u8);
+                            frame.extend(bytes);
+                        }
+                        Err(reason) => {
+                            frame.push(1u8);
+                            frame.extend(reason.into_bytes());
+                        }
+                    }
+                    let _ = send.write_all(&frame).await;
+                    let _ = send.finish();
+                    // Let the response drain before the stream is dropped.
+                    let _ = send.stopped().await;
+                });
+            }
+        });
+    }
+}
+
+/// Sends `request` to the node at `addr` whose certificate has fingerprint `pin`, and returns
+/// its response (at most `max_response` bytes). A refusal by the node comes back as
+/// [`TransportError::Malformed`] carrying the node's reason.
+pub async fn submit(
+    node: PartyId,
+    addr: SocketAddr,
+    pin: Fingerprint,
+    request: &[u8],
+    max_response: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, TransportError> {
+    let connect_err = |reason: String| TransportError::Connect { peer: node, reason };
+    let exchange = async {
+        let provider = Arc::new(provider());
+        let verifier = Arc::new(PinnedServerVerifier::new(node, pin, provider.clone()));
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| config_err("TLS", e))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![INTAKE_ALPN.to_vec()];
+        let crypto = QuicClientConfig::try_from(tls).map_err(|e| config_err("QUIC client TLS", e))?;
+        let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+        cfg.transport_config(Arc::new(intake_transport()?));
+        let local: SocketAddr =
+            if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+        let endpoint = Endpoint::client(local).map_err(|e| config_err("client endpoint", e))?;
+        let conn = endpoint
+            .connect_with(cfg, addr, &super::tls::party_name(node))
+            .map_err(|e| connect_err(e.to_string()))?
+            .await
+            .map_err(|e| connect_err(e.to_string()))?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
+        send.write_all(request).await.map_err(|e| connect_err(e.to_string()))?;
+        send.finish().map_err(|e| connect_err(e.to_string()))?;
+        let frame = recv
+            .read_to_end(max_response.saturating_add(1))
+            .await
+            .map_err(|e| TransportError::Malformed { peer: node, reason: format!("response: {e}") })?;
+        conn.close(VarInt::from_u32(0), b"done");
+        endpoint.wait_idle().await;
+        match frame.split_first() {
+            Some((0, body)) => Ok(body.to_vec()),
+            Some((1, reason)) => Err(TransportError::Malformed {
+                peer: node,
+                reason: format!("refused: {}", String::from_utf8_lossy(reason)),
+            }),
+            _ => Err(TransportError::Malformed { peer: node, reason: "empty or unknown response".into() }),
+        }
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| TransportError::Timeout { peer: node, after: timeout })?
+}
