@@ -10,15 +10,16 @@ interface IPoseidonT3 {
 /// (bid, salt) to the nodes off chain. The contract folds every commitment into one accumulator
 /// (acc_0 = this contract's address, acc_i = Poseidon(acc_{i-1}, c_i)), so a proof needs two
 /// public inputs whatever the number of bidders: the accumulator continued over the excluded
-/// bidders' tagged indices, and the packed outcome price + sum_j (winner_j + 1) 2^(64 + 17 j).
+/// bidders (a bitmap in 240-bit words, nonzero words only), and the packed outcome price + sum_j (winner_j + 1) 2^(64 + 17 j).
 /// Ties go to the lowest bidder index (see the auction crate). Gas: one Poseidon per commitment
 /// (paid by its bidder); settlement costs one Groth16 verification with two inputs, one Poseidon
 /// per excluded bidder, and one storage slot for the outcome.
 contract SealedBidAuction {
     /// BN254 scalar field modulus r.
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
-    /// Added to an excluded bidder's index before it is folded into the accumulator (2^128).
-    uint256 internal constant EXCLUDED_TAG = 1 << 128;
+    /// The excluded bidders are folded as a bitmap in words of 240 bits; word j is folded as
+    /// Poseidon(acc, word + (j + 1) 2^240), and only when nonzero.
+    uint256 internal constant WORD_BITS = 240;
     uint256 internal constant MAX_UNITS = 11;
     uint256 internal constant MAX_CAPACITY = 65535;
 
@@ -146,10 +147,19 @@ contract SealedBidAuction {
             packed |= (winnerList[j] + 1) << (64 + 17 * j);
         }
         uint256 acc = accumulator;
+        uint256 word = 0;
+        uint256 wordIndex = 0;
         for (uint256 j = 0; j < excludedList.length; j++) {
-            if (excludedList[j] >= n || (j > 0 && excludedList[j] <= excludedList[j - 1])) revert MalformedResult();
-            acc = hasher.poseidon(acc, EXCLUDED_TAG + excludedList[j]);
+            uint256 e = excludedList[j];
+            if (e >= n || (j > 0 && e <= excludedList[j - 1])) revert MalformedResult();
+            if (word != 0 && e / WORD_BITS != wordIndex) {
+                acc = hasher.poseidon(acc, word + ((wordIndex + 1) << WORD_BITS));
+                word = 0;
+            }
+            wordIndex = e / WORD_BITS;
+            word |= 1 << (e % WORD_BITS);
         }
+        if (word != 0) acc = hasher.poseidon(acc, word + ((wordIndex + 1) << WORD_BITS));
         (bool ok, bytes memory ret) = verifier.staticcall(
             abi.encodeWithSignature(
                 "verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[2])",

@@ -186,6 +186,16 @@ pub fn read_bids(chain: &mut LocalChain, auction: Address) -> Result<OnChainBids
     Ok(OnChainBids { address: auction, commitments, bidders, accumulator })
 }
 
+/// The address that posted commitment `index`, if there is one (what a node checks a share
+/// packet's signer against).
+pub fn read_bidder(chain: &mut LocalChain, auction: Address, index: u32) -> Result<Option<Address>, AuctionError> {
+    let count = view(chain, auction, SealedBidAuction::bidderCountCall {})?;
+    if U256::from(index) >= count {
+        return Ok(None);
+    }
+    Ok(Some(view(chain, auction, SealedBidAuction::biddersCall { index: U256::from(index) })?))
+}
+
 /// The recorded outcome, once settled (the excluded bidders are in the `Settled` event).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settlement {

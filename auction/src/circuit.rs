@@ -5,9 +5,11 @@
 //! Two, whatever the number of bidders:
 //! 1. the **accumulator**: the contract's Poseidon chain `acc_0 = address`, `acc_i =
 //!    Poseidon(acc_(i-1), c_i)` over the bidders' commitments in order, continued over the
-//!    excluded bidders in ascending order, `acc = Poseidon(acc, EXCLUDED_TAG + i)`. The contract
+//!    exclusions: the excluded bidders as a bitmap cut into words of [`WORD_BITS`] bits, each
+//!    nonzero word `j` folded as `acc = Poseidon(acc, word_j + (j + 1) 2^240)`. The contract
 //!    folds each commitment as it arrives (one Poseidon per bid, paid by the bidder) and, at
-//!    settlement, only the excluded indices (none in the usual case);
+//!    settlement, only the nonzero exclusion words (none in the usual case, one per 240
+//!    bidders at most);
 //! 2. the **packed outcome** `price + sum_j (winner_j + 1) 2^(64 + 17 j)` (see
 //!    [`crate::outcome::pack`]), which the contract recomputes from `settle`'s arguments.
 //!
@@ -20,9 +22,9 @@
 //!
 //! # Shape
 //! Fixed by [`Shape`] (kind and capacity), so one verifying key serves the whole auction:
-//! slots past the number of bidders are inactive and take no part. Per slot about 800
-//! constraints (three Poseidon hashes: commitment, accumulator, exclusion chain), plus 66 bits
-//! per comparison of the `units + 1` tournaments.
+//! slots past the number of bidders are inactive and take no part. Per slot about 490
+//! constraints for two Poseidon hashes (commitment, accumulator), 64 for the range check,
+//! and about 70 per tournament (`units + 1` of them, or `units` for first price).
 
 use ark_bn254::Fr;
 use ark_ff::{One, Zero};
@@ -31,11 +33,35 @@ use tacit_circuits::gadgets::{argmax, commit, less_than, max, not, poseidon_hash
 
 use crate::outcome::{AuctionKind, BID_BITS, MAX_BIDDERS, WINNER_BITS};
 
-/// Tag added to an excluded bidder's index before it is folded into the accumulator, so it
-/// cannot be confused with a commitment (a Poseidon output is below `2^128` with negligible
-/// probability).
-pub fn excluded_tag() -> Fr {
-    Fr::from(1u128 << 64) * Fr::from(1u128 << 64)
+/// Slots per exclusion word.
+pub const WORD_BITS: usize = 240;
+
+/// What is folded for exclusion word `j` holding bitmap `word`: `word + (j + 1) 2^240`, which
+/// neither another word nor (but with negligible probability) a commitment can equal.
+pub fn exclusion_word_tag(j: usize) -> Fr {
+    let two_120 = Fr::from(1u128 << 120);
+    Fr::from(j as u64 + 1) * two_120 * two_120
+}
+
+/// The exclusion words of a validity list: `(j, word_j)` for each nonzero word.
+pub fn exclusion_words(valid: &[bool]) -> Vec<(usize, Fr)> {
+    valid
+        .chunks(WORD_BITS)
+        .enumerate()
+        .filter_map(|(j, chunk)| {
+            let mut word = Fr::zero();
+            let mut weight = Fr::one();
+            let mut any = false;
+            for v in chunk {
+                if !v {
+                    word += weight;
+                    any = true;
+                }
+                weight += weight;
+            }
+            any.then_some((j, word))
+        })
+        .collect()
 }
 
 /// Bits of the effective bids compared in tournaments (`valid * (bid + 1)` is at most `2^64`).
@@ -87,10 +113,8 @@ impl PublicData {
         for c in &self.commitments {
             acc = tacit_circuits::gadgets::poseidon_reference(&[acc, *c])?;
         }
-        for (i, valid) in self.valid.iter().enumerate() {
-            if !valid {
-                acc = tacit_circuits::gadgets::poseidon_reference(&[acc, excluded_tag() + Fr::from(i as u64)])?;
-            }
+        for (j, word) in exclusion_words(&self.valid) {
+            acc = tacit_circuits::gadgets::poseidon_reference(&[acc, word + exclusion_word_tag(j)])?;
         }
         Ok(acc)
     }
@@ -195,11 +219,19 @@ pub async fn auction_outcome<B: Backend<F = Fr>>(
         let next = poseidon_hash(b, &[vec![acc.clone(), c.clone()]]).await?;
         acc = select(b, std::slice::from_ref(a), &next, std::slice::from_ref(&acc)).await.and_then(only)?;
     }
-    for (i, (a, v)) in active.iter().zip(&valid).enumerate() {
-        let excluded = b.sub(a, v);
-        let tagged = b.constant(excluded_tag() + Fr::from(i as u64));
+    // Exclusion words: linear in the (known) flags; folded when nonzero.
+    let excluded: Vec<B::Value> = active.iter().zip(&valid).map(|(a, v)| b.sub(a, v)).collect();
+    for (j, chunk) in excluded.chunks(WORD_BITS).enumerate() {
+        let mut word = b.constant(Fr::zero());
+        let mut weight = Fr::one();
+        for x in chunk {
+            word = b.add(&word, &b.scale(x, weight));
+            weight += weight;
+        }
+        let empty = b.is_zero(std::slice::from_ref(&word)).await.and_then(only)?;
+        let tagged = b.add_constant(&word, exclusion_word_tag(j));
         let next = poseidon_hash(b, &[vec![acc.clone(), tagged]]).await?;
-        acc = select(b, &[excluded], &next, std::slice::from_ref(&acc)).await.and_then(only)?;
+        acc = select(b, &[empty], std::slice::from_ref(&acc), &next).await.and_then(only)?;
     }
     let acc_out = b.reveal(&[acc]).await?;
 

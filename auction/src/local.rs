@@ -323,11 +323,10 @@ async fn serve_intake(
 ) {
     while let Some(request) = server.next().await {
         let answer = (|| {
-            let (bids, open) = chain.with(move |c| {
-                let open = c.timestamp() < deadline;
-                chain::read_bids(c, auction).map(|b| (b, open))
-            })??;
-            let submission = check_submission(&request.payload, me, &bids, open)?;
+            let open = chain.with(move |c| c.timestamp() < deadline)?;
+            let submission = check_submission(&request.payload, me, auction, open, |index| {
+                chain.with(move |c| chain::read_bidder(c, auction, index))?
+            })?;
             store.put(&submission)?;
             Ok::<_, AuctionError>(b"stored".to_vec())
         })();

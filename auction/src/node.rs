@@ -100,27 +100,28 @@ impl ShareStore {
 }
 
 /// Checks a packet for this node against the chain: decodes and authenticates it (see
-/// [`Submission::open`]), and requires it to be for `auction`, for this node, and signed by
-/// the address that posted commitment `index`.
+/// [`Submission::open`]), and requires it to be for `auction`, for this node, while bidding
+/// is open, and signed by the address that posted commitment `index` (`owner_of(index)`).
 pub fn check_submission(
     packet: &[u8],
     me: PartyId,
-    bids: &OnChainBids,
+    auction: Address,
     bidding_open: bool,
+    owner_of: impl FnOnce(u32) -> Result<Option<Address>, AuctionError>,
 ) -> Result<Submission, AuctionError> {
     let (s, signer) = Submission::open(packet)?;
     let refuse = |m: String| Err(AuctionError::Submission(m));
     if !bidding_open {
         return refuse("bidding is closed".into());
     }
-    if s.auction != bids.address {
-        return refuse(format!("packet for auction {}, not {}", s.auction, bids.address));
+    if s.auction != auction {
+        return refuse(format!("packet for auction {}, not {auction}", s.auction));
     }
     if s.node != me {
         return refuse(format!("packet for {}, not {me}", s.node));
     }
-    match bids.bidders.get(s.index as usize) {
-        Some(owner) if *owner == signer => Ok(s),
+    match owner_of(s.index)? {
+        Some(owner) if owner == signer => Ok(s),
         Some(_) => refuse(format!("packet for bidder {} not signed by its address", s.index)),
         None => refuse(format!("no commitment {} on chain", s.index)),
     }
@@ -274,6 +275,13 @@ pub async fn run_node<T: Transport>(
         }
     }
 
+    tracing::info!(
+        node = %engine.id(),
+        bidders = m,
+        valid = valid.iter().filter(|v| **v).count(),
+        "submissions checked inside the MPC"
+    );
+
     // 4. The outcome on shares.
     let (vbids, vsalts): (Vec<Fr>, Vec<Fr>) = (0..m)
         .filter(|i| valid[*i])
@@ -295,6 +303,7 @@ pub async fn run_node<T: Transport>(
     let excluded = (0..m).filter(|i| !valid[*i]).collect();
     let outcome = Outcome { winners, price, excluded };
     let mpc_s = started.elapsed().as_secs_f64();
+    tracing::info!(node = %engine.id(), winners = ?outcome.winners, price = outcome.price, excluded = ?outcome.excluded, mpc_s, "outcome computed");
     let (mpc_rounds, mpc_bytes) = (engine.stats().rounds - rounds0, engine.stats().transport.bytes_sent - bytes0);
 
     // 5. The collaborative proof.
@@ -321,4 +330,22 @@ pub async fn run_node<T: Transport>(
         mpc_rounds,
         mpc_bytes,
     })
+}
+
+/// The single prover on the same circuit, for the baseline the collaborative proof is
+/// measured against: one machine that knows every valid bid and salt. Returns the proof and
+/// its proving time in seconds (witness generation excluded, like the nodes' `prove_s`).
+pub fn prove_single(
+    keys: &AuctionKeys,
+    public: &PublicData,
+    secrets: Secrets<'_>,
+) -> Result<(Proof<Bn254>, f64), AuctionError> {
+    let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|e| AuctionError::Prover(e.to_string()))?;
+    let mut r1cs = R1cs::<Fr>::new_prove();
+    rt.block_on(auction_outcome(&mut r1cs, keys.shape, public, Some(secrets)))?;
+    let z = r1cs.full_assignment()?;
+    let start = Instant::now();
+    let proof = tacit_prover::qap::prove_single_random(&keys.pk, &keys.matrices, &z, &mut rand::thread_rng())
+        .map_err(|e| AuctionError::Prover(e.to_string()))?;
+    Ok((proof, start.elapsed().as_secs_f64()))
 }

@@ -83,6 +83,15 @@ fn every_kind_matches_the_reference_rule_on_random_bids_ties_and_equal_bids() {
 }
 
 #[test]
+fn exclusions_in_several_words_fold_like_the_contract() {
+    // 300 slots: bidders 5 and 250 excluded (words 0 and 1), 299 inactive.
+    let bids: Vec<Option<u64>> = (0..299).map(|i| if i == 5 || i == 250 { None } else { Some(i as u64) }).collect();
+    let c = case(AuctionKind::FirstPrice, 300, bids, 5);
+    assert_eq!(tacit_auction::circuit::exclusion_words(&c.public.valid).len(), 2);
+    assert_eq!(plain(&c), expected(&c));
+}
+
+#[test]
 fn r1cs_is_satisfied_and_its_shape_does_not_depend_on_the_data() {
     let shape = Shape { kind: AuctionKind::Vickrey, capacity: 4 };
     let rt = runtime();
