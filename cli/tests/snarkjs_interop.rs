@@ -44,3 +44,26 @@ fn snarkjs_verifies_a_collaborative_proof() {
     assert!(!ok, "snarkjs accepted a wrong public input: {text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn tacit_demo_auction_settles_and_snarkjs_verifies_its_proof() {
+    let dir = std::env::temp_dir().join(format!("tacit-demo-out-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_tacit"))
+        .args(["demo", "auction", "--bidders", "4", "--kind", "uniform:2", "--invalid", "1", "--json", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("exactly one JSON object");
+    for key in ["kind", "bidders", "winners", "price", "mpc_s", "prove_s", "settle_gas", "verified_on_chain"] {
+        assert!(report.get(key).is_some(), "missing {key} in {report}");
+    }
+    assert_eq!(report["kind"], "uniform:2");
+    assert_eq!(report["verified_on_chain"], true);
+    assert_eq!(report["winners"].as_array().unwrap().len(), 2);
+    assert_eq!(report["excluded"], serde_json::json!([3]));
+    let (ok, text) = verify(&dir, "public.json");
+    assert!(ok, "snarkjs rejected the settlement proof: {text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
