@@ -137,7 +137,8 @@ impl LocalAuction {
         let keys = Arc::new(tokio::task::block_in_place(|| setup_keys(shape, &mut rng))?);
         let chain = SharedChain::spawn(|| {
             let mut chain = LocalChain::new();
-            chain.set_timestamp(1_700_000_000);
+            // A fresh in-memory chain has no journal: setting its clock cannot fail.
+            let _ = chain.set_timestamp(1_700_000_000);
             chain
         })?;
         let deadline = 1_700_000_000 + 3600;
@@ -215,7 +216,7 @@ impl LocalAuction {
     /// Moves chain time past the deadline.
     pub fn close(&self) -> Result<(), AuctionError> {
         let deadline = self.deadline;
-        self.chain.with(move |c| c.set_timestamp(deadline))?;
+        self.chain.with(move |c| c.set_timestamp(deadline))??;
         Ok(())
     }
 
@@ -237,50 +238,22 @@ impl LocalAuction {
         if self.chain.with(|c| c.timestamp())? < self.deadline {
             return Err(AuctionError::Params("bidding is still open".into()));
         }
-        let bids = Arc::new(self.bids()?);
+        let bids = self.bids()?;
         let mut shares = Vec::new();
         for node in &self.nodes {
-            shares.push(Arc::new(node.store.shares_for(&bids)?));
+            shares.push(node.store.shares_for(&bids)?);
         }
-        let shares = Arc::new(shares);
         let transports: Vec<Arc<QuicTransport>> = self
             .transports
             .iter()
             .filter(|t| online.contains(&tacit_mpc_engine::Transport::id(&***t)))
             .cloned()
             .collect();
-        let keys = self.keys.clone();
-        let results = run_engines::<Fr, _, _, _, _>(
-            transports,
-            self.config.threshold,
-            Security::Malicious,
-            SessionId::derive(
-                &format!("auction {}", self.address),
-                self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            ),
-            move |engine| {
-                let keys = keys.clone();
-                let bids = bids.clone();
-                let mine = shares.get(engine.id().index()).map(|s| (**s).clone()).unwrap_or_default();
-                async move {
-                    run_node(engine, &keys, &bids, mine).await.map_err(|e| match e {
-                        AuctionError::Mpc(e) => e,
-                        other => MpcError::Usage(other.to_string()),
-                    })
-                }
-            },
-        )
-        .await;
-        let mut first: Option<NodeRun> = None;
-        for r in results {
-            let run = r?;
-            match &first {
-                None => first = Some(run),
-                Some(f) if f.outcome == run.outcome && f.public_inputs == run.public_inputs => {}
-                Some(_) => return Err(AuctionError::Prover("nodes disagree on the outcome".into())),
-            }
-        }
-        first.ok_or_else(|| AuctionError::Params("no node ran".into()))
+        let session = SessionId::derive(
+            &format!("auction {}", self.address),
+            self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
+        run_cluster(transports, self.config.threshold, self.keys.clone(), bids, shares, session).await
     }
 
     /// Settles on chain with the nodes' result.
@@ -311,6 +284,43 @@ impl LocalAuction {
             t.shutdown().await;
         }
     }
+}
+
+/// Runs the auction at every node of `transports` (nodes in this process), each with its own
+/// shares (`shares[i]` for node `i + 1`); checks that all nodes agree and returns node 1's
+/// result.
+pub async fn run_cluster(
+    transports: Vec<Arc<QuicTransport>>,
+    threshold: usize,
+    keys: Arc<AuctionKeys>,
+    bids: OnChainBids,
+    shares: Vec<Vec<Option<Vec<Fr>>>>,
+    session: SessionId,
+) -> Result<NodeRun, AuctionError> {
+    let bids = Arc::new(bids);
+    let shares = Arc::new(shares);
+    let results = run_engines::<Fr, _, _, _, _>(transports, threshold, Security::Malicious, session, move |engine| {
+        let keys = keys.clone();
+        let bids = bids.clone();
+        let mine = shares.get(engine.id().index()).cloned().unwrap_or_default();
+        async move {
+            run_node(engine, &keys, &bids, mine).await.map_err(|e| match e {
+                AuctionError::Mpc(e) => e,
+                other => MpcError::Usage(other.to_string()),
+            })
+        }
+    })
+    .await;
+    let mut first: Option<NodeRun> = None;
+    for r in results {
+        let run = r?;
+        match &first {
+            None => first = Some(run),
+            Some(f) if f.outcome == run.outcome && f.public_inputs == run.public_inputs => {}
+            Some(_) => return Err(AuctionError::Prover("nodes disagree on the outcome".into())),
+        }
+    }
+    first.ok_or_else(|| AuctionError::Params("no node ran".into()))
 }
 
 async fn serve_intake(

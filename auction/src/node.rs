@@ -153,6 +153,21 @@ pub fn setup_keys<R: RngCore + CryptoRng>(shape: Shape, rng: &mut R) -> Result<A
     Ok(AuctionKeys { shape, pk, pvk, matrices })
 }
 
+/// Keys of `shape` from a proving key made earlier (e.g. read from a file): the constraint
+/// matrices are rebuilt and checked against the key.
+pub fn keys_from_proving_key(shape: Shape, pk: ProvingKey<Bn254>) -> Result<AuctionKeys, AuctionError> {
+    let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|e| AuctionError::Prover(e.to_string()))?;
+    let mut r1cs = R1cs::<Fr>::new_setup();
+    rt.block_on(auction_outcome(&mut r1cs, shape, &PublicData::for_setup(), None))?;
+    let cs = r1cs.constraint_system()?;
+    let matrices = R1csMatrices::from_cs(&cs).map_err(|e| AuctionError::Prover(e.to_string()))?;
+    matrices
+        .check_proving_key(&pk)
+        .map_err(|e| AuctionError::Prover(format!("the key is not for this auction: {e}")))?;
+    let pvk = ark_groth16::prepare_verifying_key(&pk.vk);
+    Ok(AuctionKeys { shape, pk, pvk, matrices })
+}
+
 /// One node's result of a run.
 #[derive(Clone, Debug)]
 pub struct NodeRun {

@@ -159,7 +159,7 @@ fn vickrey_with_bad_bidders_settles_on_chain_and_refuses_wrong_settlements() {
             let (c, who) = (*c, *who);
             auction.chain.with(move |ch| chain::commit(ch, twin, who, c)).unwrap().unwrap();
         }
-        auction.chain.with(|ch| ch.set_timestamp(ch.timestamp() + 7200)).unwrap();
+        auction.chain.with(|ch| ch.set_timestamp(ch.timestamp() + 7200)).unwrap().unwrap();
         let proof = tacit_prover::snarkjs::EvmProof::new(&run.proof, &run.public_inputs);
         let outcome = run.outcome.clone();
         let err = auction

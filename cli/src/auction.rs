@@ -16,9 +16,93 @@ use tacit_auction::node::prove_single;
 use tacit_auction::outcome::{reference_outcome, AuctionKind};
 use tacit_mpc_engine::PartyId;
 
-/// `tacit auction ...`
+/// `tacit auction ...`: one auction kept in a directory (its chain as a replayable journal,
+/// its keys, and each node's share store). Nodes run in this process when the auction is
+/// settled; bidders' packets are checked by each node's intake code and stored in its store.
 #[derive(Subcommand, Debug)]
-pub enum AuctionCommand {}
+pub enum AuctionCommand {
+    /// Runs the trusted setup, deploys Poseidon, the verifier and the auction on a new chain.
+    Create {
+        /// Directory for the auction (created; must not hold one already).
+        #[arg(long)]
+        dir: PathBuf,
+        /// `first`, `vickrey` or `uniform:K`.
+        #[arg(long, default_value = "vickrey")]
+        kind: String,
+        /// Most bidders.
+        #[arg(long, default_value_t = 16)]
+        capacity: usize,
+        /// Seconds of chain time bidding stays open.
+        #[arg(long, default_value_t = 3600)]
+        bidding_seconds: u64,
+    },
+    /// Bids: a fresh bidder key commits Poseidon(amount, salt) on chain and deals its shares
+    /// to the nodes; the bidder's secrets go to `bidder-<index>.json` (owner-only).
+    Bid {
+        /// The auction directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The bid.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Moves chain time to the deadline: no more bids.
+    Close {
+        /// The auction directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Runs the nodes (MPC and collaborative proof over loopback QUIC) and settles on chain.
+    Settle {
+        /// The auction directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `tacit auction create` records.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+struct AuctionFile {
+    kind: String,
+    capacity: usize,
+    nodes: usize,
+    threshold: usize,
+    address: String,
+    deadline: u64,
+}
+
+const NODES: usize = 3;
+const THRESHOLD: usize = 1;
+
+fn load(dir: &Path) -> anyhow::Result<(AuctionFile, revm::primitives::Address, tacit_contracts::LocalChain)> {
+    let file: AuctionFile = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("auction.json"))
+            .with_context(|| format!("no auction in {}", dir.display()))?,
+    )?;
+    let address = file.address.parse().context("auction address")?;
+    let chain = tacit_contracts::LocalChain::open_journal(&dir.join("chain.jsonl"))?;
+    Ok((file, address, chain))
+}
+
+fn write_owner_only(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).with_context(|| format!("writing {}", path.display()))?.write_all(bytes)?;
+    Ok(())
+}
+
+fn store_path(dir: &Path, node: PartyId) -> PathBuf {
+    dir.join(format!("node-{}.redb", node.get()))
+}
 
 /// `tacit demo auction` (and `tacit demo` with the defaults).
 #[derive(Args, Debug)]
@@ -54,7 +138,134 @@ impl Default for DemoArgs {
 }
 
 pub fn run(command: AuctionCommand) -> anyhow::Result<()> {
-    match command {}
+    match command {
+        AuctionCommand::Create { dir, kind, capacity, bidding_seconds } => {
+            create(&dir, &kind, capacity, bidding_seconds)
+        }
+        AuctionCommand::Bid { dir, amount } => bid(&dir, amount),
+        AuctionCommand::Close { dir } => {
+            let (file, _, mut chain) = load(&dir)?;
+            chain.set_timestamp(file.deadline.max(chain.timestamp()))?;
+            println!("bidding closed at chain time {}", chain.timestamp());
+            Ok(())
+        }
+        AuctionCommand::Settle { dir, json } => settle(&dir, json),
+    }
+}
+
+fn create(dir: &Path, kind: &str, capacity: usize, bidding_seconds: u64) -> anyhow::Result<()> {
+    let kind: AuctionKind = kind.parse()?;
+    anyhow::ensure!(!dir.join("auction.json").exists(), "{} already holds an auction", dir.display());
+    std::fs::create_dir_all(dir)?;
+    let shape = tacit_auction::circuit::Shape { kind, capacity };
+    let keys = tacit_auction::node::setup_keys(shape, &mut rand::thread_rng())?;
+    tacit_prover::keys::write_proving_key(&keys.pk, dir.join("proving_key.bin"))?;
+    tacit_prover::snarkjs::write_verification_key_json(&keys.pk.vk, dir.join("verification_key.json"))?;
+    let mut chain = tacit_contracts::LocalChain::open_journal(&dir.join("chain.jsonl"))?;
+    chain.set_timestamp(1_700_000_000)?;
+    let hasher = chain.deploy_poseidon()?;
+    let verifier = chain.deploy_verifier(&keys.pk.vk)?;
+    let deadline = chain.timestamp() + bidding_seconds;
+    let params = chain::AuctionParams { kind, capacity, deadline, node_set: [0u8; 32] };
+    let address = chain::deploy(&mut chain, verifier, hasher, &params)?;
+    let file = AuctionFile {
+        kind: kind.to_string(),
+        capacity,
+        nodes: NODES,
+        threshold: THRESHOLD,
+        address: address.to_string(),
+        deadline,
+    };
+    std::fs::write(dir.join("auction.json"), serde_json::to_string_pretty(&file)?)?;
+    println!(
+        "created a {kind} auction for {capacity} bidders at {address} ({} constraints)",
+        keys.matrices.num_constraints()
+    );
+    println!("bidding open until chain time {deadline}; verifier at {verifier}");
+    Ok(())
+}
+
+fn bid(dir: &Path, amount: u64) -> anyhow::Result<()> {
+    let (file, address, mut chain) = load(dir)?;
+    let mut rng = rand::thread_rng();
+    let key = BidderKey::random(&mut rng);
+    let secret = BidSecret::new(amount, &mut rng);
+    let (index, gas) = chain::commit(&mut chain, address, key.address(), secret.commitment()?)?;
+    let packets = tacit_auction::bidder::packets(&key, address, index, &secret, file.nodes, file.threshold, &mut rng)?;
+    let open = chain.timestamp() < file.deadline;
+    for (node, packet) in PartyId::all(file.nodes).zip(&packets) {
+        let store = tacit_auction::node::ShareStore::open(&store_path(dir, node))?;
+        let owner = chain::read_bidder(&mut chain, address, u32::try_from(index)?)?;
+        let submission = tacit_auction::node::check_submission(packet, node, address, open, |_| Ok(owner))?;
+        store.put(&submission)?;
+    }
+    let secret_file = serde_json::json!({
+        "index": index,
+        "address": key.address().to_string(),
+        "amount": amount,
+        "salt": secret.expose_salt().to_string(),
+    });
+    write_owner_only(
+        &dir.join(format!("bidder-{index}.json")),
+        serde_json::to_string_pretty(&secret_file)?.as_bytes(),
+    )?;
+    println!(
+        "bidder {index} ({}) committed {} ({gas} gas); shares stored at {} nodes",
+        key.address(),
+        secret.commitment()?,
+        file.nodes
+    );
+    Ok(())
+}
+
+fn settle(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let (file, address, mut chain) = load(dir)?;
+    anyhow::ensure!(chain.timestamp() >= file.deadline, "bidding is still open: run `tacit auction close` first");
+    let kind: AuctionKind = file.kind.parse()?;
+    let pk = tacit_prover::keys::read_proving_key(dir.join("proving_key.bin"))?;
+    let keys = std::sync::Arc::new(tacit_auction::node::keys_from_proving_key(
+        tacit_auction::circuit::Shape { kind, capacity: file.capacity },
+        pk,
+    )?);
+    let bids = chain::read_bids(&mut chain, address)?;
+    let mut shares = Vec::new();
+    for node in PartyId::all(file.nodes) {
+        shares.push(tacit_auction::node::ShareStore::open(&store_path(dir, node))?.shares_for(&bids)?);
+    }
+    let rt = crate::bench::runtime()?;
+    let run = rt.block_on(async {
+        let transports = crate::cluster::local_quic_cluster(file.nodes).await?;
+        let session = tacit_mpc_engine::SessionId::random();
+        let run =
+            tacit_auction::local::run_cluster(transports.clone(), file.threshold, keys, bids, shares, session).await;
+        for t in transports {
+            t.shutdown().await;
+        }
+        anyhow::Ok(run?)
+    })?;
+    let proof = tacit_prover::snarkjs::EvmProof::new(&run.proof, &run.public_inputs);
+    let from = chain.caller();
+    let receipt = chain::settle(&mut chain, from, address, &run.outcome, &proof)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "kind": kind.to_string(),
+                "winners": run.outcome.winners,
+                "price": run.outcome.price,
+                "excluded": run.outcome.excluded,
+                "mpc_s": run.mpc_s,
+                "prove_s": run.prove_s,
+                "settle_gas": receipt.execution_gas,
+            })
+        );
+    } else {
+        println!(
+            "settled: winners {:?}, price {}, excluded {:?} ({} gas)",
+            run.outcome.winners, run.outcome.price, run.outcome.excluded, receipt.execution_gas
+        );
+    }
+    Ok(())
 }
 
 /// Prints progress unless in JSON mode.

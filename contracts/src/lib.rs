@@ -310,6 +310,16 @@ pub struct LocalChain {
     evm: MainnetEvm<MainnetContext<CacheDB<EmptyDB>>>,
     caller: Address,
     nonce: u64,
+    /// Where every transaction and clock change is appended, for [`LocalChain::open_journal`].
+    journal: Option<std::fs::File>,
+}
+
+/// One line of a chain journal.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+enum JournalEntry {
+    Tx { from: String, to: Option<String>, data: String },
+    Time { seconds: u64 },
 }
 
 impl std::fmt::Debug for LocalChain {
@@ -333,10 +343,60 @@ impl LocalChain {
                 c.disable_nonce_check = true;
             })
             .build_mainnet();
-        Self { evm, caller: Address::repeat_byte(0x7a), nonce: 0 }
+        Self { evm, caller: Address::repeat_byte(0x7a), nonce: 0, journal: None }
+    }
+
+    /// A chain kept in a journal file: every transaction and clock change is appended to
+    /// `path`, and opening an existing journal replays it (execution is deterministic), so
+    /// separate commands can work on one chain.
+    pub fn open_journal(path: &std::path::Path) -> Result<Self> {
+        let io = |e: std::io::Error| ContractError::Evm(format!("journal {}: {e}", path.display()));
+        let mut chain = Self::new();
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(io)?;
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let bad = |m: String| ContractError::Evm(format!("journal line {}: {m}", n + 1));
+                let entry: JournalEntry = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+                match entry {
+                    JournalEntry::Time { seconds } => chain.set_timestamp(seconds)?,
+                    JournalEntry::Tx { from, to, data } => {
+                        let from: Address = from.parse().map_err(|_| bad("bad address".into()))?;
+                        let data = hex::decode(data.trim_start_matches("0x")).map_err(|e| bad(e.to_string()))?;
+                        let kind = match to {
+                            Some(to) => TxKind::Call(to.parse().map_err(|_| bad("bad address".into()))?),
+                            None => TxKind::Create,
+                        };
+                        let own = std::mem::replace(&mut chain.caller, from);
+                        let r = chain.transact(kind, data);
+                        chain.caller = own;
+                        r?;
+                    }
+                }
+            }
+        }
+        chain.journal = Some(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?);
+        Ok(chain)
+    }
+
+    fn record(&mut self, entry: &JournalEntry) -> Result<()> {
+        use std::io::Write;
+        if let Some(file) = &mut self.journal {
+            let line = serde_json::to_string(entry).map_err(|e| ContractError::Evm(e.to_string()))?;
+            writeln!(file, "{line}")
+                .and_then(|_| file.sync_data())
+                .map_err(|e| ContractError::Evm(format!("journal: {e}")))?;
+        }
+        Ok(())
     }
 
     fn transact(&mut self, kind: TxKind, data: Vec<u8>) -> Result<(ExecutionResult, u64)> {
+        if self.journal.is_some() {
+            let to = match kind {
+                TxKind::Call(to) => Some(to.to_string()),
+                TxKind::Create => None,
+            };
+            self.record(&JournalEntry::Tx { from: self.caller.to_string(), to, data: hex::encode(&data) })?;
+        }
         let intrinsic = intrinsic_gas(&data);
         let tx = TxEnv::builder()
             .caller(self.caller)
@@ -358,8 +418,9 @@ impl LocalChain {
     }
 
     /// Sets the block timestamp of the following transactions.
-    pub fn set_timestamp(&mut self, seconds: u64) {
+    pub fn set_timestamp(&mut self, seconds: u64) -> Result<()> {
         self.evm.ctx.block.timestamp = revm::primitives::U256::from(seconds);
+        self.record(&JournalEntry::Time { seconds })
     }
 
     /// The block timestamp of the following transactions.
