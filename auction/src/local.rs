@@ -198,8 +198,15 @@ impl LocalAuction {
         let commitment = secret.commitment()?;
         let (auction, bidder) = (self.address, key.address());
         let (index, _gas) = self.chain.with(move |c| chain::commit(c, auction, bidder, commitment))??;
-        let mut rng = rand::thread_rng();
-        let packets = packets(key, self.address, index, secret, self.config.nodes, self.config.threshold, &mut rng)?;
+        let packets = packets(
+            key,
+            self.address,
+            index,
+            secret,
+            self.config.nodes,
+            self.config.threshold,
+            &mut rand::thread_rng(),
+        )?;
         self.send_packets(&packets).await?;
         Ok(index)
     }

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use ark_bn254::Fr;
-use ark_ff::UniformRand;
 use clap::{Args, Subcommand};
 use rand::Rng;
 use tacit_auction::bidder::{deal, BidSecret, BidderKey, Submission};
@@ -128,6 +127,32 @@ pub struct DemoArgs {
     /// proof).
     #[arg(long)]
     pub baseline: bool,
+}
+
+/// `tacit bench auction`
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Bidders.
+    #[arg(long, default_value_t = 1000)]
+    pub bidders: usize,
+    /// `first`, `vickrey` or `uniform:K`.
+    #[arg(long, default_value = "vickrey")]
+    pub kind: String,
+    /// Print exactly one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the demo flow quietly with the single-prover baseline and prints the figures beside
+/// the targets (MPC <= 2 s, proof <= 3.5x single, settlement <= 300,000 gas).
+pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let demo_args =
+        DemoArgs { bidders: args.bidders, kind: args.kind, invalid: 0, json: true, out: None, baseline: true };
+    if !args.json {
+        println!("sealed-bid auction, {} bidders, 3 nodes on loopback QUIC (this prints one JSON line):", args.bidders);
+        println!("targets at 1,000 bidders: mpc_s <= 2, prove_ratio <= 3.5, settle_gas <= 300000");
+    }
+    demo(demo_args)
 }
 
 impl Default for DemoArgs {
@@ -336,34 +361,53 @@ async fn demo_run(args: &DemoArgs, kind: AuctionKind, dir: &Path) -> anyhow::Res
         args.bidders
     ));
     let honest = args.bidders - args.invalid;
+    let auction = std::sync::Arc::new(auction);
+    // Bidders act independently: up to 32 at a time.
+    let mut bidders = Vec::with_capacity(args.bidders);
     for i in 0..args.bidders {
         let key = BidderKey::random(&mut rng);
         let amount = rng.gen_range(1_000u64..100_000);
-        let secret = BidSecret::new(amount, &mut rng);
-        if i < honest {
-            let index = auction.bid(&key, &secret).await.with_context(|| format!("bidder {i}"))?;
-            bids.push(Some(amount));
-            if i < 3 || i + 1 == honest {
-                p.detail(&format!(
-                    "bidder {index} ({}) committed {}",
-                    short(key.address()),
-                    short(secret.commitment()?)
-                ));
-            } else if i == 3 {
-                p.detail("...");
-            }
-        } else {
-            // Commits to one bid and deals another: the nodes must exclude it.
-            let index = bid_mismatched(&auction, &key, &secret).await?;
-            bids.push(None);
-            p.detail(&format!(
-                "bidder {index} ({}) deals shares that do not open its commitment",
-                short(key.address())
-            ));
+        bidders.push((i, key, BidSecret::new(amount, &mut rng)));
+    }
+    let mut lines = Vec::new();
+    let mut pending = bidders.into_iter().peekable();
+    while pending.peek().is_some() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, key, secret) in pending.by_ref().take(32) {
+            let auction = auction.clone();
+            tasks.spawn(async move {
+                let r = if i < honest {
+                    auction.bid(&key, &secret).await.map_err(anyhow::Error::from)
+                } else {
+                    // Commits to one bid and deals another: the nodes must exclude it.
+                    bid_mismatched(&auction, &key, &secret).await
+                };
+                (i, key, secret, r)
+            });
         }
+        while let Some(done) = tasks.join_next().await {
+            let (i, key, secret, index) = done?;
+            let index = index.with_context(|| format!("bidder {i}"))?;
+            let line = if i < honest {
+                format!("bidder {index} ({}) committed {}", short(key.address()), short(secret.commitment()?))
+            } else {
+                format!("bidder {index} ({}) deals shares that do not open its commitment", short(key.address()))
+            };
+            lines.push((index, line, i < honest, secret));
+        }
+    }
+    lines.sort_by_key(|(index, ..)| *index);
+    for (k, (_, line, _, _)) in lines.iter().enumerate() {
+        if k < 3 || k + 1 >= lines.len().saturating_sub(args.invalid) {
+            p.detail(line);
+        } else if k == 3 {
+            p.detail("...");
+        }
+    }
+    for (_, _, honest, secret) in lines {
+        bids.push(honest.then(|| secret.expose_bid()));
         secrets.push(secret);
     }
-
     auction.close()?;
     p.step("bidding closed; the nodes check every submission and compute the outcome inside the MPC");
     let run = auction.run().await.context("the MPC run failed")?;
@@ -449,7 +493,9 @@ async fn demo_run(args: &DemoArgs, kind: AuctionKind, dir: &Path) -> anyhow::Res
         println!("  losing bids        never opened, not even to the nodes");
         println!("  plaintext check    the demo (which made every bid) finds the same outcome");
     }
-    auction.shutdown().await;
+    if let Ok(auction) = std::sync::Arc::try_unwrap(auction) {
+        auction.shutdown().await;
+    }
     Ok(())
 }
 
@@ -459,9 +505,7 @@ async fn bid_mismatched(auction: &LocalAuction, key: &BidderKey, secret: &BidSec
     let (index, _) = auction.chain.with(move |c| chain::commit(c, address, bidder, commitment))??;
     let mut values = secret.dealt_values();
     values[0] += Fr::from(1u64);
-    let mut rng = rand::thread_rng();
-    let _ = Fr::rand(&mut rng);
-    let dealt = deal(&values, 3, 1, &mut rng)?;
+    let dealt = deal(&values, 3, 1, &mut rand::thread_rng())?;
     let mut packets = Vec::new();
     for (i, shares) in dealt.into_iter().enumerate() {
         let node = PartyId::from_index(i).context("node id")?;

@@ -203,6 +203,9 @@ enum BenchCommand {
     /// Threshold ECDSA: presignatures per second and online signing latency over loopback
     /// QUIC, beside a full cggmp24 signing.
     Sign(signer::BenchArgs),
+    /// A sealed-bid auction end to end (default 1,000 bidders) with the single prover on the
+    /// same circuit: MPC time, proof time and ratio, settlement gas, against the targets.
+    Auction(auction::BenchArgs),
     /// Batched multiplications between parties on loopback: preprocessing, online and total
     /// throughput, bytes and rounds, beside the plain field-multiplication rate.
     Mul {
@@ -303,6 +306,7 @@ fn main() -> anyhow::Result<()> {
             bench::mul(parties, threshold, count, transport, security, json)
         }
         Command::Bench { command: BenchCommand::Sign(args) } => signer::bench(args),
+        Command::Bench { command: BenchCommand::Auction(args) } => auction::bench(args),
         Command::Auction { command } => auction::run(command),
         Command::Signer { command } => signer::run(command),
         Command::Audit { command } => signer::audit(command),
