@@ -32,13 +32,31 @@ use revm::context::TxEnv;
 use revm::context_interface::result::ExecutionResult;
 use revm::database::{CacheDB, EmptyDB};
 use revm::handler::{MainnetContext, MainnetEvm};
-use revm::primitives::{keccak256, Address, Bytes, TxKind};
+use revm::primitives::{keccak256, Address, Bytes, TxKind, U256};
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 use serde::Deserialize;
 use tacit_prover::snarkjs::EvmProof;
 
 /// A 32-byte big-endian EVM word.
 pub type Word = [u8; 32];
+
+alloy_sol_types::sol! {
+    /// The ABI of the contracts in `sol/` that Rust calls (the verifier's `verifyProof` takes
+    /// `uint256[N]` with `N` fixed per key, so its calldata is built by [`verify_proof_calldata`]).
+    #[allow(missing_docs)]
+    interface Abi {
+        function verifierConstructor(
+            uint256[2] alpha,
+            uint256[2][2] beta,
+            uint256[2][2] gamma,
+            uint256[2][2] delta,
+            uint256[2][] ic
+        );
+        function registryConstructor(address verifier);
+        function publish(bytes32 resultId, uint256[] publicInputs, uint256[8] proof) external;
+        function isPublished(bytes32 resultId) external view returns (bool);
+    }
+}
 
 /// The most public inputs a verifying key may have for the generic verifier.
 pub const MAX_PUBLIC_INPUTS: usize = 32;
@@ -181,18 +199,21 @@ pub fn verifier_constructor_args(vk: &VerifyingKey<Bn254>) -> Result<Vec<u8>> {
             n_ic.saturating_sub(1)
         )));
     }
-    let mut words: Vec<Word> = Vec::with_capacity(16 + 2 * n_ic);
-    words.extend(g1_words(&vk.alpha_g1, "alpha")?);
-    words.extend(g2_words(&vk.beta_g2, "beta")?);
-    words.extend(g2_words(&vk.gamma_g2, "gamma")?);
-    words.extend(g2_words(&vk.delta_g2, "delta")?);
-    // Head: 14 static words, then the offset of the dynamic array (15 head words).
-    words.push(u64_word(15 * 32));
-    words.push(u64_word(n_ic as u64));
-    for (i, p) in vk.gamma_abc_g1.iter().enumerate() {
-        words.extend(g1_words(p, &format!("IC[{i}]"))?);
-    }
-    Ok(words.concat())
+    let g1 = |p: &G1Affine, what: &str| -> Result<[U256; 2]> { Ok(g1_words(p, what)?.map(|w| U256::from_be_bytes(w))) };
+    let g2 = |p: &G2Affine, what: &str| -> Result<[[U256; 2]; 2]> {
+        let [x1, x0, y1, y0] = g2_words(p, what)?.map(|w| U256::from_be_bytes(w));
+        Ok([[x1, x0], [y1, y0]])
+    };
+    let ic = vk.gamma_abc_g1.iter().enumerate().map(|(i, p)| g1(p, &format!("IC[{i}]"))).collect::<Result<Vec<_>>>()?;
+    let args = Abi::verifierConstructorCall {
+        alpha: g1(&vk.alpha_g1, "alpha")?,
+        beta: g2(&vk.beta_g2, "beta")?,
+        gamma: g2(&vk.gamma_g2, "gamma")?,
+        delta: g2(&vk.delta_g2, "delta")?,
+        ic,
+    };
+    // Constructor arguments are the call's ABI encoding without a selector.
+    Ok(alloy_sol_types::SolCall::abi_encode(&args).get(4..).unwrap_or_default().to_vec())
 }
 
 fn u64_word(v: u64) -> Word {
@@ -213,11 +234,8 @@ pub fn verifier_deploy_code(vk: &VerifyingKey<Bn254>) -> Result<Vec<u8>> {
 /// Creation code of a `ResultRegistry` using the verifier at `verifier`.
 pub fn registry_deploy_code(verifier: Address) -> Result<Vec<u8>> {
     let mut code = registry_artifact()?.bytecode;
-    let mut w = [0u8; 32];
-    if let Some(tail) = w.get_mut(12..) {
-        tail.copy_from_slice(verifier.as_slice());
-    }
-    code.extend(w);
+    let args = alloy_sol_types::SolCall::abi_encode(&Abi::registryConstructorCall { verifier });
+    code.extend(args.get(4..).unwrap_or_default());
     Ok(code)
 }
 
@@ -242,25 +260,17 @@ pub fn verify_proof_calldata(proof: &EvmProof) -> Vec<u8> {
 
 /// Full calldata of `ResultRegistry.publish(bytes32 resultId, uint256[] publicInputs, uint256[8] proof)`.
 pub fn publish_calldata(result_id: &Word, proof: &EvmProof) -> Vec<u8> {
-    let mut data = selector("publish(bytes32,uint256[],uint256[8])").to_vec();
-    data.extend(result_id);
-    // Head: resultId, offset of publicInputs, then the 8 static proof words (10 head words).
-    data.extend(u64_word(10 * 32));
-    for w in &proof.proof {
-        data.extend(w);
-    }
-    data.extend(u64_word(proof.public_inputs.len() as u64));
-    for w in &proof.public_inputs {
-        data.extend(w);
-    }
-    data
+    let call = Abi::publishCall {
+        resultId: (*result_id).into(),
+        publicInputs: proof.public_inputs.iter().map(|w| U256::from_be_bytes(*w)).collect(),
+        proof: proof.proof.map(U256::from_be_bytes),
+    };
+    alloy_sol_types::SolCall::abi_encode(&call)
 }
 
 /// Calldata of `ResultRegistry.isPublished(bytes32)`.
 pub fn is_published_calldata(result_id: &Word) -> Vec<u8> {
-    let mut data = selector("isPublished(bytes32)").to_vec();
-    data.extend(result_id);
-    data
+    alloy_sol_types::SolCall::abi_encode(&Abi::isPublishedCall { resultId: (*result_id).into() })
 }
 
 /// The EIP-2028 intrinsic gas of a call with `data`: 21,000 plus 4 per zero byte and 16 per
