@@ -12,6 +12,7 @@ pub mod compare;
 pub mod engine;
 pub mod error;
 pub mod field;
+pub mod fixed;
 mod net;
 pub mod party;
 pub mod prep;
