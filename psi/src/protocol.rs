@@ -1,0 +1,1137 @@
+//! The PSI query: node side, institution side, and an in-process runner.
+//!
+//! Steps (see psi/README.md for what each party learns):
+//! 1. **Key.** The nodes draw a fresh Shamir-shared OPRF key `k` over secp256k1's scalar field
+//!    (a verified random sharing of the engine).
+//! 2. **Tags.** Each institution runs the threshold DH-OPRF (`oprf`) on its distinct items
+//!    and gets `tag(x) = blake3(k·H(x))`; the nodes see only blinded points.
+//! 3. **Input.** Each institution secret-shares its tags (and values in `sum` mode) to the
+//!    nodes: the nodes open a random sharing `[r]` to it, it sends `x - r` to every node, and
+//!    the nodes check by a broadcast digest that they all got the same vector.
+//! 4. **Shuffle.** The rows `(tag, code, value)` of all institutions (`code` = `(m+1)^c` for
+//!    institution `c`, set by the nodes) are shuffled obliviously: for every `t+1`-subset `S`
+//!    of the first `2t+1` nodes, the members of `S` agree on a permutation (a seed one of them
+//!    inputs and opens to the others), convert their shares to additive shares of `S`, permute
+//!    them and re-share them with `input`. Every coalition of `t` nodes misses some subset, so
+//!    the composed permutation is unknown to it. A multiset check with random challenges
+//!    (`∏(γ - w_in) = ∏(γ - w_out)`, `w = tag + δ1·code + δ2·value`, verified multiplication
+//!    trees, the difference opened times a random mask) catches any deviation.
+//! 5. **Match.** The shuffled tags are opened. A tag seen `m` times is in every set; more than
+//!    `m` means an institution sent a tag twice (abort). For the `m`-groups, the codes must add
+//!    up to `Σ_c (m+1)^c` (checked by one opened random linear combination), so each group has
+//!    one row from every institution.
+//! 6. **Output.** `set`: the list of intersection tags goes to every institution, which maps
+//!    it to its own items. `cardinality`: the count. `sum`: the sum of the values of all
+//!    rows in `m`-groups, opened only when the count is at least the minimum.
+
+use std::sync::Arc;
+
+use ark_bn254::Fr;
+use ark_ff::{Field, One, PrimeField, UniformRand, Zero};
+use rand::{RngCore, SeedableRng};
+use tacit_mpc_engine::field::low_u128;
+use tacit_mpc_engine::{
+    Check, Culprit, Engine, MpcError, PartyId, Security, SessionId, Shamir, Shares, Transport, WireField,
+};
+use zeroize::Zeroize;
+
+use crate::committed::CommittedInput;
+use crate::input::{InputSet, Item};
+use crate::link::{Link, LinkError};
+use crate::oprf::{self, OprfError, Tag};
+
+/// Largest number of items one institution may submit (a node refuses more).
+pub const MAX_ITEMS: usize = 1 << 22;
+
+const BLINDED: u8 = 1;
+const EVALUATED: u8 = 2;
+const MASK_SHARES: u8 = 3;
+const MASKED: u8 = 4;
+const OUTPUT: u8 = 5;
+const SIZE: u8 = 6;
+
+/// What a query computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Mode {
+    /// Each institution learns which of its own items are in every set.
+    Set,
+    /// Only the size of the intersection.
+    Cardinality,
+    /// The sum of the values attached to intersecting items (over all institutions), only if
+    /// the intersection has at least `min_size` items.
+    Sum {
+        /// Release threshold on the intersection size.
+        min_size: u64,
+    },
+}
+
+impl Mode {
+    fn with_values(self) -> bool {
+        matches!(self, Mode::Sum { .. })
+    }
+
+    /// Short name (`set`, `cardinality`, `sum`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Set => "set",
+            Mode::Cardinality => "cardinality",
+            Mode::Sum { .. } => "sum",
+        }
+    }
+}
+
+/// What one institution learns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PsiOutput {
+    /// Its own items that are in every set.
+    Set(Vec<Item>),
+    /// The intersection size.
+    Cardinality(u64),
+    /// The intersection sum, or `None` when the intersection is below the minimum size.
+    Sum(Option<u128>),
+}
+
+/// PSI failures.
+#[derive(Debug, thiserror::Error)]
+pub enum PsiError {
+    /// The MPC engine aborted (network failure, or a detected cheat naming its culprit).
+    #[error(transparent)]
+    Mpc(#[from] MpcError),
+    /// The OPRF failed (a node's response is inconsistent, or a point is invalid).
+    #[error(transparent)]
+    Oprf(#[from] OprfError),
+    /// A client–node link failed.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// An institution misbehaved or sent something invalid.
+    #[error("institution {institution}: {reason}")]
+    Institution {
+        /// 0-based index.
+        institution: usize,
+        /// What it did.
+        reason: String,
+    },
+    /// An institution's shared input does not open its published commitment; the query
+    /// aborts before anything else is opened.
+    #[error("institution {institution}: input does not match its published commitment")]
+    Commitment {
+        /// 0-based index.
+        institution: usize,
+    },
+    /// Some institution sent one tag twice (which one stays hidden behind the shuffle); the
+    /// query aborts.
+    #[error("an institution sent a duplicate tag: {0}")]
+    DuplicateTag(String),
+    /// Nodes gave an institution different results or inconsistent shares.
+    #[error("nodes disagree: {reason}; culprit: {culprit}")]
+    Nodes {
+        /// What was seen.
+        reason: String,
+        /// Who.
+        culprit: Culprit,
+    },
+    /// Bad parameters.
+    #[error("invalid request: {0}")]
+    Usage(String),
+}
+
+/// Deviations a test can make one node commit.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cheat {
+    /// Answers the OPRF with a wrong key share.
+    OprfResponse,
+    /// Sends an institution a wrong share of its input mask.
+    MaskShare,
+    /// Re-shares a modified vector during the shuffle.
+    ShuffleInput,
+    /// Adds an error to a multiplication of the multiset check.
+    Multiplication,
+    /// Reports a wrong result to the institutions.
+    Output,
+}
+
+/// One node's parameters for a query.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Threshold.
+    pub t: usize,
+    /// Engine security.
+    pub security: Security,
+    /// Query session (every node must use the same).
+    pub session: SessionId,
+    /// Mode.
+    pub mode: Mode,
+    /// The institutions' published commitments, for a committed query (`cardinality` or
+    /// `sum`, up to 2^12 items each; see [`crate::committed`]); `None` for the OPRF path.
+    pub commitments: Option<Vec<Fr>>,
+    #[doc(hidden)]
+    pub cheat: Option<Cheat>,
+}
+
+/// What a node learned and spent.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NodeReport {
+    /// Items per institution (public to the nodes).
+    pub sizes: Vec<usize>,
+    /// `histogram[k]`: distinct tags seen in exactly `k + 1` sets (public to the nodes).
+    pub histogram: Vec<usize>,
+    /// Intersection size (known to the nodes from the histogram).
+    pub intersection_size: u64,
+    /// Bytes this node sent (to other nodes and to institutions).
+    pub bytes_sent: u64,
+    /// Wall time of each step at this node, seconds.
+    pub phases: Vec<(&'static str, f64)>,
+}
+
+fn fr_bytes(values: &[Fr]) -> Vec<u8> {
+    let w = Fr::WIRE_BYTES;
+    let mut out = vec![0u8; values.len() * w];
+    for (v, chunk) in values.iter().zip(out.chunks_exact_mut(w)) {
+        v.write_wire(chunk);
+    }
+    out
+}
+
+fn fr_from_bytes(bytes: &[u8], peer: &str) -> Result<Vec<Fr>, LinkError> {
+    let w = Fr::WIRE_BYTES;
+    if !bytes.len().is_multiple_of(w) {
+        return Err(LinkError::Malformed { peer: peer.into(), reason: "not a whole number of field elements".into() });
+    }
+    bytes
+        .chunks_exact(w)
+        .map(|c| {
+            Fr::read_wire(c)
+                .ok_or_else(|| LinkError::Malformed { peer: peer.into(), reason: "element out of range".into() })
+        })
+        .collect()
+}
+
+/// The field element a tag is shared as (its first 31 bytes, little endian).
+pub fn tag_to_field(tag: &Tag) -> Fr {
+    Fr::from_le_bytes_mod_order(tag.get(..31).unwrap_or(tag))
+}
+
+fn code(c: usize, m: usize) -> Fr {
+    Fr::from((m + 1) as u64).pow([c as u64])
+}
+
+fn usage(e: impl std::fmt::Display) -> PsiError {
+    PsiError::Usage(e.to_string())
+}
+
+/// Runs CPU-heavy work off the async workers.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, PsiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| PsiError::Usage(format!("worker failed: {e}")))
+}
+
+// ----- node ---------------------------------------------------------------------------------
+
+/// One node's side of a query; `links[c]` connects it to institution `c`.
+pub async fn run_node<T: Transport>(
+    transport: Arc<T>,
+    config: NodeConfig,
+    mut links: Vec<Link>,
+) -> Result<NodeReport, PsiError> {
+    let NodeConfig { t, security, session, mode, commitments, cheat } = config;
+    let m = links.len();
+    if m < 2 {
+        return Err(usage("a query needs at least two institutions"));
+    }
+    let start_bytes = transport.stats().bytes_sent;
+    let mut clock = Clock::new();
+
+    if commitments.as_ref().is_some_and(|c| c.len() != m) {
+        return Err(usage("one commitment per institution"));
+    }
+    if commitments.is_some() && mode == Mode::Set {
+        return Err(usage("committed queries are cardinality or sum queries"));
+    }
+    // The BN254 session exists from the start, so that a failure in the OPRF phase (e.g. an
+    // institution's invalid point at one node) aborts the peers at once instead of leaving
+    // them waiting for this node.
+    let mut e = Engine::<Fr, T>::new(transport.clone(), t, security, session.child("psi mpc", 0))?;
+    let phase = if commitments.is_some() {
+        committed_sizes(&mut links).await
+    } else {
+        oprf_phase(&transport, t, security, session, cheat, &mut links, &mut clock).await
+    };
+    let sizes = match phase {
+        Ok(s) => s,
+        Err(err) => {
+            if !matches!(err, PsiError::Mpc(_)) {
+                e.abort_with(MpcError::Usage(format!("psi: {err}"))).await;
+            }
+            return Err(err);
+        }
+    };
+    let result = node_mpc(&mut e, &mut links, &sizes, mode, commitments.as_deref(), cheat, &mut clock).await;
+    if let Err(err) = &result {
+        if !matches!(err, PsiError::Mpc(_)) {
+            e.abort_with(MpcError::Usage(format!("psi: {err}"))).await;
+        }
+    }
+    let (histogram, count) = result?;
+    let link_bytes: u64 = links.iter().map(Link::bytes_sent).sum();
+    Ok(NodeReport {
+        sizes,
+        histogram,
+        intersection_size: count,
+        bytes_sent: transport.stats().bytes_sent - start_bytes + link_bytes,
+        phases: clock.phases,
+    })
+}
+
+/// The set sizes of a committed query (no OPRF).
+async fn committed_sizes(links: &mut [Link]) -> Result<Vec<usize>, PsiError> {
+    let mut sizes = Vec::with_capacity(links.len());
+    for (c, link) in links.iter_mut().enumerate() {
+        let body = link.recv(SIZE).await?;
+        let len = <[u8; 8]>::try_from(body.as_ref()).map(u64::from_le_bytes).unwrap_or(u64::MAX);
+        if len > crate::committed::MAX_COMMITTED_ITEMS as u64 {
+            return Err(PsiError::Institution {
+                institution: c,
+                reason: format!("committed queries take at most {} items", crate::committed::MAX_COMMITTED_ITEMS),
+            });
+        }
+        sizes.push(len as usize);
+    }
+    Ok(sizes)
+}
+
+/// Steps 1 and 2: the key and the OPRF for every institution; returns the set sizes.
+async fn oprf_phase<T: Transport>(
+    transport: &Arc<T>,
+    t: usize,
+    security: Security,
+    session: SessionId,
+    cheat: Option<Cheat>,
+    links: &mut [Link],
+    clock: &mut Clock,
+) -> Result<Vec<usize>, PsiError> {
+    // 1. Key.
+    let mut ke = Engine::<ark_secp256k1::Fr, T>::new(transport.clone(), t, security, session.child("psi key", 0))?;
+    if ke.n() < t + 2 {
+        return Err(usage("the OPRF check needs n >= t + 2 nodes"));
+    }
+    ke.preprocess(0, 1, 0).await?;
+    let key_shares = ke.take_randoms(1).await?.into_shares();
+    let mut key = oprf::scalar_from_ark(key_shares.expose_shares().first().unwrap_or(&ark_secp256k1::Fr::zero()));
+    drop(key_shares);
+    drop(ke);
+    if cheat == Some(Cheat::OprfResponse) {
+        key += k256::Scalar::ONE;
+    }
+    clock.lap("key");
+
+    // 2. OPRF for every institution.
+    let mut sizes = Vec::with_capacity(links.len());
+    for (c, link) in links.iter_mut().enumerate() {
+        let blinded = link.recv(BLINDED).await?;
+        if blinded.len() > MAX_ITEMS * oprf::POINT_BYTES {
+            return Err(PsiError::Institution { institution: c, reason: format!("more than {MAX_ITEMS} items") });
+        }
+        let k = key;
+        let from = format!("institution {c}");
+        let evaluated = blocking(move || oprf::evaluate(&k, &blinded, &from)).await??;
+        sizes.push(evaluated.len() / oprf::POINT_BYTES);
+        link.send(EVALUATED, &evaluated)?;
+    }
+    key = k256::Scalar::ZERO;
+    let _ = key;
+    clock.lap("oprf");
+    Ok(sizes)
+}
+
+/// Recomputes every institution's commitment on shares, opens and compares them with the
+/// published ones (rejecting a mismatch before anything else opens), and returns the shared
+/// tags `Poseidon(k, e)` of all rows under a fresh shared key `k`.
+async fn committed_tags<T: Transport>(
+    e: &mut Engine<Fr, T>,
+    sizes: &[usize],
+    items: &[Fr],
+    values: &[Fr],
+    salts: &[Fr],
+    published: &[Fr],
+) -> Result<Vec<Fr>, PsiError> {
+    let key = e.take_randoms(1).await?.into_shares().into_exposed();
+    let key = key.first().copied().unwrap_or_default();
+    let mut inputs = Vec::with_capacity(sizes.len());
+    let mut offset = 0;
+    for (c, len) in sizes.iter().enumerate() {
+        inputs.push((
+            items.get(offset..offset + len).unwrap_or_default().to_vec(),
+            values.get(offset..offset + len).unwrap_or_default().to_vec(),
+            salts.get(c).copied().unwrap_or_default(),
+        ));
+        offset += len;
+    }
+    let mut ops = crate::committed::EngineOps { engine: e };
+    let (tags, commits) =
+        crate::committed::tags_and_commitments(&mut ops, &key, &inputs).await.map_err(|err| match err {
+            tacit_circuits::CircuitError::Mpc(m) => PsiError::Mpc(m),
+            other => PsiError::Usage(other.to_string()),
+        })?;
+    let opened = e.open(&Shares::from_raw(commits)).await?;
+    for (c, (got, want)) in opened.iter().zip(published).enumerate() {
+        if got != want {
+            return Err(PsiError::Commitment { institution: c });
+        }
+    }
+    Ok(tags)
+}
+
+/// Steps 3 to 6 of one node; returns the histogram and the intersection size.
+async fn node_mpc<T: Transport>(
+    e: &mut Engine<Fr, T>,
+    links: &mut [Link],
+    sizes: &[usize],
+    mode: Mode,
+    commitments: Option<&[Fr]>,
+    cheat: Option<Cheat>,
+    clock: &mut Clock,
+) -> Result<(Vec<usize>, u64), PsiError> {
+    let m = links.len();
+    // 3. Inputs. The nodes first agree on the sizes.
+    let size_bytes: Vec<u8> = sizes.iter().flat_map(|s| (*s as u64).to_le_bytes()).collect();
+    let all_sizes = e.broadcast_bytes(&size_bytes, size_bytes.len()).await?;
+    if all_sizes.iter().any(|s| *s != size_bytes) {
+        let err = PsiError::Nodes {
+            reason: "nodes saw different input sizes (an institution sent different sizes, or a node lies)".into(),
+            culprit: Culprit::Unknown,
+        };
+        e.abort_with(MpcError::Cheating { check: Check::BroadcastAgreement, culprit: Culprit::Unknown }).await;
+        return Err(err);
+    }
+    // Per institution: tags (and values), or for a committed query items, values and salt.
+    let cols = if mode.with_values() || commitments.is_some() { 2 } else { 1 };
+    let extra = usize::from(commitments.is_some());
+    let input_len = |c: usize| sizes.get(c).copied().unwrap_or(0) * cols + extra;
+    let total: usize = (0..m).map(input_len).sum();
+    let masks = e.take_randoms(total).await?.into_shares();
+    let mut offset = 0;
+    for (c, link) in links.iter_mut().enumerate() {
+        let len = input_len(c);
+        let mut mine = masks.slice(offset..offset + len).into_exposed();
+        if cheat == Some(Cheat::MaskShare) && c == 0 {
+            if let Some(x) = mine.first_mut() {
+                *x += Fr::one();
+            }
+        }
+        link.send(MASK_SHARES, &fr_bytes(&mine))?;
+        mine.zeroize();
+        offset += len;
+    }
+    let mut masked_all: Vec<Vec<Fr>> = Vec::with_capacity(m);
+    let mut digest = blake3::Hasher::new_derive_key("tacit-psi v1 masked inputs");
+    for (c, link) in links.iter_mut().enumerate() {
+        let body = link.recv(MASKED).await?;
+        let peer = link.peer().to_string();
+        let v = fr_from_bytes(&body, &peer)?;
+        if v.len() != input_len(c) {
+            return Err(PsiError::Institution { institution: c, reason: "masked input of the wrong length".into() });
+        }
+        digest.update(&(v.len() as u64).to_le_bytes());
+        digest.update(&body);
+        masked_all.push(v);
+    }
+    let digest = *digest.finalize().as_bytes();
+    let digests = e.broadcast_bytes(&digest, 32).await?;
+    if digests.iter().any(|d| d.as_slice() != digest) {
+        e.abort_with(MpcError::Cheating { check: Check::BroadcastAgreement, culprit: Culprit::Unknown }).await;
+        return Err(PsiError::Nodes {
+            reason: "nodes received different masked inputs (an institution equivocated, or a node lies)".into(),
+            culprit: Culprit::Unknown,
+        });
+    }
+    // Columns in row order: institution by institution.
+    let mut tag_col = Vec::with_capacity(total / cols);
+    let mut code_col = Vec::with_capacity(total / cols);
+    let mut value_col = Vec::new();
+    let mut salts = Vec::new();
+    let mut offset = 0;
+    for (c, masked) in masked_all.iter().enumerate() {
+        let len = sizes.get(c).copied().unwrap_or(0);
+        let shares = masks.slice(offset..offset + input_len(c)).add_public(masked);
+        let s = shares.expose_shares();
+        tag_col.extend_from_slice(s.get(..len).unwrap_or_default());
+        if cols == 2 {
+            value_col.extend_from_slice(s.get(len..2 * len).unwrap_or_default());
+        }
+        if extra == 1 {
+            salts.push(s.get(2 * len).copied().unwrap_or_default());
+        }
+        code_col.extend(std::iter::repeat_n(code(c, m), len));
+        offset += input_len(c);
+    }
+    drop(masked_all);
+    if let Some(published) = commitments {
+        // The first column holds items: check the commitments, then derive the tags.
+        tag_col = committed_tags(e, sizes, &tag_col, &value_col, &salts, published).await?;
+        clock.lap("commitments and tags");
+        if !mode.with_values() {
+            value_col.clear();
+        }
+    }
+    let cols = if mode.with_values() { 2 } else { 1 };
+    let rows = tag_col.len();
+    let mut columns = vec![Shares::from_raw(tag_col), Shares::from_raw(code_col)];
+    if cols == 2 {
+        columns.push(Shares::from_raw(value_col));
+    }
+
+    clock.lap("input");
+    // 4. Shuffle, and the multiset check.
+    let before: Vec<Shares<Fr>> = columns.clone();
+    if rows > 0 {
+        columns = shuffle(e, columns, cheat).await?;
+        clock.lap("shuffle");
+        let gamma = e.coin().await?;
+        let d1 = e.coin().await?;
+        let d2 = e.coin().await?;
+        let w = |cs: &[Shares<Fr>]| -> Shares<Fr> {
+            let parts: Vec<(&Shares<Fr>, Fr)> = cs.iter().zip([Fr::one(), d1, d2]).collect();
+            Shares::linear_combination(&parts).rsub_scalar(gamma)
+        };
+        if cheat == Some(Cheat::Multiplication) {
+            e.inject_product_error_for_tests(Fr::one());
+        }
+        let products = product_trees(e, vec![w(&before), w(&columns)]).await?;
+        let (p_in, p_out) = match products.as_slice() {
+            [a, b] => (a.clone(), b.clone()),
+            _ => return Err(usage("product trees")),
+        };
+        let mask = e.take_randoms(1).await?.into_shares();
+        let z = e.mul(&p_in.sub(&p_out), &mask).await?;
+        let opened = e.open(&z).await?;
+        if opened.first().is_none_or(|v| !v.is_zero()) {
+            let err = MpcError::Cheating { check: Check::OutputVerification, culprit: Culprit::Unknown };
+            return Err(PsiError::Mpc(e.abort_with(err).await));
+        }
+    }
+    drop(before);
+    clock.lap("multiset check");
+
+    // 5. Match.
+    let tags_share = columns.first().cloned().unwrap_or_else(|| Shares::zeros(0));
+    let tags = e.open(&tags_share).await?;
+    let mut order: Vec<u32> = (0..rows as u32).collect();
+    order.sort_unstable_by_key(|i| tags.get(*i as usize).copied().unwrap_or_default());
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut histogram = vec![0usize; m];
+    let mut i = 0;
+    while i < rows {
+        let tag = order.get(i).and_then(|r| tags.get(*r as usize)).copied();
+        let mut j = i + 1;
+        while j < rows && order.get(j).and_then(|r| tags.get(*r as usize)).copied() == tag {
+            j += 1;
+        }
+        let size = j - i;
+        match histogram.get_mut(size - 1) {
+            Some(h) => *h += 1,
+            None => {
+                let err = MpcError::Cheating { check: Check::OutputVerification, culprit: Culprit::Unknown };
+                e.abort_with(err).await;
+                return Err(PsiError::DuplicateTag(format!("a tag occurs {size} times among {m} institutions")));
+            }
+        }
+        if size == m {
+            groups.push(i..j);
+        }
+        i = j;
+    }
+    let count = groups.len() as u64;
+    // Each m-group holds one row of every institution: its codes add up to Σ (m+1)^c.
+    if count > 0 {
+        let all: Fr = (0..m).map(|c| code(c, m)).sum();
+        let rho = e.coin().await?;
+        let codes = columns.get(1).map(|c| c.expose_shares().to_vec()).unwrap_or_default();
+        let mut acc = Fr::zero();
+        let mut expected = Fr::zero();
+        let mut power = Fr::one();
+        for g in &groups {
+            let s: Fr = g.clone().filter_map(|k| order.get(k).and_then(|r| codes.get(*r as usize))).sum();
+            acc += power * s;
+            expected += power * all;
+            power *= rho;
+        }
+        let check = Shares::from_raw(vec![acc]).add_scalar(-expected);
+        let opened = e.open(&check).await?;
+        if opened.first().is_none_or(|v| !v.is_zero()) {
+            let err = MpcError::Cheating { check: Check::OutputVerification, culprit: Culprit::Unknown };
+            e.abort_with(err).await;
+            return Err(PsiError::DuplicateTag("an intersection group lacks some institution".into()));
+        }
+    }
+
+    clock.lap("match");
+    // 6. Output.
+    let mut reported = count;
+    if cheat == Some(Cheat::Output) {
+        reported += 1;
+    }
+    let body: Vec<u8> = match mode {
+        Mode::Cardinality => reported.to_le_bytes().to_vec(),
+        Mode::Set => {
+            let mut list: Vec<Fr> =
+                groups.iter().filter_map(|g| order.get(g.start).and_then(|r| tags.get(*r as usize)).copied()).collect();
+            list.sort_unstable();
+            if cheat == Some(Cheat::Output) {
+                list.push(Fr::one());
+            }
+            fr_bytes(&list)
+        }
+        Mode::Sum { min_size } => {
+            let values = columns.get(2).map(|c| c.expose_shares().to_vec()).unwrap_or_default();
+            let sum: Fr = groups
+                .iter()
+                .flat_map(|g| g.clone())
+                .filter_map(|k| order.get(k).and_then(|r| values.get(*r as usize)))
+                .sum();
+            if count >= min_size {
+                // The sum goes to the institutions only, as shares, once every product
+                // it depends on is verified; the nodes never see it.
+                e.verify().await?;
+                let mut out = vec![1u8];
+                out.extend_from_slice(&fr_bytes(&[sum + Fr::from(u64::from(cheat == Some(Cheat::Output)))]));
+                out
+            } else {
+                vec![0u8]
+            }
+        }
+    };
+    for link in links.iter_mut() {
+        link.send(OUTPUT, &body)?;
+    }
+    clock.lap("output");
+    Ok((histogram, count))
+}
+
+/// Wall time per step.
+#[derive(Debug)]
+struct Clock {
+    last: std::time::Instant,
+    phases: Vec<(&'static str, f64)>,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self { last: std::time::Instant::now(), phases: Vec::new() }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.phases.push((name, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+}
+
+/// The subsets whose permutations compose the shuffle: every `(t+1)`-subset of the first
+/// `2t+1` parties (every `t`-coalition misses at least one of them).
+fn shuffle_subsets(t: usize) -> Vec<Vec<PartyId>> {
+    tacit_mpc_engine::shamir::subsets(2 * t + 1, t + 1)
+        .into_iter()
+        .map(|s| s.into_iter().filter_map(PartyId::from_index).collect())
+        .collect()
+}
+
+fn permutation(seed: &Fr, len: usize) -> Vec<u32> {
+    let mut h = blake3::Hasher::new_derive_key("tacit-psi v1 shuffle permutation");
+    h.update(&fr_bytes(&[*seed]));
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed(*h.finalize().as_bytes());
+    let mut p: Vec<u32> = (0..len as u32).collect();
+    for i in (1..len).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        p.swap(i, j);
+    }
+    p
+}
+
+/// Oblivious shuffle of equal-length columns (see the module documentation, step 4).
+async fn shuffle<T: Transport>(
+    e: &mut Engine<Fr, T>,
+    mut columns: Vec<Shares<Fr>>,
+    cheat: Option<Cheat>,
+) -> Result<Vec<Shares<Fr>>, PsiError> {
+    let rows = columns.first().map_or(0, Shares::len);
+    let me = e.id();
+    let mut cheated = false;
+    for subset in shuffle_subsets(e.t()) {
+        let (Some(&leader), true) = (subset.first(), subset.len() == e.t() + 1) else {
+            return Err(usage("shuffle subsets"));
+        };
+        // The leader's seed, opened to the other members only.
+        let seed_value = (me == leader).then(|| Fr::rand(&mut rand::thread_rng()));
+        let seed_share = e.input(leader, seed_value.as_ref().map(std::slice::from_ref), 1).await?;
+        let mut seed = seed_value;
+        for &member in subset.iter().skip(1) {
+            if let Some(v) = e.open_to(member, &seed_share).await? {
+                seed = v.first().copied();
+            }
+        }
+        let lambda = e.shamir().lagrange_at_zero(&subset);
+        let mut mine: Option<Vec<Fr>> = None;
+        if let (Some(pos), Some(seed)) = (subset.iter().position(|p| *p == me), seed) {
+            let l = lambda.get(pos).copied().unwrap_or_default();
+            let perm = permutation(&seed, rows);
+            let mut out = Vec::with_capacity(rows * columns.len());
+            for col in &columns {
+                let s = col.expose_shares();
+                out.extend(perm.iter().map(|&k| s.get(k as usize).copied().unwrap_or_default() * l));
+            }
+            if cheat == Some(Cheat::ShuffleInput) && !cheated {
+                if let Some(x) = out.first_mut() {
+                    *x += Fr::one();
+                }
+                cheated = true;
+            }
+            mine = Some(out);
+        }
+        let width = rows * columns.len();
+        let mut acc = Shares::zeros(width);
+        for &member in &subset {
+            let part = e.input(member, if member == me { mine.as_deref() } else { None }, width).await?;
+            acc = acc.add(&part);
+        }
+        if let Some(mut v) = mine.take() {
+            v.zeroize();
+        }
+        columns = (0..columns.len()).map(|c| acc.slice(c * rows..(c + 1) * rows)).collect();
+    }
+    Ok(columns)
+}
+
+/// Products of all values of each vector, by multiplication trees run in lockstep (one round
+/// per level for all of them).
+async fn product_trees<T: Transport>(
+    e: &mut Engine<Fr, T>,
+    mut vectors: Vec<Shares<Fr>>,
+) -> Result<Vec<Shares<Fr>>, PsiError> {
+    loop {
+        if vectors.iter().all(|v| v.len() <= 1) {
+            return Ok(vectors
+                .into_iter()
+                .map(|v| if v.is_empty() { Shares::constant(&[Fr::one()]) } else { v })
+                .collect());
+        }
+        let mut left = Vec::new();
+        let mut right = Vec::new();
+        let mut halves = Vec::with_capacity(vectors.len());
+        for v in &vectors {
+            let half = v.len() / 2;
+            left.push(v.slice(0..half));
+            right.push(v.slice(half..2 * half));
+            halves.push(half);
+        }
+        let l = Shares::concat(&left.iter().collect::<Vec<_>>());
+        let r = Shares::concat(&right.iter().collect::<Vec<_>>());
+        let prod = e.mul(&l, &r).await?;
+        let mut offset = 0;
+        let mut next = Vec::with_capacity(vectors.len());
+        for (v, half) in vectors.iter().zip(halves) {
+            let mut parts = vec![prod.slice(offset..offset + half)];
+            if v.len() % 2 == 1 {
+                parts.push(v.slice(v.len() - 1..v.len()));
+            }
+            next.push(Shares::concat(&parts.iter().collect::<Vec<_>>()));
+            offset += half;
+        }
+        vectors = next;
+    }
+}
+
+// ----- institution --------------------------------------------------------------------------
+
+/// An institution's input to a query.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A set for the OPRF path (any mode, up to [`MAX_ITEMS`] items).
+    Plain(InputSet),
+    /// A set with the opening of its published commitment (`cardinality` and `sum`).
+    Committed(CommittedInput),
+}
+
+impl Input {
+    /// The set.
+    pub fn set(&self) -> &InputSet {
+        match self {
+            Input::Plain(s) => s,
+            Input::Committed(c) => &c.set,
+        }
+    }
+}
+
+/// One institution's side of a query; `links[i]` connects it to node `i + 1`.
+pub async fn run_institution(
+    index: usize,
+    input: &Input,
+    t: usize,
+    mode: Mode,
+    links: Vec<Link>,
+) -> Result<PsiOutput, PsiError> {
+    institution(index, input, t, mode, links, false).await
+}
+
+async fn institution(
+    index: usize,
+    full_input: &Input,
+    t: usize,
+    mode: Mode,
+    mut links: Vec<Link>,
+    duplicate_first_tag: bool,
+) -> Result<PsiOutput, PsiError> {
+    let n = links.len();
+    let shamir = Shamir::<Fr>::new(n, t).map_err(usage)?;
+
+    let input = full_input.set();
+    if let Input::Committed(opening) = full_input {
+        // Committed query: items, values and the salt go in; the nodes derive the tags.
+        for link in &mut links {
+            link.send(SIZE, &(input.len() as u64).to_le_bytes())?;
+        }
+        let mut x: Vec<Fr> = input.items().iter().map(crate::committed::item_field).collect();
+        x.extend(input.values().iter().map(|v| Fr::from(*v)));
+        x.push(opening.expose_salt());
+        send_input(&mut links, &shamir, t, &mut x).await?;
+        return receive_output(&mut links, &shamir, t, mode, input, &[]).await;
+    }
+    // OPRF.
+    let items: Vec<Vec<u8>> = input.items().iter().map(|i| i.canonical().to_vec()).collect();
+    let (blinded, blinding) = blocking(move || {
+        let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        oprf::blind(&refs)
+    })
+    .await??;
+    for link in &mut links {
+        link.send(BLINDED, &blinded)?;
+    }
+    let mut responses = Vec::with_capacity(n);
+    for link in &mut links {
+        responses.push(link.recv(EVALUATED).await?.to_vec());
+    }
+    let tags = blocking(move || oprf::finalize(t, &responses, &blinding)).await??;
+    let tag_fields: Vec<Fr> = tags.iter().map(tag_to_field).collect();
+
+    // Input.
+    let mut x = tag_fields.clone();
+    if duplicate_first_tag {
+        if let (Some(first), Some(second)) = (x.first().copied(), x.get_mut(1)) {
+            *second = first;
+        }
+    }
+    if mode.with_values() {
+        x.extend(input.values().iter().map(|v| Fr::from(*v)));
+    }
+    send_input(&mut links, &shamir, t, &mut x).await?;
+    let _ = index;
+    receive_output(&mut links, &shamir, t, mode, input, &tag_fields).await
+}
+
+/// Shares `x` with the nodes (they open a mask to us; we send `x - r`).
+async fn send_input(links: &mut [Link], shamir: &Shamir<Fr>, t: usize, x: &mut Vec<Fr>) -> Result<(), PsiError> {
+    let n = links.len();
+    let all_nodes = || Culprit::OneOf(PartyId::all(n).collect());
+    let mut by_party = Vec::with_capacity(n);
+    for link in links.iter_mut() {
+        let body = link.recv(MASK_SHARES).await?;
+        let peer = link.peer().to_string();
+        let v = fr_from_bytes(&body, &peer)?;
+        if v.len() != x.len() {
+            return Err(PsiError::Nodes {
+                reason: format!("{peer} sent {} mask shares", v.len()),
+                culprit: all_nodes(),
+            });
+        }
+        by_party.push(v);
+    }
+    let r = shamir
+        .reconstruct_batch(&by_party, t, true)
+        .map_err(|_| PsiError::Nodes { reason: "inconsistent input-mask shares".into(), culprit: all_nodes() })?;
+    for v in &mut by_party {
+        v.zeroize();
+    }
+    let masked: Vec<Fr> = x.iter().zip(&r).map(|(a, b)| *a - b).collect();
+    x.zeroize();
+    let masked_bytes = fr_bytes(&masked);
+    for link in links.iter_mut() {
+        link.send(MASKED, &masked_bytes)?;
+    }
+
+    Ok(())
+}
+
+/// Every node's report, checked for agreement, as this institution's output.
+async fn receive_output(
+    links: &mut [Link],
+    shamir: &Shamir<Fr>,
+    t: usize,
+    mode: Mode,
+    input: &InputSet,
+    tag_fields: &[Fr],
+) -> Result<PsiOutput, PsiError> {
+    let n = links.len();
+    let all_nodes = || Culprit::OneOf(PartyId::all(n).collect());
+    // Output: every node must report the same (in sum mode: consistent shares).
+    let mut first: Option<bytes::Bytes> = None;
+    let mut bodies = Vec::with_capacity(n);
+    for link in links.iter_mut() {
+        bodies.push((link.peer().to_string(), link.recv(OUTPUT).await?));
+    }
+    if let Mode::Sum { .. } = mode {
+        let malformed = |reason: &str| PsiError::Nodes { reason: reason.into(), culprit: all_nodes() };
+        if bodies.iter().all(|(_, b)| b.as_ref() == [0u8]) {
+            return Ok(PsiOutput::Sum(None));
+        }
+        let mut by_party = Vec::with_capacity(n);
+        for (peer, body) in &bodies {
+            match body.split_first() {
+                Some((1, rest)) => by_party.push(fr_from_bytes(rest, peer)?),
+                _ => return Err(malformed("nodes disagree on whether the sum is released")),
+            }
+        }
+        let v =
+            shamir.reconstruct_batch(&by_party, t, true).map_err(|_| malformed("inconsistent shares of the sum"))?;
+        let v = v.first().copied().ok_or_else(|| malformed("no sum"))?;
+        if ark_ff::BigInteger::num_bits(&v.into_bigint()) > 128 {
+            return Err(malformed("sum above 2^128"));
+        }
+        return Ok(PsiOutput::Sum(Some(low_u128(&v))));
+    }
+    for (peer, body) in bodies {
+        match &first {
+            None => first = Some(body),
+            Some(f) if *f != body => {
+                return Err(PsiError::Nodes {
+                    reason: format!("{peer} reported a different result"),
+                    culprit: all_nodes(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    let body = first.unwrap_or_default();
+    let malformed = |reason: &str| PsiError::Nodes { reason: reason.into(), culprit: all_nodes() };
+    match mode {
+        Mode::Cardinality => {
+            let arr: [u8; 8] = body.as_ref().try_into().map_err(|_| malformed("bad count"))?;
+            Ok(PsiOutput::Cardinality(u64::from_le_bytes(arr)))
+        }
+        Mode::Set => {
+            let list = fr_from_bytes(&body, "nodes")?;
+            let set: std::collections::HashSet<Fr> = list.into_iter().collect();
+            let mine: Vec<Item> = input
+                .items()
+                .iter()
+                .zip(tag_fields)
+                .filter(|(_, tag)| set.contains(*tag))
+                .map(|(item, _)| item.clone())
+                .collect();
+            Ok(PsiOutput::Set(mine))
+        }
+        Mode::Sum { .. } => Err(malformed("unreachable: sum handled above")),
+    }
+}
+
+// ----- oracle -------------------------------------------------------------------------------
+
+/// The plaintext result every institution should get.
+pub fn oracle(inputs: &[InputSet], mode: Mode) -> Vec<PsiOutput> {
+    use std::collections::HashMap;
+    let mut counts: HashMap<&Item, (usize, u128)> = HashMap::new();
+    for set in inputs {
+        for (item, value) in set.items().iter().zip(set.values()) {
+            let e = counts.entry(item).or_insert((0, 0));
+            e.0 += 1;
+            e.1 += u128::from(*value);
+        }
+    }
+    let m = inputs.len();
+    let in_all = |item: &Item| counts.get(item).is_some_and(|(c, _)| *c == m);
+    let size = counts.values().filter(|(c, _)| *c == m).count() as u64;
+    let sum: u128 = counts.values().filter(|(c, _)| *c == m).map(|(_, v)| *v).sum();
+    inputs
+        .iter()
+        .map(|set| match mode {
+            Mode::Set => PsiOutput::Set(set.items().iter().filter(|i| in_all(i)).cloned().collect()),
+            Mode::Cardinality => PsiOutput::Cardinality(size),
+            Mode::Sum { min_size } => PsiOutput::Sum((size >= min_size).then_some(sum)),
+        })
+        .collect()
+}
+
+// ----- in-process runner --------------------------------------------------------------------
+
+/// Options of an in-process run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Threshold.
+    pub t: usize,
+    /// Engine security.
+    pub security: Security,
+    /// Mode.
+    pub mode: Mode,
+    /// Record what every party receives.
+    pub record: bool,
+    #[doc(hidden)]
+    pub cheat: Option<(PartyId, Cheat)>,
+    /// Makes this institution send its first item's tag in place of its second's (tests).
+    #[doc(hidden)]
+    pub duplicating_institution: Option<usize>,
+}
+
+impl RunOptions {
+    /// Malicious security, threshold `t`, no recording.
+    pub fn new(t: usize, mode: Mode) -> Self {
+        Self { t, security: Security::Malicious, mode, record: false, cheat: None, duplicating_institution: None }
+    }
+}
+
+/// Results of an in-process run, party by party.
+#[derive(Debug)]
+pub struct LocalRun {
+    /// Each institution's result.
+    pub institutions: Vec<Result<PsiOutput, PsiError>>,
+    /// Each node's result.
+    pub nodes: Vec<Result<NodeReport, PsiError>>,
+    /// What each institution received (when recorded).
+    pub institution_transcripts: Vec<crate::link::Transcript>,
+    /// What each node received, from nodes and institutions (when recorded).
+    pub node_transcripts: Vec<crate::link::Transcript>,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+impl LocalRun {
+    /// The institutions' outputs and the first node's report, or the first error.
+    /// Node errors come first: an institution usually fails only because a node did.
+    pub fn into_result(self) -> Result<(Vec<PsiOutput>, NodeReport), PsiError> {
+        let mut report = None;
+        for r in self.nodes {
+            let r = r?;
+            report.get_or_insert(r);
+        }
+        let mut outs = Vec::new();
+        for r in self.institutions {
+            outs.push(r?);
+        }
+        Ok((outs, report.ok_or_else(|| usage("no nodes"))?))
+    }
+}
+
+/// Runs a query with the nodes on `transports` (one per node) and the institutions as tasks
+/// of this process, linked to every node.
+pub async fn run_local<T: Transport>(transports: Vec<Arc<T>>, inputs: &[InputSet], options: &RunOptions) -> LocalRun {
+    let inputs = inputs.iter().cloned().map(Input::Plain).collect();
+    run_local_inputs(transports, inputs, None, options).await
+}
+
+/// A committed query (`cardinality` or `sum`): the institutions' openings and their
+/// published commitments, which the nodes check on shares.
+pub async fn run_local_committed<T: Transport>(
+    transports: Vec<Arc<T>>,
+    inputs: &[CommittedInput],
+    commitments: &[Fr],
+    options: &RunOptions,
+) -> LocalRun {
+    let inputs = inputs.iter().cloned().map(Input::Committed).collect();
+    run_local_inputs(transports, inputs, Some(commitments.to_vec()), options).await
+}
+
+async fn run_local_inputs<T: Transport>(
+    transports: Vec<Arc<T>>,
+    inputs: Vec<Input>,
+    commitments: Option<Vec<Fr>>,
+    options: &RunOptions,
+) -> LocalRun {
+    let n = transports.len();
+    let m = inputs.len();
+    let start = std::time::Instant::now();
+    let session = SessionId::random();
+    let record = options.record;
+    let inst_logs: Vec<crate::link::Transcript> = (0..m).map(|_| Default::default()).collect();
+    let node_logs: Vec<crate::link::Transcript> = (0..n).map(|_| Default::default()).collect();
+    let mut inst_links: Vec<Vec<Link>> = (0..m).map(|_| Vec::with_capacity(n)).collect();
+    let mut node_links: Vec<Vec<Link>> = (0..n).map(|_| Vec::with_capacity(m)).collect();
+    for (c, il) in inst_links.iter_mut().enumerate() {
+        for (i, nl) in node_links.iter_mut().enumerate() {
+            let (a, b) = Link::pair(
+                &format!("institution {c}"),
+                &format!("node {}", i + 1),
+                record.then(|| inst_logs.get(c).cloned().unwrap_or_default()),
+                record.then(|| node_logs.get(i).cloned().unwrap_or_default()),
+            );
+            il.push(a);
+            nl.push(b);
+        }
+    }
+    let mut node_tasks = Vec::with_capacity(n);
+    for ((transport, links), log) in transports.into_iter().zip(node_links).zip(&node_logs) {
+        let id = transport.id();
+        let config = NodeConfig {
+            t: options.t,
+            security: options.security,
+            session,
+            mode: options.mode,
+            commitments: commitments.clone(),
+            cheat: options.cheat.and_then(|(p, c)| (p == id).then_some(c)),
+        };
+        if record {
+            let rec = Arc::new(crate::link::Recording::new(transport, log.clone()));
+            node_tasks.push(tokio::spawn(run_node(rec, config, links)));
+        } else {
+            node_tasks.push(tokio::spawn(run_node(transport, config, links)));
+        }
+    }
+    let mut inst_tasks = Vec::with_capacity(m);
+    for (c, links) in inst_links.into_iter().enumerate() {
+        let input = inputs.get(c).cloned().unwrap_or(Input::Plain(InputSet::default()));
+        let (t, mode) = (options.t, options.mode);
+        let dup = options.duplicating_institution == Some(c);
+        inst_tasks.push(tokio::spawn(async move { institution(c, &input, t, mode, links, dup).await }));
+    }
+    let mut institutions = Vec::with_capacity(m);
+    for task in inst_tasks {
+        institutions.push(join(task.await));
+    }
+    let mut nodes = Vec::with_capacity(n);
+    for task in node_tasks {
+        nodes.push(join(task.await));
+    }
+    LocalRun {
+        institutions,
+        nodes,
+        institution_transcripts: inst_logs,
+        node_transcripts: node_logs,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn join<R>(r: Result<Result<R, PsiError>, tokio::task::JoinError>) -> Result<R, PsiError> {
+    match r {
+        Ok(r) => r,
+        Err(e) => Err(PsiError::Usage(format!("task failed: {e}"))),
+    }
+}
+
+/// QUIC options for a PSI cluster: a node may wait for others for as long as the slowest
+/// institution's OPRF takes (minutes for 2^20 items on a small machine), so the receive
+/// timeout is 10 minutes.
+pub fn quic_options() -> tacit_mpc_engine::transport::quic::QuicOptions {
+    tacit_mpc_engine::transport::quic::QuicOptions {
+        recv_timeout: std::time::Duration::from_secs(600),
+        idle_timeout: std::time::Duration::from_secs(600),
+        ..Default::default()
+    }
+}
+
+/// As [`run_local`] over a fresh in-memory network of `n` nodes.
+pub async fn run_in_memory(n: usize, inputs: &[InputSet], options: &RunOptions) -> LocalRun {
+    let transports = tacit_mpc_engine::transport::memory::MemoryTransport::network_with_timeout(
+        n,
+        std::time::Duration::from_secs(600),
+    )
+    .into_iter()
+    .map(Arc::new)
+    .collect();
+    run_local(transports, inputs, options).await
+}
