@@ -101,7 +101,7 @@ pub struct PublicData {
 }
 
 impl PublicData {
-    /// Placeholder data of the right shape, for setup.
+    /// Empty public data: setup depends only on the shape.
     pub fn for_setup() -> Self {
         Self { seed: Fr::zero(), commitments: Vec::new(), valid: Vec::new() }
     }

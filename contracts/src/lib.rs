@@ -399,6 +399,18 @@ impl LocalChain {
         Ok(())
     }
 
+    fn tx_env(&self, kind: TxKind, data: Vec<u8>) -> Result<TxEnv> {
+        TxEnv::builder()
+            .caller(self.caller)
+            .kind(kind)
+            .data(Bytes::from(data))
+            .gas_limit(TX_GAS_LIMIT)
+            .gas_price(0)
+            .nonce(self.nonce)
+            .build()
+            .map_err(|e| ContractError::Evm(format!("{e:?}")))
+    }
+
     fn transact(&mut self, kind: TxKind, data: Vec<u8>) -> Result<(ExecutionResult, u64)> {
         if self.journal.is_some() {
             let to = match kind {
@@ -408,15 +420,7 @@ impl LocalChain {
             self.record(&JournalEntry::Tx { from: self.caller.to_string(), to, data: hex::encode(&data) })?;
         }
         let intrinsic = intrinsic_gas(&data);
-        let tx = TxEnv::builder()
-            .caller(self.caller)
-            .kind(kind)
-            .data(Bytes::from(data))
-            .gas_limit(TX_GAS_LIMIT)
-            .gas_price(0)
-            .nonce(self.nonce)
-            .build()
-            .map_err(|e| ContractError::Evm(format!("{e:?}")))?;
+        let tx = self.tx_env(kind, data)?;
         let result = self.evm.transact_commit(tx).map_err(|e| ContractError::Evm(e.to_string()))?;
         self.nonce = self.nonce.saturating_add(1);
         Ok((result, intrinsic))
@@ -450,15 +454,7 @@ impl LocalChain {
     /// Runs a read-only call (nothing is committed) and returns its output.
     pub fn view(&mut self, to: Address, data: Vec<u8>) -> Result<Vec<u8>> {
         use revm::ExecuteEvm;
-        let tx = TxEnv::builder()
-            .caller(self.caller)
-            .kind(TxKind::Call(to))
-            .data(Bytes::from(data))
-            .gas_limit(TX_GAS_LIMIT)
-            .gas_price(0)
-            .nonce(self.nonce)
-            .build()
-            .map_err(|e| ContractError::Evm(format!("{e:?}")))?;
+        let tx = self.tx_env(TxKind::Call(to), data)?;
         let result = self.evm.transact(tx).map_err(|e| ContractError::Evm(e.to_string()))?;
         match result.result {
             ExecutionResult::Success { output, .. } => Ok(output.into_data().to_vec()),
