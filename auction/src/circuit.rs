@@ -237,33 +237,43 @@ pub async fn auction_outcome<B: Backend<F = Fr>>(
 
     // Winners by repeated argmax, each removed before the next.
     let units = shape.kind.units();
-    let zero = b.constant(Fr::zero());
     let mut winner_codes = Vec::with_capacity(units);
+    // Whether a j-th ranked valid bidder exists is public (the valid flags are): [j < count],
+    // computed on known values, so no round in Mpc.
+    let count = b.sum(&valid);
+    let ranks: Vec<B::Value> = (0..=units).map(|j| b.constant(Fr::from(j as u64))).collect();
+    let present = less_than(b, &ranks, &vec![count; units + 1], INDEX_BITS + 1).await?;
+    let slots: Vec<B::Value> = (0..cap).map(|i| b.constant(Fr::from(i as u64))).collect();
     let mut tops = Vec::with_capacity(units);
-    for _ in 0..units {
+    for (j, present_j) in present.iter().take(units).enumerate() {
         let (top, index) = argmax(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?;
-        // A zero maximum means no valid bidder is left: no winner in this slot.
-        let present = less_than(b, std::slice::from_ref(&zero), std::slice::from_ref(&top), RANK_BITS).await?;
-        let code = b.mul(&present, &[b.add_constant(&index, Fr::one())]).await?;
+        // With no valid bidder left the maximum is an empty slot: no winner here.
+        let code = b.mul(std::slice::from_ref(present_j), &[b.add_constant(&index, Fr::one())]).await?;
         winner_codes.extend(code);
-        tops.push((top, present.into_iter().next().unwrap_or_else(|| zero.clone())));
-        // One-hot of the winner: [index == i] = 1 - [i < index] - [index < i].
-        let slots: Vec<B::Value> = (0..cap).map(|i| b.constant(Fr::from(i as u64))).collect();
+        tops.push(top);
+        let last = j + 1 == units;
+        if last && shape.kind == AuctionKind::FirstPrice {
+            break;
+        }
+        // Remove the winner: one-hot [index == i] = 1 - [i < index] - [index < i], both
+        // comparisons in one batch.
         let repeated = vec![index.clone(); cap];
-        let lower = less_than(b, &slots, &repeated, INDEX_BITS).await?;
-        let higher = less_than(b, &repeated, &slots, INDEX_BITS).await?;
-        let one_hot: Vec<B::Value> = lower.iter().zip(&higher).map(|(l, h)| b.sub(&b.sub(&one, l), h)).collect();
+        let lefts: Vec<B::Value> = slots.iter().chain(&repeated).cloned().collect();
+        let rights: Vec<B::Value> = repeated.iter().chain(&slots).cloned().collect();
+        let order = less_than(b, &lefts, &rights, INDEX_BITS).await?;
+        let (lower, higher) = order.split_at(cap);
+        let one_hot: Vec<B::Value> = lower.iter().zip(higher).map(|(l, h)| b.sub(&b.sub(&one, l), h)).collect();
         let keep = not(b, &one_hot);
         effective = b.mul(&keep, &effective).await?;
     }
+    let missing = || CircuitError::Synthesis("no top".into());
     let (price_top, price_present) = match shape.kind {
-        AuctionKind::FirstPrice => tops.into_iter().next().ok_or_else(|| CircuitError::Synthesis("no top".into()))?,
+        AuctionKind::FirstPrice => {
+            (tops.into_iter().next().ok_or_else(missing)?, present.first().cloned().ok_or_else(missing)?)
+        }
         AuctionKind::Vickrey | AuctionKind::Uniform { .. } => {
             let top = max(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?;
-            let present = less_than(b, std::slice::from_ref(&zero), std::slice::from_ref(&top), RANK_BITS)
-                .await
-                .and_then(only)?;
-            (top, present)
+            (top, present.get(units).cloned().ok_or_else(missing)?)
         }
     };
     let price = b.sub(&price_top, &price_present);
