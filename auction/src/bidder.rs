@@ -8,7 +8,7 @@
 //! one.
 
 use ark_bn254::Fr;
-use ark_ff::{BigInteger, PrimeField, UniformRand, Zero};
+use ark_ff::{BigInteger, PrimeField, UniformRand};
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 use rand::{CryptoRng, RngCore};
 use revm::primitives::{keccak256, Address};
@@ -232,9 +232,4 @@ pub fn packets<R: RngCore + CryptoRng>(
     let index = u32::try_from(index).map_err(|_| AuctionError::Params("bidder index overflows".into()))?;
     let dealt = deal(&secret.dealt_values(), n, t, rng)?;
     PartyId::all(n).zip(dealt).map(|(node, shares)| Submission { auction, index, node, shares }.sign(key)).collect()
-}
-
-/// Whether every value is zero (a packet of nothing).
-pub fn all_zero(values: &[Fr]) -> bool {
-    values.iter().all(Zero::is_zero)
 }

@@ -12,33 +12,12 @@ use tacit_prover::snarkjs::EvmProof;
 use crate::outcome::AuctionKind;
 use crate::AuctionError;
 
-sol! {
+// The ABI comes from the committed artifact, so it cannot drift from the compiled contract.
+sol!(
     #[allow(missing_docs)]
-    contract SealedBidAuction {
-        function commit(uint256 commitment) external returns (uint256 index);
-        function bidderCount() external view returns (uint256);
-        function commitments(uint256 index) external view returns (uint256);
-        function bidders(uint256 index) external view returns (address);
-        function accumulator() external view returns (uint256);
-        function deadline() external view returns (uint256);
-        function settled() external view returns (bool);
-        function price() external view returns (uint256);
-        function winners() external view returns (uint256[] memory);
-        event Settled(uint256 price, uint256[] winners, uint256[] excluded);
-        function settle(uint256 price_, uint256[] winnerList, uint256[] excludedList, uint256[8] proof) external;
-
-        error BadParameters();
-        error BiddingClosed();
-        error BiddingOpen();
-        error AlreadyCommitted();
-        error DuplicateCommitment();
-        error AuctionFull();
-        error NotAFieldElement();
-        error AlreadySettled();
-        error MalformedResult();
-        error ProofRejected();
-    }
-}
+    SealedBidAuction,
+    "artifacts/SealedBidAuction.json"
+);
 
 const ARTIFACT_JSON: &str = include_str!("../artifacts/SealedBidAuction.json");
 
@@ -175,12 +154,8 @@ pub fn read_bids(chain: &mut LocalChain, auction: Address) -> Result<OnChainBids
     let mut commitments = Vec::with_capacity(count);
     let mut bidders = Vec::with_capacity(count);
     for i in 0..count {
-        commitments.push(u256_to_fr(view(
-            chain,
-            auction,
-            SealedBidAuction::commitmentsCall { index: U256::from(i) },
-        )?)?);
-        bidders.push(view(chain, auction, SealedBidAuction::biddersCall { index: U256::from(i) })?);
+        commitments.push(u256_to_fr(view(chain, auction, SealedBidAuction::commitmentsCall(U256::from(i)))?)?);
+        bidders.push(view(chain, auction, SealedBidAuction::biddersCall(U256::from(i)))?);
     }
     let accumulator = u256_to_fr(view(chain, auction, SealedBidAuction::accumulatorCall {})?)?;
     Ok(OnChainBids { address: auction, commitments, bidders, accumulator })
@@ -193,7 +168,7 @@ pub fn read_bidder(chain: &mut LocalChain, auction: Address, index: u32) -> Resu
     if U256::from(index) >= count {
         return Ok(None);
     }
-    Ok(Some(view(chain, auction, SealedBidAuction::biddersCall { index: U256::from(index) })?))
+    Ok(Some(view(chain, auction, SealedBidAuction::biddersCall(U256::from(index)))?))
 }
 
 /// The recorded outcome, once settled (the excluded bidders are in the `Settled` event).

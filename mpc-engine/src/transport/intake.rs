@@ -24,6 +24,10 @@ pub const INTAKE_ALPN: &[u8] = b"tacit-intake/1";
 /// Requests queued for the application at most; further streams wait.
 const QUEUE: usize = 256;
 
+/// Client connections open at once at most; further ones are refused at once, so a flood of
+/// connections cannot grow the node's memory without bound (each carries at most 16 streams).
+pub const MAX_CONNECTIONS: usize = 1024;
+
 fn config_err(what: &str, e: impl std::fmt::Display) -> TransportError {
     TransportError::Config(format!("{what}: {e}"))
 }
@@ -110,9 +114,15 @@ impl Drop for IntakeServer {
 }
 
 async fn accept_loop(endpoint: Endpoint, tx: mpsc::Sender<IntakeRequest>, max_request: usize) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     while let Some(incoming) = endpoint.accept().await {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            incoming.refuse();
+            continue;
+        };
         let tx = tx.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let Ok(conn) = incoming.await else { return };
             let from = conn.remote_address();
             while let Ok((mut send, mut recv)) = conn.accept_bi().await {
