@@ -91,6 +91,29 @@ pub trait Backend: Send {
     /// the constraint `a_i * b_i = c_i`.
     fn mul(&mut self, a: &[Self::Value], b: &[Self::Value]) -> impl Future<Output = Result<Vec<Self::Value>>> + Send;
 
+    /// Fifth powers (the Poseidon S-box). Allocates exactly what three `mul` calls would:
+    /// `x²` for every value, then `x⁴`, then `x⁵`, with constraints `x·x = x²`,
+    /// `x²·x² = x⁴`, `x⁴·x = x⁵`. `Mpc` computes all three in one round.
+    fn pow5(&mut self, x: &[Self::Value]) -> impl Future<Output = Result<Vec<Self::Value>>> + Send {
+        async move {
+            let x2 = self.mul(x, x).await?;
+            let x4 = self.mul(&x2, &x2).await?;
+            self.mul(&x4, x).await
+        }
+    }
+
+    /// Announces `per_group` fifth powers for each of `groups` that holds a secret value, so
+    /// `Mpc` prepares their randomness for all of them at once (three rounds); a no-op in
+    /// the other backends.
+    fn prepare_pow5(
+        &mut self,
+        groups: &[Vec<Self::Value>],
+        per_group: usize,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (groups, per_group);
+        async { Ok(()) }
+    }
+
     /// Bits of each value, least significant first; every value must be below `2^bits`
     /// (`bits <= 80`). Allocates `bits` witness variables per value, value by value, each
     /// constrained boolean (`b * (1 - b) = 0`), plus one linear constraint per value that

@@ -233,6 +233,43 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
         Ok(products)
     }
 
+    async fn pow5(&mut self, x: &[Share<F>]) -> Result<Vec<Share<F>>> {
+        let secret: Vec<F> = x.iter().filter(|v| !v.known).map(|v| v.value).collect();
+        let [s2, s4, s5] = if secret.is_empty() {
+            std::array::from_fn(|_| Shares::from_raw(Vec::new()))
+        } else {
+            self.engine.pow5(&Shares::from_raw(secret)).await?
+        };
+        let (s2, s4, s5) = (s2.expose_shares(), s4.expose_shares(), s5.expose_shares());
+        let mut next_secret = 0usize;
+        let (mut x2, mut x4, mut x5) =
+            (Vec::with_capacity(x.len()), Vec::with_capacity(x.len()), Vec::with_capacity(x.len()));
+        for v in x {
+            if v.known {
+                let sq = v.value.square();
+                let fourth = sq.square();
+                x2.push(Share::known(sq));
+                x4.push(Share::known(fourth));
+                x5.push(Share::known(fourth * v.value));
+            } else {
+                let at = |p: &[F]| p.get(next_secret).copied().unwrap_or_default();
+                x2.push(Share::secret(at(s2)));
+                x4.push(Share::secret(at(s4)));
+                x5.push(Share::secret(at(s5)));
+                next_secret += 1;
+            }
+        }
+        self.record(&x2);
+        self.record(&x4);
+        self.record(&x5);
+        Ok(x5)
+    }
+
+    async fn prepare_pow5(&mut self, groups: &[Vec<Share<F>>], per_group: usize) -> Result<()> {
+        let secret_groups = groups.iter().filter(|g| g.iter().any(|v| !v.known)).count();
+        Ok(self.engine.prepare_pow5(secret_groups * per_group).await?)
+    }
+
     async fn to_bits(&mut self, a: &[Share<F>], bits: u32) -> Result<Vec<Vec<Share<F>>>> {
         let secret: Vec<Share<F>> = a.iter().filter(|v| !v.known).cloned().collect();
         let by_position =

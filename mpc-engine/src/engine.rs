@@ -82,6 +82,8 @@ pub struct Engine<F: WireField, T: Transport> {
     pub(crate) doubles: DoubleShares<F>,
     pub(crate) bits: RandomBits<F>,
     pub(crate) triples: BeaverTriples<F>,
+    /// Shares of `r, r², r³, r⁴, r⁵` for random `r`, one tuple per fifth power (see `pow5`).
+    powers: [Shares<F>; 5],
     pub(crate) pending: Pending<F>,
     pub(crate) multiplications: u64,
     aborted: bool,
@@ -120,6 +122,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             doubles: DoubleShares::default(),
             bits: RandomBits::default(),
             triples: BeaverTriples::default(),
+            powers: std::array::from_fn(|_| Shares::from_raw(Vec::new())),
             pending: Pending::default(),
             multiplications: 0,
             aborted: false,
@@ -303,6 +306,87 @@ impl<F: WireField, T: Transport> Engine<F, T> {
     pub async fn broadcast_bytes(&mut self, payload: &[u8], max_len: usize) -> Result<Vec<Vec<u8>>> {
         self.ensure_live()?;
         let r = self.net.broadcast_bytes(payload, max_len).await;
+        self.guard(r).await
+    }
+
+    /// Makes sure `count` fifth powers can follow without preprocessing rounds: the powers
+    /// `r, ..., r⁵` of fresh shared random values, in three rounds for all of them.
+    pub async fn prepare_pow5(&mut self, count: usize) -> Result<()> {
+        self.ensure_live()?;
+        let need = count.saturating_sub(self.powers[0].len());
+        if need == 0 {
+            return Ok(());
+        }
+        let r = async {
+            let r = self.take_randoms(need).await?.into_shares();
+            let r2 = self.mul(&r, &r).await?;
+            let r3_r4 = self.mul(&Shares::concat(&[&r2, &r2]), &Shares::concat(&[&r, &r2])).await?;
+            let (r3, r4) = (r3_r4.slice(0..need), r3_r4.slice(need..2 * need));
+            let r5 = self.mul(&r4, &r).await?;
+            for (pool, fresh) in self.powers.iter_mut().zip([r, r2, r3, r4, r5]) {
+                *pool = Shares::concat(&[&*pool, &fresh]);
+            }
+            Ok(())
+        }
+        .await;
+        self.guard(r).await
+    }
+
+    /// `x²`, `x⁴` and `x⁵` of each value in one round: `m = x + r` opens (uniform, since `r`
+    /// is), and the powers of `x = m - r` are linear in the shared powers of `r` (binomial
+    /// expansion). The powers of `r` come from verified multiplications, so a cheat there
+    /// is caught before anything derived opens; the opening itself is checked for
+    /// consistency like every opening.
+    pub async fn pow5(&mut self, x: &Shares<F>) -> Result<[Shares<F>; 3]> {
+        self.prepare_pow5(x.len()).await?;
+        let r = async {
+            let k = x.len();
+            let mut taken: Vec<Shares<F>> = Vec::with_capacity(5);
+            for pool in self.powers.iter_mut() {
+                let len = pool.len();
+                taken.push(pool.slice(0..k));
+                *pool = pool.slice(k..len);
+            }
+            let [r1, r2, r3, r4, r5] = taken.as_slice() else {
+                return Err(MpcError::Usage("power pool".into()));
+            };
+            let m = self.open_masked(&x.add(r1)).await?;
+            let (r1, r2, r3, r4, r5) =
+                (r1.expose_shares(), r2.expose_shares(), r3.expose_shares(), r4.expose_shares(), r5.expose_shares());
+            let (c2, c4, c5) = (F::from(2u64), F::from(4u64), F::from(5u64));
+            let (c6, c10) = (F::from(6u64), F::from(10u64));
+            let (x2, (x4, x5)): (Vec<F>, (Vec<F>, Vec<F>)) = m
+                .par_iter()
+                .enumerate()
+                .map(|(i, m1)| {
+                    let at = |v: &[F]| v.get(i).copied().unwrap_or_default();
+                    let (p1, p2, p3, p4, p5) = (at(r1), at(r2), at(r3), at(r4), at(r5));
+                    let m2 = m1.square();
+                    let m3 = m2 * m1;
+                    let m4 = m2.square();
+                    let x2 = m2 - c2 * m1 * p1 + p2;
+                    let x4 = m4 - c4 * m3 * p1 + c6 * m2 * p2 - c4 * *m1 * p3 + p4;
+                    let x5 = m4 * m1 - c5 * m4 * p1 + c10 * m3 * p2 - c10 * m2 * p3 + c5 * *m1 * p4 - p5;
+                    (x2, (x4, x5))
+                })
+                .unzip();
+            let (x2, x4, x5) = (Shares::from_raw(x2), Shares::from_raw(x4), Shares::from_raw(x5));
+            Ok([x2, x4, x5])
+        }
+        .await;
+        self.guard(r).await
+    }
+
+    /// Like [`Self::broadcast_bytes`], but only `senders` send and only they are waited on
+    /// (a party that is not needed cannot stall the round); the others' slots stay empty.
+    pub async fn broadcast_bytes_from(
+        &mut self,
+        senders: &[PartyId],
+        payload: &[u8],
+        max_len: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        self.ensure_live()?;
+        let r = self.net.broadcast_bytes_from(senders, payload, max_len).await;
         self.guard(r).await
     }
 
@@ -591,5 +675,16 @@ pub(crate) fn par_dot<F: WireField>(a: &[F], b: &[F]) -> F {
             .sum()
     } else {
         a.iter().zip(b).fold(F::zero(), |acc, (p, q)| acc + *p * q)
+    }
+}
+
+/// Runs CPU-heavy work (seconds of MSMs or FFTs) from inside a session. On a multi-threaded
+/// tokio runtime the worker hands its other tasks (QUIC drivers, keep-alives, other
+/// parties in the same process) to another thread first, so a long computation cannot
+/// starve the connections into an idle timeout; elsewhere it just runs `work`.
+pub fn heavy<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }

@@ -308,6 +308,38 @@ impl<T: Transport> Net<T> {
         Ok(by_party)
     }
 
+    /// Like [`Self::broadcast_bytes`], but only the parties in `senders` send (ours is sent
+    /// only if we are one of them), and only they are waited on: the others' slots stay empty.
+    pub(crate) async fn broadcast_bytes_from(
+        &mut self,
+        senders: &[PartyId],
+        payload: &[u8],
+        max_len: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        let me = self.me;
+        let sending = senders.contains(&me);
+        let msg = self.encode_raw(Kind::Bytes, payload);
+        let outgoing: Vec<(PartyId, Vec<Bytes>)> =
+            if sending { self.peers().map(|p| (p, vec![msg.clone()])).collect() } else { Vec::new() };
+        let incoming: Vec<PartyId> = self.peers().filter(|p| senders.contains(p)).collect();
+        let received = self.exchange(&outgoing, &incoming, |from| self.recv_raw(from, Kind::Bytes, max_len)).await?;
+        let mut by_party: Vec<Vec<u8>> = vec![Vec::new(); self.n];
+        if sending {
+            self.digest(me, std::slice::from_ref(&msg));
+            if let Some(slot) = by_party.get_mut(me.index()) {
+                *slot = payload.to_vec();
+            }
+        }
+        for (from, raw) in received {
+            self.digest(from, std::slice::from_ref(&raw));
+            if let Some(slot) = by_party.get_mut(from.index()) {
+                *slot = raw.get(HEADER..).unwrap_or_default().to_vec();
+            }
+        }
+        self.next_step();
+        Ok(by_party)
+    }
+
     /// Tells every peer this session aborted (best effort), so they stop at once instead of
     /// timing out on us.
     pub(crate) async fn send_abort(&self, reason: &str) {

@@ -79,8 +79,12 @@ fn all_ops<F: WireField>(n: usize, t: usize, security: Security, seed: u64) {
             let trunc = e.truncate(&s, 32, 8).await?;
             let rbits = e.take_bits(64).await?.into_shares();
             let lin = x.add(&y).scale(F::from(3u64)).sub(&x).add_scalar(F::from(5u64));
+            // Fifth powers, partly from a prepared pool and partly prepared on the spot.
+            e.prepare_pow5(len / 2).await?;
+            let [x2, x4, x5] = e.pow5(&s).await?;
+            let powers = Shares::concat(&[&x2, &x4, &x5]);
             let mut out = Vec::new();
-            for v in [&prod, &ip, &beaver, &lt, &eq, &trunc, &rbits, &lin] {
+            for v in [&prod, &ip, &beaver, &lt, &eq, &trunc, &rbits, &lin, &powers] {
                 out.push(e.open(v).await?);
             }
             let all_bits = Shares::concat(&bits.iter().collect::<Vec<_>>());
@@ -103,8 +107,10 @@ fn all_ops<F: WireField>(n: usize, t: usize, security: Security, seed: u64) {
         let exact = i128::from(signed[i]) >> 8;
         assert!(got == exact || got == exact + 1, "truncation {} -> {got}, expected about {exact}", signed[i]);
         assert_eq!(o[7][i], (f(xs[i]) + f(ys[i])) * f(3) - f(xs[i]) + f(5), "linear");
+        let v: F = from_i128(i128::from(signed[i]));
+        assert_eq!((o[8][i], o[8][len + i], o[8][2 * len + i]), (v.pow([2]), v.pow([4]), v.pow([5])), "pow5");
         for b in 0..K as usize {
-            assert_eq!(o[8][b * len + i], f((xs[i] >> b) & 1), "bit {b} of {}", xs[i]);
+            assert_eq!(o[9][b * len + i], f((xs[i] >> b) & 1), "bit {b} of {}", xs[i]);
         }
     }
     let ip_xy: F = (0..len).map(|i| f(xs[i]) * f(ys[i])).sum();

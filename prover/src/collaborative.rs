@@ -1,30 +1,32 @@
 //! The collaborative Groth16 prover: the parties prove over a secret-shared witness.
 //!
 //! Every step of [`crate::qap`] is linear in the assignment except the pointwise product on
-//! the coset. Each party runs the linear steps on its shares, takes the product of its
-//! degree-`t` shares locally (a degree-`2t` sharing that only feeds the linear `h` MSM), and
-//! the parties open just four group elements: `A`, `B` (G2) and `B1` from degree-`t` shares,
-//! then `C` from degree-`2t` shares re-randomised by a sharing of zero. The blinders `r`, `s`
-//! are shared random values and `rs` one verified multiplication. A constant number of
-//! rounds whatever the circuit size.
+//! the coset, which is one batched, verified multiplication (or, in [`ProductMode::Local`],
+//! each party's local product of its shares, a degree-`2t` sharing that only feeds the linear
+//! `h` MSM). The parties open just four group elements: `A`, `B1` (G1) from every party's
+//! degree-`t` shares, checked for consistency (`n >= t + 2`) before anything depends on them,
+//! then `B` (G2) and `C` from the first `t + 1` (resp. `deg C + 1`) parties only; the proof
+//! itself checks those, and only if it fails do the other parties compute and send their
+//! shares, to name the sender. In an honest run the parties outside the reconstructing sets
+//! skip the G2 MSM, the `h` and witness MSMs of `C` and three of seven FFTs. The blinders
+//! `r`, `s` are shared random values and `rs` one verified multiplication. A constant number
+//! of rounds whatever the circuit size.
 //!
-//! Shares of the opened group elements are checked for consistency wherever there is
-//! redundancy (`n >= t + 2` for the degree-`t` elements `A`, `B`, `B1`; `n >= 2t + 2` for
-//! `C`), and an inconsistency aborts at once; the sender is named when error correction can
-//! single it out (`n >= 3t + 1`, resp. `n >= 4t + 1`). Finally the proof is verified before
-//! it is returned: a wrong share the checks could not see (no redundancy) aborts there. The
-//! run never returns an invalid proof.
+//! An inconsistency aborts at once; the sender is named when the proof can serve as the
+//! oracle (degree-`t` `C`) or error correction can single it out (`n >= 3t + 1`). The proof
+//! is verified before it is returned: the run never returns an invalid proof.
 
 use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
 use ark_ec::{CurveGroup, PrimeGroup};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use tacit_mpc_engine::engine::heavy;
 use tacit_mpc_engine::shamir::{lagrange_coefficients, subsets};
 use tacit_mpc_engine::{Check, Culprit, Engine, MpcError, PartyId, Shares, Transport};
 
 use crate::qap::{
-    abc_evaluations, h_from_coset_product, msm_a, msm_b_g1, msm_b_g2, msm_c_parts, pointwise_ab_minus_c,
-    to_coset_evaluations, QapError, R1csMatrices,
+    abc_evaluations, h_from_coset_product, msm_a, msm_b_g1, msm_b_g2, msm_c_parts, to_coset_evaluations, QapError,
+    R1csMatrices,
 };
 
 /// Collaborative proving failures.
@@ -75,6 +77,13 @@ pub async fn prove<T: Transport>(
 }
 
 /// [`prove`] with a chosen [`ProductMode`].
+///
+/// Work is split by need: `A` and `B1` feed every honest party's `C` share, so all parties
+/// compute and open them, and their redundancy is checked before any `C` share leaves. `B`
+/// (the G2 MSM) and `C` (the `h` and witness MSMs) are only reconstructed, from the first
+/// `t + 1` (resp. `deg C + 1`) parties; a wrong share there only makes the proof fail, and
+/// only then do the other parties compute and send theirs, to name the sender. In an honest
+/// run the remaining parties skip their largest MSMs and three of their seven FFTs.
 pub async fn prove_with<T: Transport>(
     engine: &mut Engine<Fr, T>,
     pk: &ProvingKey<Bn254>,
@@ -90,93 +99,199 @@ pub async fn prove_with<T: Transport>(
     z.push(Fr::from(1u64));
     z.extend_from_slice(instance);
     z.extend_from_slice(witness.expose_shares());
-    let t = engine.t();
+    let (t, n, me) = (engine.t(), engine.n(), engine.id().index());
+    let c_degree = match mode {
+        ProductMode::Batched => t,
+        ProductMode::Local => 2 * t,
+    }
+    .min(n.saturating_sub(1));
+    let (b_senders, c_senders) = (t + 1, c_degree + 1);
 
     let domain = matrices.domain()?;
-    let (a, b, c) = abc_evaluations(matrices, &z)?;
-    let a = to_coset_evaluations(&domain, a)?;
-    let b = to_coset_evaluations(&domain, b)?;
-    let c = to_coset_evaluations(&domain, c)?;
-    let (h, c_degree) = match mode {
-        ProductMode::Local => (h_from_coset_product(&domain, pointwise_ab_minus_c(&a, &b, &c)?)?, 2 * t),
-        ProductMode::Batched => {
-            let ab = engine.mul(&Shares::from_raw(a), &Shares::from_raw(b)).await?;
-            let ab_minus_c = ab.sub(&Shares::from_raw(c)).into_exposed();
-            (h_from_coset_product(&domain, ab_minus_c)?, t)
+    let (a, b, c) = heavy(|| -> Result<_> {
+        let (a, b, c) = abc_evaluations(matrices, &z)?;
+        Ok((to_coset_evaluations(&domain, a)?, to_coset_evaluations(&domain, b)?, c))
+    })?;
+    let product = match mode {
+        ProductMode::Local => {
+            use rayon::prelude::*;
+            a.par_iter().zip(b.par_iter()).map(|(a, b)| *a * b).collect()
         }
+        ProductMode::Batched => engine.mul(&Shares::from_raw(a), &Shares::from_raw(b)).await?.into_exposed(),
     };
 
     let blinders = engine.take_randoms(2).await?.into_shares();
     let (r, s) = (blinders.slice(0..1), blinders.slice(1..2));
     let rs = engine.mul(&r, &s).await?;
     let (r, s, rs) = (first(&r), first(&s), first(&rs));
-    let a_share = msm_a(pk, &z, r)?;
-    let b_share = msm_b_g2(pk, &z, s)?;
-    let b1_share = msm_b_g1(pk, &z, s)?;
-    let mut c_base = msm_c_parts(pk, &z, &h)? - pk.delta_g1 * rs;
-    drop(h);
-    if mode == ProductMode::Local {
-        // A degree-2t sharing of zero hides the structure of the product shares.
-        c_base += G1Projective::generator() * first(&engine.zero_sharings_2t(1).await?);
-    }
+    // A degree-2t sharing of zero hides the structure of locally multiplied shares.
+    let zero_2t = match mode {
+        ProductMode::Local => first(&engine.zero_sharings_2t(1).await?),
+        ProductMode::Batched => Fr::from(0u64),
+    };
+    let mut mine =
+        OwnShares { pk, z: &z, domain: &domain, deferred: Some((product, c)), s, rs, zero_2t, b: None, c_base: None };
+    let (a_share, b1_share) = heavy(|| -> Result<_> { Ok((msm_a(pk, &z, r)?, msm_b_g1(pk, &z, s)?)) })?;
 
     // Nothing opens before every multiplication so far is verified.
     engine.verify().await?;
 
     let mut payload = Vec::with_capacity(ABB_BYTES);
     serialize_into(&a_share.into_affine(), &mut payload);
-    serialize_into(&b_share.into_affine(), &mut payload);
     serialize_into(&b1_share.into_affine(), &mut payload);
+    if me < b_senders {
+        serialize_into(&mine.b()?.into_affine(), &mut payload);
+    }
     let all = engine.broadcast_bytes(&payload, ABB_BYTES).await?;
     // Everyone must have received the same shares before deciding how to go on, or an
     // equivocating party could split the honest parties between paths.
     engine.verify().await?;
     let a_shares = decode_shares::<G1Projective>(&all, 0..32)?;
-    let b_shares = decode_shares::<G2Projective>(&all, 32..96)?;
-    let b1_shares = decode_shares::<G1Projective>(&all, 96..128)?;
-    let n = a_shares.len();
-    let abb = Abb { a: &a_shares, b: &b_shares, b1: &b1_shares };
+    let b1_shares = decode_shares::<G1Projective>(&all, 32..64)?;
+    let b_first = decode_optional::<G2Projective>(&all, 64, b_senders)?;
     let consistent =
-        [abb.a_bad(&prefix(t + 1)), abb.b_bad(&prefix(t + 1)), abb.b1_bad(&prefix(t + 1))].iter().all(Vec::is_empty);
+        off_polynomial(&a_shares, &prefix(t + 1)).is_empty() && off_polynomial(&b1_shares, &prefix(t + 1)).is_empty();
     if !consistent {
-        // Some A/B/B1 share is off. With degree-t C, let the proof decide which t+1 parties
-        // are right: each party sends its C share for every candidate reconstruction.
+        // Some A/B1 share is off: complete B from everyone, then name the sender.
+        let b_shares = complete(engine, &b_first, me, mine.b_if(me >= b_senders)?, 64).await?;
+        let abb = Abb { a: &a_shares, b: &b_shares, b1: &b1_shares };
         let culprit = if c_degree == t {
-            blame_abb(engine, &abb, t, pvk, instance, c_base, r, s).await?
+            blame_abb(engine, &abb, t, pvk, instance, mine.c_base()?, r, s).await?
         } else {
             correctable(&abb, t)
         };
         return Err(engine.abort_with(MpcError::Cheating { check: Check::OpeningConsistency, culprit }).await.into());
     }
     let a_open = reconstruct(&a_shares, &prefix(t + 1));
-    let b_open = reconstruct(&b_shares, &prefix(t + 1));
     let b1_open = reconstruct(&b1_shares, &prefix(t + 1));
+    let b_open = reconstruct(&b_first, &prefix(b_senders));
 
-    let c_share = c_base + a_open * s + b1_open * r;
+    let c_share = |c_base: G1Projective| c_base + a_open * s + b1_open * r;
     let mut payload = Vec::with_capacity(C_BYTES);
-    serialize_into(&c_share.into_affine(), &mut payload);
+    if me < c_senders {
+        serialize_into(&c_share(mine.c_base()?).into_affine(), &mut payload);
+    }
     let all = engine.broadcast_bytes(&payload, C_BYTES).await?;
-    let c_shares = decode_shares::<G1Projective>(&all, 0..C_BYTES)?;
-    let degree = c_degree.min(n.saturating_sub(1));
-    let c_open = reconstruct(&c_shares, &prefix(degree + 1));
-    let proof = Proof { a: a_open.into_affine(), b: b_open.into_affine(), c: c_open.into_affine() };
-    if off_polynomial(&c_shares, &prefix(degree + 1)).is_empty() && verifies(pvk, instance, &proof) {
+    let c_first = decode_optional::<G1Projective>(&all, 0, c_senders)?;
+    let proof = Proof {
+        a: a_open.into_affine(),
+        b: b_open.into_affine(),
+        c: reconstruct(&c_first, &prefix(c_senders)).into_affine(),
+    };
+    if verifies(pvk, instance, &proof) {
         return Ok(proof);
     }
-    // A C share is off (or the proof fails): find degree+1 parties whose C verifies.
+
+    // A B or C share is off: the other parties now send theirs (only they are waited on, so
+    // a cheater that left cannot stall this), and a set of parties whose shares give a
+    // verifying proof names whoever is off its polynomials.
+    let own_c = if me >= c_senders { Some(c_share(mine.c_base()?)) } else { None };
+    let b_shares = complete(engine, &b_first, me, mine.b_if(me >= b_senders)?, 64).await?;
+    let c_shares = complete(engine, &c_first, me, own_c, C_BYTES).await?;
     let mut culprit = Culprit::Unknown;
-    if n > degree + 1 {
-        for set in subsets(n, degree + 1) {
-            let c_set = reconstruct(&c_shares, &set);
-            let candidate = Proof { a: proof.a, b: proof.b, c: c_set.into_affine() };
+    if n > c_senders {
+        for set in subsets(n, c_senders) {
+            let b_set = set.get(..b_senders).unwrap_or(&set);
+            let candidate = Proof {
+                a: proof.a,
+                b: reconstruct(&b_shares, b_set).into_affine(),
+                c: reconstruct(&c_shares, &set).into_affine(),
+            };
             if verifies(pvk, instance, &candidate) {
-                culprit = named(off_polynomial(&c_shares, &set));
+                let mut bad = [off_polynomial(&b_shares, b_set), off_polynomial(&c_shares, &set)].concat();
+                bad.sort_unstable();
+                bad.dedup();
+                culprit = named(bad);
                 break;
             }
         }
     }
     let check = if matches!(culprit, Culprit::Unknown) { Check::OutputVerification } else { Check::OpeningConsistency };
     Err(engine.abort_with(MpcError::Cheating { check, culprit }).await.into())
+}
+
+/// This party's own `B` share and linear part of `C`, computed when first needed: the
+/// parties outside the reconstructing sets only compute them to name a cheater.
+struct OwnShares<'a> {
+    pk: &'a ProvingKey<Bn254>,
+    z: &'a [Fr],
+    domain: &'a crate::qap::Domain,
+    /// The coset product `a·b` (shares) and the `c` evaluations, until `h` is needed.
+    deferred: Option<(Vec<Fr>, Vec<Fr>)>,
+    s: Fr,
+    rs: Fr,
+    zero_2t: Fr,
+    b: Option<G2Projective>,
+    c_base: Option<G1Projective>,
+}
+
+impl OwnShares<'_> {
+    fn b(&mut self) -> Result<G2Projective> {
+        if let Some(b) = self.b {
+            return Ok(b);
+        }
+        let b = heavy(|| msm_b_g2(self.pk, self.z, self.s))?;
+        self.b = Some(b);
+        Ok(b)
+    }
+
+    fn b_if(&mut self, wanted: bool) -> Result<Option<G2Projective>> {
+        if wanted {
+            self.b().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `Σ witness·l_query + Σ h·h_query − rs·delta` (plus the zero sharing in local mode).
+    fn c_base(&mut self) -> Result<G1Projective> {
+        if let Some(c) = self.c_base {
+            return Ok(c);
+        }
+        let (product, c) = self.deferred.take().ok_or(QapError::LengthMismatch { what: "h", expected: 1, got: 0 })?;
+        let c_base = heavy(|| -> Result<_> {
+            let c = to_coset_evaluations(self.domain, c)?;
+            let h = h_from_coset_product(self.domain, sub_in_place(product, &c))?;
+            drop(c);
+            Ok(msm_c_parts(self.pk, self.z, &h)?)
+        })? - self.pk.delta_g1 * self.rs
+            + G1Projective::generator() * self.zero_2t;
+        self.c_base = Some(c_base);
+        Ok(c_base)
+    }
+}
+
+fn sub_in_place(mut x: Vec<Fr>, y: &[Fr]) -> Vec<Fr> {
+    use rayon::prelude::*;
+    x.par_iter_mut().zip(y.par_iter()).for_each(|(x, y)| *x -= y);
+    x
+}
+
+/// One round in which the parties that did not send a share of some element (those from
+/// `first.len()` on) send it, and only they are waited on: all shares, by party index.
+async fn complete<T: Transport, P: CurveGroup>(
+    engine: &mut Engine<Fr, T>,
+    first: &[P],
+    me: usize,
+    own: Option<P>,
+    size: usize,
+) -> Result<Vec<P>> {
+    let mut payload = Vec::with_capacity(size);
+    if let (true, Some(own)) = (me >= first.len(), own) {
+        serialize_into(&own.into_affine(), &mut payload);
+    }
+    let senders: Vec<PartyId> = (first.len()..engine.n()).filter_map(PartyId::from_index).collect();
+    let all = engine.broadcast_bytes_from(&senders, &payload, size).await?;
+    let mut shares = first.to_vec();
+    for (i, bytes) in all.iter().enumerate() {
+        let peer = PartyId::from_index(i).ok_or(MpcError::Usage("party index".into()))?;
+        if i >= first.len() {
+            shares.push(decode(bytes, peer)?);
+        } else if !bytes.is_empty() {
+            return Err(MpcError::Protocol { peer, reason: "a share it was not asked for".into() }.into());
+        }
+    }
+    Ok(shares)
 }
 
 /// The opened shares of `A`, `B` and `B1`.
@@ -281,6 +396,21 @@ fn prefix(k: usize) -> Vec<usize> {
 fn serialize_into<P: CanonicalSerialize>(p: &P, out: &mut Vec<u8>) {
     // Serialising a valid point into a Vec cannot fail.
     let _ = p.serialize_with_mode(&mut *out, Compress::Yes);
+}
+
+/// The group element at `offset` of the payloads of the first `senders` parties, each of
+/// which must end there; the other parties' payloads must end before `offset`.
+fn decode_optional<P: CurveGroup>(all: &[Vec<u8>], offset: usize, senders: usize) -> Result<Vec<P>, MpcError> {
+    let mut out = Vec::with_capacity(senders);
+    for (i, bytes) in all.iter().enumerate() {
+        let peer = PartyId::from_index(i).ok_or(MpcError::Usage("party index".into()))?;
+        if i < senders {
+            out.push(decode(bytes.get(offset..).unwrap_or_default(), peer)?);
+        } else if bytes.len() > offset {
+            return Err(MpcError::Protocol { peer, reason: "a share it was not asked for".into() });
+        }
+    }
+    Ok(out)
 }
 
 /// Each party's group element at `range` of its payload (payloads by party index).

@@ -11,12 +11,13 @@
 //! matrix (`s'_i = sum_j M[i][j] s_j`). The hash is the first state element.
 //!
 //! # Cost and allocation order
-//! Only `mul` allocates. Every round makes exactly three `mul` calls, over all hashes of the
-//! batch at once: `x^2 = x * x`, then `x^4 = x^2 * x^2`, then `x^5 = x^4 * x`, where `x` lists
-//! the S-box inputs hash by hash, and within a hash state element by element (all `t` of
-//! them in a full round, only the first in a partial round). So a batch of `m` hashes makes
-//! `3 * (RF + RP)` `mul` calls whatever `m` is, with `3 * m * (t * RF + RP)` products (and as
-//! many constraints and witness variables).
+//! Only the S-box allocates: every round makes one [`Backend::pow5`] call over all hashes of
+//! the batch at once, which allocates like three `mul` calls: `x^2 = x * x`, then
+//! `x^4 = x^2 * x^2`, then `x^5 = x^4 * x`, where `x` lists the S-box inputs hash by hash,
+//! and within a hash state element by element (all `t` of them in a full round, only the
+//! first in a partial round). So a batch of `m` hashes has `3 * m * (t * RF + RP)` products
+//! (and as many constraints and witness variables). On `Mpc` each round costs one
+//! communication round, after three that prepare the randomness of the whole batch.
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
@@ -133,6 +134,7 @@ pub async fn poseidon_hash<B: Backend<F = Fr>>(b: &mut B, inputs: &[Vec<B::Value
     let t = p.width;
     let mut states: Vec<Vec<B::Value>> =
         inputs.iter().map(|h| std::iter::once(b.constant(Fr::zero())).chain(h.iter().cloned()).collect()).collect();
+    b.prepare_pow5(inputs, t * p.full_rounds + p.partial_rounds).await?;
 
     for (round, constants) in p.round_constants.chunks_exact(t).enumerate() {
         let full = p.is_full_round(round);
@@ -147,9 +149,7 @@ pub async fn poseidon_hash<B: Backend<F = Fr>>(b: &mut B, inputs: &[Vec<B::Value
         } else {
             states.iter().filter_map(|s| s.first().cloned()).collect()
         };
-        let x2 = b.mul(&x, &x).await?;
-        let x4 = b.mul(&x2, &x2).await?;
-        let x5 = b.mul(&x4, &x).await?;
+        let x5 = b.pow5(&x).await?;
         if full {
             for (s, y) in states.iter_mut().flatten().zip(x5) {
                 *s = y;
