@@ -7,7 +7,11 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use tacit_risk::sim::{approve_all, demo_template, demo_weighted_score, run_nodes, synthetic_csv};
+use std::sync::Arc;
+
+use tacit_risk::proof::{setup, verify_release, Keys, Shape};
+use tacit_risk::sim::{approve_all, demo_template, demo_weighted_score, run_nodes, run_nodes_proved, synthetic_csv};
+use tacit_risk::sim::{ProveOptions, ProvedNodeResult};
 use tacit_risk::{aggregate_csv, InstitutionInput, Ledger, Outcome, Release, RunOptions, SignedTemplate};
 
 /// `tacit risk ...`
@@ -33,6 +37,13 @@ pub enum RiskCommand {
         /// Budget of a querier the ledger does not list, when a ledger is created.
         #[arg(long, default_value_t = 10.0)]
         budget: f64,
+        /// Skip the collaborative proof of the release.
+        #[arg(long)]
+        no_proof: bool,
+        /// Also write the proof, its public inputs and the verifying key here (snarkjs JSON:
+        /// `proof.json`, `public.json`, `verification_key.json`).
+        #[arg(long)]
+        proof_dir: Option<PathBuf>,
         /// Print exactly one JSON object.
         #[arg(long)]
         json: bool,
@@ -66,21 +77,32 @@ pub struct DemoArgs {
     /// Keys (counterparties) in the template's universe.
     #[arg(long, default_value_t = 100)]
     pub keys: usize,
-    /// Also prove the release collaboratively (Groth16) and verify the proof; the proof is
-    /// timed separately.
-    #[arg(long)]
+    /// Prove the release collaboratively (Groth16) and verify the proof (the default; the
+    /// proof is timed separately). Kept for older command lines.
+    #[arg(long, hide = true)]
     pub prove: bool,
+    /// Skip the collaborative proof.
+    #[arg(long, conflicts_with = "prove")]
+    pub no_prove: bool,
     /// Print exactly one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
-#[derive(Serialize)]
+/// The proof part of a report.
+#[derive(Serialize, Default)]
 struct ProofReport {
-    seconds: f64,
-    constraints: usize,
-    public_inputs: usize,
-    verified: bool,
+    /// Seconds of the collaborative proof (witness on shares and Groth16), slowest node.
+    proof_seconds: Option<f64>,
+    /// Seconds of the local key setup for the template's shape (not part of a run).
+    setup_seconds: Option<f64>,
+    constraints: Option<usize>,
+    public_inputs: Option<usize>,
+    /// Whether a proof was produced.
+    proved: bool,
+    /// Whether every node's proof verified against the statement built from the release;
+    /// `null` when nothing was proved.
+    verified: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -89,19 +111,21 @@ struct DemoReport {
     rows: usize,
     keys: usize,
     nodes: usize,
+    /// Seconds of parsing, dealing and the MPC query (the proof is not included).
     seconds: f64,
     released: usize,
     suppressed: usize,
     epsilon_spent: f64,
     flagged: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    proof: Option<ProofReport>,
+    #[serde(flatten)]
+    proof: ProofReport,
 }
 
 pub fn run(command: RiskCommand) -> anyhow::Result<()> {
     match command {
-        RiskCommand::Run { cluster, template, input, ledgers, budget, json } => {
-            run_template(&cluster, &template, &input, &ledgers, budget, json)
+        RiskCommand::Run { cluster, template, input, ledgers, budget, no_proof, proof_dir, json } => {
+            let prove = Proving { prove: !no_proof, proof_dir };
+            run_template(&cluster, &template, &input, &ledgers, budget, &prove, json)
         }
         RiskCommand::Example { out, institutions, rows, keys } => example(&out, institutions, rows, keys),
     }
@@ -121,12 +145,98 @@ fn example(out: &Path, institutions: usize, rows: usize, keys: usize) -> anyhow:
     Ok(())
 }
 
+/// Whether and where to prove.
+struct Proving {
+    prove: bool,
+    proof_dir: Option<PathBuf>,
+}
+
+/// Keys for a template's shape (a local trusted setup), and its seconds; `None` (with a
+/// note on stderr) for a template the proof does not cover.
+fn keys_for(rt: &tokio::runtime::Runtime, signed: &SignedTemplate) -> anyhow::Result<Option<(Arc<Keys>, f64)>> {
+    let start = Instant::now();
+    let shape = match Shape::from_template(&signed.template) {
+        Ok(shape) => shape,
+        Err(e) => {
+            eprintln!("the release will not be proved: {e}");
+            return Ok(None);
+        }
+    };
+    let keys = rt.block_on(setup(&shape))?;
+    Ok(Some((Arc::new(keys), start.elapsed().as_secs_f64())))
+}
+
+/// The outcome all nodes agree on, and the proof report: every node's proof is checked as
+/// a verifier would, against the statement built from the agreed release and the
+/// commitments.
+fn agreed_proved(
+    results: Vec<ProvedNodeResult>,
+    signed: &SignedTemplate,
+    commitments: &[ark_bn254::Fr],
+    keys: &Keys,
+    setup_seconds: f64,
+) -> anyhow::Result<(Outcome, ProofReport, f64, Option<ark_groth16::Proof<ark_bn254::Bn254>>)> {
+    let mut first: Option<Outcome> = None;
+    let mut proofs = Vec::new();
+    let (mut query_s, mut proof_s) = (0f64, 0f64);
+    for (i, r) in results.into_iter().enumerate() {
+        let (node, _) = r.with_context(|| format!("node {}", i + 1))?;
+        if let Some(f) = &first {
+            anyhow::ensure!(*f == node.outcome, "nodes disagree on the outcome");
+        }
+        query_s = query_s.max(node.query_seconds);
+        proof_s = proof_s.max(node.proof_seconds);
+        proofs.extend(node.proof);
+        first = Some(node.outcome);
+    }
+    let outcome = first.context("no nodes")?;
+    let mut report = ProofReport { setup_seconds: Some(setup_seconds), ..ProofReport::default() };
+    let mut proof = None;
+    if let Outcome::Released(release) = &outcome {
+        report.proved = !proofs.is_empty();
+        report.proof_seconds = Some(proof_s);
+        report.constraints = Some(keys.matrices.num_constraints());
+        report.public_inputs = Some(keys.pk.vk.gamma_abc_g1.len().saturating_sub(1));
+        let mut verified = report.proved;
+        for p in &proofs {
+            verified &= verify_release(&signed.template, commitments, release, &keys.pvk, p)?;
+        }
+        report.verified = Some(verified);
+        proof = proofs.into_iter().next();
+    }
+    Ok((outcome, report, query_s, proof))
+}
+
+/// Writes the proof, its public inputs and the verifying key in snarkjs JSON.
+fn write_proof(
+    dir: &Path,
+    signed: &SignedTemplate,
+    commitments: &[ark_bn254::Fr],
+    release: &Release,
+    keys: &Keys,
+    proof: &ark_groth16::Proof<ark_bn254::Bn254>,
+) -> anyhow::Result<()> {
+    use tacit_prover::snarkjs::{proof_to_snarkjs, public_to_snarkjs, verification_key_to_snarkjs};
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let statement = tacit_risk::proof::Statement::from_release(&signed.template, commitments, release)?;
+    let write = |name: &str, value: serde_json::Value| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::to_string_pretty(&value)?)
+            .with_context(|| format!("writing {}", path.display()))
+    };
+    write("proof.json", serde_json::to_value(proof_to_snarkjs(proof))?)?;
+    write("public.json", serde_json::to_value(public_to_snarkjs(&statement.public_inputs()))?)?;
+    write("verification_key.json", serde_json::to_value(verification_key_to_snarkjs(&keys.pk.vk))?)?;
+    Ok(())
+}
+
 fn run_template(
     cluster: &Path,
     template: &Path,
     inputs: &[String],
     ledger_dir: &Path,
     budget: f64,
+    proving: &Proving,
     json: bool,
 ) -> anyhow::Result<()> {
     let dir = if cluster.is_dir() { cluster.to_path_buf() } else { cluster.parent().unwrap_or(Path::new(".")).into() };
@@ -154,29 +264,79 @@ fn run_template(
     }
     let rt = crate::bench::runtime()?;
     let bar = crate::bench::spinner("risk query on the local cluster", json);
-    let start = Instant::now();
-    let results = rt.block_on(async {
-        let transports = crate::cluster::local_quic_cluster(n).await?;
-        let r =
-            run_nodes(transports.clone(), cluster.threshold, &signed, &tables, ledgers, RunOptions::default(), None)
-                .await;
-        for t in &transports {
-            t.shutdown().await;
+    let keys = if proving.prove { keys_for(&rt, &signed)? } else { None };
+    let (outcome, report, seconds) = if let Some((keys, setup_seconds)) = keys {
+        let (results, commitments) = rt.block_on(async {
+            let transports = crate::cluster::local_quic_cluster(n).await?;
+            let r = run_nodes_proved(
+                transports.clone(),
+                cluster.threshold,
+                &signed,
+                &tables,
+                ledgers,
+                keys.clone(),
+                ProveOptions::default(),
+            )
+            .await;
+            for t in &transports {
+                t.shutdown().await;
+            }
+            anyhow::Ok(r?)
+        })?;
+        let (outcome, report, seconds, proof) = agreed_proved(results, &signed, &commitments, &keys, setup_seconds)?;
+        if let (Some(dir), Outcome::Released(release), Some(proof)) = (&proving.proof_dir, &outcome, &proof) {
+            write_proof(dir, &signed, &commitments, release, &keys, proof)?;
         }
-        anyhow::Ok(r?)
-    })?;
-    let seconds = start.elapsed().as_secs_f64();
+        (outcome, report, seconds)
+    } else {
+        let start = Instant::now();
+        let results = rt.block_on(async {
+            let transports = crate::cluster::local_quic_cluster(n).await?;
+            let r = run_nodes(
+                transports.clone(),
+                cluster.threshold,
+                &signed,
+                &tables,
+                ledgers,
+                RunOptions::default(),
+                None,
+            )
+            .await;
+            for t in &transports {
+                t.shutdown().await;
+            }
+            anyhow::Ok(r?)
+        })?;
+        (agreed(results)?, ProofReport::default(), start.elapsed().as_secs_f64())
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let outcome = agreed(results)?;
     if json {
-        println!("{}", serde_json::to_string(&serde_json::json!({"seconds": seconds, "outcome": outcome}))?);
+        let mut value = serde_json::json!({"seconds": seconds, "outcome": outcome});
+        if let (Some(map), serde_json::Value::Object(extra)) = (value.as_object_mut(), serde_json::to_value(&report)?) {
+            map.extend(extra);
+        }
+        println!("{}", serde_json::to_string(&value)?);
     } else {
         print_outcome(&outcome);
         println!("{seconds:.2} s");
+        print_proof(&report);
     }
     Ok(())
+}
+
+fn print_proof(p: &ProofReport) {
+    match p.verified {
+        Some(verified) => println!(
+            "collaborative Groth16 proof ({} constraints, {} public inputs; setup {:.2} s): {:.2} s; verified: {verified}",
+            p.constraints.unwrap_or(0),
+            p.public_inputs.unwrap_or(0),
+            p.setup_seconds.unwrap_or(0.0),
+            p.proof_seconds.unwrap_or(0.0),
+        ),
+        None => println!("not proved"),
+    }
 }
 
 /// The outcome all nodes agree on (an error if any node failed or they differ).
@@ -207,7 +367,7 @@ fn print_release(r: &Release) {
                 let figs: Vec<String> = cell.figures.iter().map(|(k, v)| format!("{k}={v:.3}")).collect();
                 println!("  {:<12} {}", cell.key, figs.join("  "));
             }
-            tacit_risk::CellStatus::Suppressed { reason } => println!("  {:<12} suppressed: {reason}", cell.key),
+            tacit_risk::CellStatus::Suppressed { reason, .. } => println!("  {:<12} suppressed: {reason}", cell.key),
         }
     }
     for (k, v) in &r.summary {
@@ -229,6 +389,8 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let tables: Vec<String> =
         (0..args.institutions).map(|i| synthetic_csv(i, args.rows, &signed.template, 42)).collect();
     let rt = crate::bench::runtime()?;
+    // Keys for the template's shape: a local setup, once per template (not timed with the run).
+    let keys = if args.no_prove { None } else { keys_for(&rt, &signed)? };
     let bar = crate::bench::spinner("risk query on 3 nodes over loopback QUIC", args.json);
     let transports = rt.block_on(crate::cluster::local_quic_cluster(3))?;
     // Timed: parsing and aggregation by every institution, dealing, the nodes' run.
@@ -238,25 +400,27 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         inputs.push(aggregate_csv(&inst.name, csv, &signed.template)?);
     }
     let ledgers = (0..3).map(|_| Ledger::in_memory(10.0)).collect();
-    let mut proof = None;
-    let (results, seconds) = if args.prove {
-        let (results, proved) =
-            rt.block_on(tacit_risk::sim::run_nodes_proved(transports.clone(), 1, &signed, &inputs, ledgers))?;
-        let seconds = start.elapsed().as_secs_f64();
-        if let Some((stmt, keys, proofs)) = proved {
-            let verified = proofs.iter().all(|p| tacit_risk::proof::verify(&stmt, &keys.pvk, p));
-            proof = Some(ProofReport {
-                seconds,
-                constraints: keys.matrices.num_constraints(),
-                public_inputs: stmt.public_inputs().len(),
-                verified,
-            });
-        }
-        (results, seconds)
+    let (outcome, proof, seconds) = if let Some((keys, setup_seconds)) = &keys {
+        let parse_seconds = start.elapsed().as_secs_f64();
+        let (results, commitments) = rt.block_on(run_nodes_proved(
+            transports.clone(),
+            1,
+            &signed,
+            &inputs,
+            ledgers,
+            keys.clone(),
+            ProveOptions::default(),
+        ))?;
+        let total = start.elapsed().as_secs_f64();
+        let (outcome, report, query_seconds, _) = agreed_proved(results, &signed, &commitments, keys, *setup_seconds)?;
+        // The query's seconds: everything before the proof (parsing, commitments, dealing,
+        // the MPC run).
+        let seconds = (total - report.proof_seconds.unwrap_or(0.0)).max(parse_seconds + query_seconds);
+        (outcome, report, seconds)
     } else {
         let results =
             rt.block_on(run_nodes(transports.clone(), 1, &signed, &inputs, ledgers, RunOptions::default(), None))?;
-        (results, start.elapsed().as_secs_f64())
+        (agreed(results)?, ProofReport::default(), start.elapsed().as_secs_f64())
     };
     rt.block_on(async {
         for t in &transports {
@@ -266,7 +430,6 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let outcome = agreed(results)?;
     let Outcome::Released(release) = &outcome else {
         anyhow::bail!("the query was refused");
     };
@@ -299,12 +462,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
             report.flagged,
             report.epsilon_spent
         );
-        if let Some(p) = &report.proof {
-            println!(
-                "with the collaborative Groth16 proof ({} constraints, {} public inputs): {:.2} s in all; verified: {}",
-                p.constraints, p.public_inputs, p.seconds, p.verified
-            );
-        }
+        print_proof(&report.proof);
     }
     Ok(())
 }

@@ -8,8 +8,10 @@
 //! the inputs (consistent dealing, ranges), applies the minimum-cohort rule on shares
 //! (only pass/fail bits open), computes the template, adds discrete Laplace noise sampled
 //! inside the MPC from shared random bits ([`noise`]), charges the ledger, and only then
-//! opens the noisy figures. [`sim`] runs institutions and nodes in one process (tests,
-//! demo).
+//! opens the noisy figures. The nodes then prove the release collaboratively ([`proof`]):
+//! the released figures are the template applied to the institutions' committed inputs
+//! plus noise within the declared bounds, and the cohort verdicts follow from those inputs.
+//! [`sim`] runs institutions and nodes in one process (tests, demo).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 

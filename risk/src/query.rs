@@ -89,6 +89,12 @@ pub enum CellStatus {
     Suppressed {
         /// Which rule.
         reason: String,
+        /// Fewer rows than the minimum.
+        #[serde(default)]
+        few_rows: bool,
+        /// Fewer contributing institutions than the minimum.
+        #[serde(default)]
+        few_contributors: bool,
     },
 }
 
@@ -157,34 +163,93 @@ fn mpc(e: tacit_mpc_engine::fixed::FixedError) -> RiskError {
     RiskError::from(e)
 }
 
-/// A noisy figure to add: which vector, its sensitivity in raw units, and its epsilon.
+/// A noisy figure to add: which vector, its unit, and its noise distribution.
 struct Figure {
     name: &'static str,
     raw: Shares<Fr>,
     /// Scale factor from raw units to the released real value.
     unit: f64,
-    sensitivity_raw: f64,
-    epsilon: f64,
+    dist: DiscreteLaplace,
 }
 
-/// This node's secret material for the proof of a weighted-score release.
+/// The noise distribution of every figure a template releases, by name (`sum`,
+/// `sum_of_squares`, `count`, `score`, `total`, `herfindahl`, `exposure`): discrete Laplace
+/// of scale `Δ / ε_figure` in raw units. The proof's declared bounds come from here too.
+pub fn noise_plan(template: &Template) -> Result<BTreeMap<&'static str, DiscreteLaplace>, RiskError> {
+    let scale = f64::from(template.fixed.f).exp2();
+    let eps = template.epsilon;
+    let max_abs = |name: &str| -> Result<f64, RiskError> {
+        template
+            .columns
+            .get(template.column(name)?)
+            .map(|c| c.max_abs())
+            .ok_or_else(|| RiskError::Template("column".into()))
+    };
+    // (name, sensitivity in raw units, epsilon of the figure)
+    let figures: Vec<(&'static str, f64, f64)> = match &template.query {
+        Query::Sum { column } | Query::Mean { column } => {
+            vec![("sum", max_abs(column)? * scale, eps / 2.0), ("count", 1.0, eps / 2.0)]
+        }
+        Query::Variance { column } => {
+            let m = max_abs(column)?;
+            vec![("sum", m * scale, eps / 3.0), ("sum_of_squares", m * m * scale, eps / 3.0), ("count", 1.0, eps / 3.0)]
+        }
+        Query::WeightedScore { weights, .. } => {
+            let mut sensitivity = 0.0;
+            for (name, w) in weights {
+                sensitivity += w.abs() * max_abs(name)?;
+            }
+            vec![("score", sensitivity * scale, eps)]
+        }
+        Query::Herfindahl { column, sensitivity } => {
+            vec![("total", max_abs(column)? * scale, eps / 2.0), ("herfindahl", sensitivity * scale, eps / 2.0)]
+        }
+        Query::TopK { column, .. } => vec![("exposure", max_abs(column)? * scale, eps)],
+    };
+    figures.into_iter().map(|(name, sens, e)| Ok((name, DiscreteLaplace::new(sens.max(1.0) / e)?))).collect()
+}
+
+/// The factor `c = round(2^(f+g) / T̃)` of the Herfindahl index for the released raw noisy
+/// total `T̃` (see [`crate::proof::herfindahl_extra_bits`]), or `None` when the total is too
+/// small for a stable index (`T̃ < max(4 * bound, 1)`, `bound` the total's raw noise bound).
+pub fn herfindahl_factor(fp: FixedPoint, t_raw: i128, bound_raw: i128) -> Option<i128> {
+    let t = t_raw as f64;
+    if t < (4.0 * bound_raw as f64).max(1.0) {
+        return None;
+    }
+    let g = crate::proof::herfindahl_extra_bits(fp);
+    let c = (2f64.powi((fp.f + g) as i32) / t).round();
+    (c >= 1.0).then_some(c as i128)
+}
+
+/// This node's secret hints for the proof of a release, laid out as the circuit takes them
+/// after the inputs (every vector over all keys of the universe, zero at suppressed keys):
+/// - `sum`/`mean`/`variance`: the noise of each figure (aggregates, then the count);
+/// - `weighted_score`: the truncated scores, then their noise;
+/// - `herfindahl`: the total's noise, the truncated shares `s_k`, the truncated squares
+///   `q_k`, the index's noise (all zero when the index is withheld);
+/// - `top_k`: the noise of the exposures, then the cut `τ` (the order value of the weakest
+///   key in the top set).
 pub struct ProofMaterial {
-    /// Released keys.
-    pub released_keys: Vec<usize>,
-    /// Released raw noisy scores.
-    pub released: Vec<Fr>,
-    /// Shares of the truncated exact scores.
-    pub scores: Shares<Fr>,
-    /// Shares of the noise.
-    pub noise: Shares<Fr>,
-    /// Declared noise digits: `|noise| < 2^noise_bits`.
-    pub noise_bits: u32,
+    /// Shares of the hints.
+    pub hints: Shares<Fr>,
 }
 
 impl std::fmt::Debug for ProofMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ProofMaterial({} keys, <redacted>)", self.released_keys.len())
+        write!(f, "ProofMaterial({} hints, <redacted>)", self.hints.len())
     }
+}
+
+/// Shares over all `nkeys` keys: `v[i]` at `passing[i]`, zero elsewhere.
+fn scatter(v: &Shares<Fr>, passing: &[usize], nkeys: usize) -> Shares<Fr> {
+    let mut out = vec![Fr::zero(); nkeys];
+    for (x, k) in v.expose_shares().iter().zip(passing) {
+        if let Some(o) = out.get_mut(*k) {
+            *o = *x;
+        }
+    }
+    Shares::from_raw(out)
 }
 
 /// Runs one query at this node. Every node calls it with the same signed template and its
@@ -196,11 +261,11 @@ pub async fn run_query<T: Transport>(
     ledger: &mut Ledger,
     options: RunOptions,
 ) -> Result<Outcome, RiskError> {
-    Ok(run_query_with_material(engine, signed, inputs, ledger, options).await?.0)
+    Ok(run(engine, signed, inputs, ledger, options, false).await?.0)
 }
 
-/// [`run_query`], also returning the proof material of a released weighted score (score and
-/// flag release).
+/// [`run_query`], also returning this node's proof material ([`ProofMaterial`]) when the
+/// query ran (not refused) and the template can be proved ([`crate::proof::Shape`]).
 pub async fn run_query_with_material<T: Transport>(
     engine: &mut Engine<Fr, T>,
     signed: &SignedTemplate,
@@ -208,7 +273,17 @@ pub async fn run_query_with_material<T: Transport>(
     ledger: &mut Ledger,
     options: RunOptions,
 ) -> Result<(Outcome, Option<ProofMaterial>), RiskError> {
-    let mut material = None;
+    run(engine, signed, inputs, ledger, options, true).await
+}
+
+async fn run<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    signed: &SignedTemplate,
+    inputs: &[NodeShares],
+    ledger: &mut Ledger,
+    options: RunOptions,
+    want_material: bool,
+) -> Result<(Outcome, Option<ProofMaterial>), RiskError> {
     // 1. Approvals: every node checks every institution's signature itself.
     let hash = signed.verify()?;
     let template = &signed.template;
@@ -307,15 +382,23 @@ pub async fn run_query_with_material<T: Transport>(
                 passing.push(k);
                 CellStatus::Released
             }
-            (true, false) => CellStatus::Suppressed { reason: format!("fewer than {} rows", template.min_rows) },
+            (true, false) => CellStatus::Suppressed {
+                reason: format!("fewer than {} rows", template.min_rows),
+                few_rows,
+                few_contributors: few_inst,
+            },
             (false, true) => CellStatus::Suppressed {
                 reason: format!("fewer than {} contributing institutions", template.min_contributors),
+                few_rows,
+                few_contributors: few_inst,
             },
             (true, true) => CellStatus::Suppressed {
                 reason: format!(
                     "fewer than {} rows and fewer than {} contributing institutions",
                     template.min_rows, template.min_contributors
                 ),
+                few_rows,
+                few_contributors: few_inst,
             },
         };
         cells.push(Cell { key: key.clone(), status, figures: BTreeMap::new() });
@@ -327,8 +410,16 @@ pub async fn run_query_with_material<T: Transport>(
         summary: BTreeMap::new(),
         noise_bounds: BTreeMap::new(),
     };
+    let plan = noise_plan(template)?;
+    let dist = |name: &str| -> Result<DiscreteLaplace, RiskError> {
+        plan.get(name).copied().ok_or_else(|| RiskError::Template(format!("no noise for {name}")))
+    };
+    // The proof's shape, when the material is wanted and the template can be proved.
+    let shape = if want_material { crate::proof::Shape::from_template(template).ok() } else { None };
     if passing.is_empty() {
-        return Ok((Outcome::Released(release), None));
+        // Nothing computed, opened or charged; the proof's hints are all zero.
+        let material = shape.map(|s| ProofMaterial { hints: Shares::zeros(s.hints_len()) });
+        return Ok((Outcome::Released(release), material));
     }
     let pick = |v: &Shares<Fr>| -> Shares<Fr> {
         Shares::from_raw(passing.iter().map(|k| v.expose_shares().get(*k).copied().unwrap_or_default()).collect())
@@ -343,64 +434,55 @@ pub async fn run_query_with_material<T: Transport>(
         ledger.charge(querier, &hash, epsilon)?;
         release.epsilon_spent = epsilon;
     }
-    let col = |name: &str| -> Result<&crate::template::Column, RiskError> {
-        template.columns.get(template.column(name)?).ok_or_else(|| RiskError::Template("column".into()))
-    };
-
-    match &template.query {
-        Query::Sum { column } | Query::Mean { column } | Query::Variance { column } => {
-            let c = col(column)?;
+    let hints: Shares<Fr> = match &template.query {
+        Query::Sum { .. } | Query::Mean { .. } | Query::Variance { .. } => {
             let mut figures = vec![Figure {
                 name: "sum",
                 raw: sums_p.first().cloned().unwrap_or_else(|| Shares::zeros(0)),
                 unit: ulp,
-                sensitivity_raw: c.max_abs() * scale,
-                epsilon: 0.0,
+                dist: dist("sum")?,
             }];
             if let Query::Variance { .. } = template.query {
                 figures.push(Figure {
                     name: "sum_of_squares",
                     raw: sums_p.get(1).cloned().unwrap_or_else(|| Shares::zeros(0)),
                     unit: ulp,
-                    sensitivity_raw: c.max_abs() * c.max_abs() * scale,
-                    epsilon: 0.0,
+                    dist: dist("sum_of_squares")?,
                 });
             }
-            figures.push(Figure { name: "count", raw: counts_p, unit: 1.0, sensitivity_raw: 1.0, epsilon: 0.0 });
-            let share = template.epsilon / figures.len() as f64;
-            figures.iter_mut().for_each(|f| f.epsilon = share);
-            let values = noisy_open(engine, &figures, &mut release, options).await?;
+            figures.push(Figure { name: "count", raw: counts_p, unit: 1.0, dist: dist("count")? });
+            let (values, noise) = noisy_open(engine, &figures, &mut release, options).await?;
             for (i, k) in passing.iter().enumerate() {
                 let Some(cell) = release.cells.get_mut(*k) else { continue };
                 let get = |f: usize| values.get(f).and_then(|v| v.get(i)).copied().unwrap_or(f64::NAN);
                 let (sum, count) = (get(0), get(figures.len() - 1));
                 let n = count.max(1.0);
+                // The noisy sums are the released figures (what the proof covers); mean and
+                // variance are post-processing of them.
+                cell.figures.insert("sum".into(), sum);
+                cell.figures.insert("count".into(), count);
                 match &template.query {
-                    Query::Sum { .. } => {
-                        cell.figures.insert("sum".into(), sum);
-                        cell.figures.insert("count".into(), count);
-                    }
+                    Query::Sum { .. } => {}
                     Query::Mean { .. } => {
                         cell.figures.insert("mean".into(), sum / n);
-                        cell.figures.insert("count".into(), count);
                     }
                     _ => {
                         let sq = get(1);
+                        cell.figures.insert("sum_of_squares".into(), sq);
                         cell.figures.insert("variance".into(), (sq / n - (sum / n) * (sum / n)).max(0.0));
                         cell.figures.insert("mean".into(), sum / n);
-                        cell.figures.insert("count".into(), count);
                     }
                 }
             }
+            let parts: Vec<Shares<Fr>> = noise.iter().map(|e| scatter(e, &passing, nkeys)).collect();
+            Shares::concat(&parts.iter().collect::<Vec<_>>())
         }
         Query::WeightedScore { weights, threshold, release: what } => {
             let mut parts = Vec::with_capacity(weights.len());
-            let mut sensitivity = 0.0;
             let mut wbits = 0;
-            for ((name, w), s) in weights.iter().zip(&sums_p) {
+            for ((_, w), s) in weights.iter().zip(&sums_p) {
                 let w_raw = fp.to_raw(*w)?;
                 wbits = wbits.max(signed_bits(w_raw));
-                sensitivity += w.abs() * col(name)?.max_abs();
                 parts.push((s, from_i128::<Fr>(w_raw)));
             }
             let width = fp.k + wbits + (usize::BITS - weights.len().leading_zeros());
@@ -410,19 +492,8 @@ pub async fn run_query_with_material<T: Transport>(
             let exact = Shares::linear_combination(&parts);
             let score = if fp.f == 0 { exact } else { engine.truncate_wide(&exact, width, fp.f).await.map_err(mpc)? };
             engine.fx_check_range(&score, fp.k, "a weighted score").await?;
-            let fig = Figure {
-                name: "score",
-                raw: score,
-                unit: ulp,
-                sensitivity_raw: sensitivity * scale,
-                epsilon: template.epsilon,
-            };
-            let noisy = add_noise(engine, &fig, &mut release, options).await?;
-            let noise_bits = if options.exact_for_tests {
-                1
-            } else {
-                DiscreteLaplace::new(fig.sensitivity_raw.max(1.0) / fig.epsilon)?.digits
-            };
+            let fig = Figure { name: "score", raw: score, unit: ulp, dist: dist("score")? };
+            let (noisy, noise) = add_noise(engine, &fig, &mut release, options).await?;
             // flag = [noisy >= threshold], signed values offset into [0, 2^W).
             let bound = release.noise_bounds.get("score").copied().unwrap_or(0.0) * scale;
             let w = (fp.k.max(signed_bits(bound as i128)) + 1).min(63);
@@ -446,71 +517,63 @@ pub async fn run_query_with_material<T: Transport>(
                     cell.figures.insert("score".into(), fp.decode(v)?);
                 }
             }
-            if *what == ScoreRelease::ScoreAndFlag {
-                material = Some(ProofMaterial {
-                    released_keys: passing.clone(),
-                    released: opened.get(..m).unwrap_or_default().to_vec(),
-                    noise: noisy.sub(&fig.raw),
-                    scores: fig.raw,
-                    noise_bits,
-                });
-            }
+            Shares::concat(&[&scatter(&fig.raw, &passing, nkeys), &scatter(&noise, &passing, nkeys)])
         }
-        Query::Herfindahl { column, sensitivity } => {
-            let c = col(column)?;
+        Query::Herfindahl { .. } => {
             let exposures = sums_p.first().cloned().unwrap_or_else(|| Shares::zeros(0));
             let total = exposures.sum();
-            let half = template.epsilon / 2.0;
-            let fig =
-                Figure { name: "total", raw: total, unit: ulp, sensitivity_raw: c.max_abs() * scale, epsilon: half };
-            let t_values = noisy_open(engine, std::slice::from_ref(&fig), &mut release, options).await?;
-            let t_raw = t_values.first().and_then(|v| v.first()).copied().unwrap_or(0.0) * scale;
-            release.summary.insert("total".into(), serde_json::json!(t_raw / scale));
-            let t_bound = release.noise_bounds.get("total").copied().unwrap_or(0.0) * scale;
-            if t_raw < (4.0 * t_bound).max(1.0) {
-                release.summary.insert(
-                    "herfindahl".into(),
-                    serde_json::json!({"status": "suppressed", "reason": "total exposure too small for a stable index"}),
-                );
-            } else {
-                // s_k = E_k / T~ in fixed point: E_k * round(2^(f+g) / T~), truncated by g.
-                let g = MAX_WIDE_BITS - fp.f - 2;
-                let c_pub = (2f64.powi((fp.f + g) as i32) / t_raw).round();
-                let c_raw = c_pub as i128;
-                let shares_fp = FixedPoint::new(fp.f + 2, fp.f)?;
-                let scaled = exposures.scale(from_i128(c_raw));
-                let s = engine.truncate_wide(&scaled, fp.f + g + 2, g).await.map_err(mpc)?;
-                let sq = engine.fx_mul(&s, &s, shares_fp).await.map_err(mpc)?;
-                let hhi = sq.sum();
-                let fig = Figure {
-                    name: "herfindahl",
-                    raw: hhi,
-                    unit: ulp,
-                    sensitivity_raw: sensitivity * scale,
-                    epsilon: half,
-                };
-                let h = noisy_open(engine, std::slice::from_ref(&fig), &mut release, options).await?;
-                let value = h.first().and_then(|v| v.first()).copied().unwrap_or(f64::NAN);
-                release.summary.insert("herfindahl".into(), serde_json::json!(value));
+            let fig = Figure { name: "total", raw: total, unit: ulp, dist: dist("total")? };
+            let (t_values, t_noise) = noisy_open(engine, std::slice::from_ref(&fig), &mut release, options).await?;
+            let t_raw = (t_values.first().and_then(|v| v.first()).copied().unwrap_or(0.0) * scale) as i128;
+            release.summary.insert("total".into(), serde_json::json!(t_raw as f64 / scale));
+            let t_bound = (release.noise_bounds.get("total").copied().unwrap_or(0.0) * scale) as i128;
+            let e_t = t_noise.first().cloned().unwrap_or_else(|| Shares::zeros(1));
+            let mut hints = vec![e_t];
+            match herfindahl_factor(fp, t_raw, t_bound) {
+                None => {
+                    release.summary.insert(
+                        "herfindahl".into(),
+                        serde_json::json!({"status": "suppressed", "reason": "total exposure too small for a stable index"}),
+                    );
+                    hints.push(Shares::zeros(2 * nkeys + 1));
+                }
+                Some(c_raw) => {
+                    // s_k = E_k / T~ in fixed point: E_k * round(2^(f+g) / T~), truncated by g.
+                    let g = crate::proof::herfindahl_extra_bits(fp);
+                    let shares_fp = FixedPoint::new(fp.f + 2, fp.f)?;
+                    let scaled = exposures.scale(from_i128(c_raw));
+                    let s = engine.truncate_wide(&scaled, fp.f + g + 2, g).await.map_err(mpc)?;
+                    let sq = engine.fx_mul(&s, &s, shares_fp).await.map_err(mpc)?;
+                    let hhi = sq.sum();
+                    let fig = Figure { name: "herfindahl", raw: hhi, unit: ulp, dist: dist("herfindahl")? };
+                    let (h, h_noise) = noisy_open(engine, std::slice::from_ref(&fig), &mut release, options).await?;
+                    let value = h.first().and_then(|v| v.first()).copied().unwrap_or(f64::NAN);
+                    release.summary.insert("herfindahl".into(), serde_json::json!(value));
+                    hints.push(scatter(&s, &passing, nkeys));
+                    hints.push(scatter(&sq, &passing, nkeys));
+                    hints.push(h_noise.first().cloned().unwrap_or_else(|| Shares::zeros(1)));
+                }
             }
             for k in &passing {
                 if let Some(cell) = release.cells.get_mut(*k) {
                     cell.figures.insert("included".into(), 1.0);
                 }
             }
+            Shares::concat(&hints.iter().collect::<Vec<_>>())
         }
-        Query::TopK { column, k } => {
-            let c = col(column)?;
+        Query::TopK { k, .. } => {
             let exposures = sums_p.first().cloned().unwrap_or_else(|| Shares::zeros(0));
-            let fig = Figure {
-                name: "exposure",
-                raw: exposures,
-                unit: ulp,
-                sensitivity_raw: c.max_abs() * scale,
-                epsilon: template.epsilon,
-            };
-            let noisy = add_noise(engine, &fig, &mut release, options).await?;
+            let fig = Figure { name: "exposure", raw: exposures, unit: ulp, dist: dist("exposure")? };
+            let (noisy, noise) = add_noise(engine, &fig, &mut release, options).await?;
             let m = passing.len();
+            // The proof's order of keys (see `proof::top_k_order`), when a proof is wanted.
+            let order_of = shape.as_ref().and_then(|s| match s.kind {
+                crate::proof::Kind::TopK { width, index_bits, .. } => {
+                    Some(crate::proof::top_k_order(nkeys, index_bits, width))
+                }
+                _ => None,
+            });
+            let mut cut = Shares::constant(&[order_of.as_ref().map_or(Fr::zero(), |o| o.2)]);
             let in_top: Vec<bool> = if m <= *k {
                 vec![true; m]
             } else {
@@ -538,10 +601,17 @@ pub async fn run_query_with_material<T: Transport>(
                     }
                 }
                 let rank_bits = usize::BITS - m.leading_zeros() + 1;
-                let top = engine
-                    .less_than(&Shares::from_raw(rank), &Shares::constant(&vec![Fr::from(*k as u64); m]), rank_bits)
-                    .await?;
+                let rank = Shares::from_raw(rank);
+                let top = engine.less_than(&rank, &Shares::constant(&vec![Fr::from(*k as u64); m]), rank_bits).await?;
                 let opened = engine.open(&top).await?;
+                if let Some((order_scale, tie, _)) = &order_of {
+                    // The proof's cut: the order value of the key ranked k - 1 (never opens).
+                    let weakest =
+                        engine.equal(&rank, &Shares::constant(&vec![Fr::from(*k as u64 - 1); m]), rank_bits).await?;
+                    let ties: Vec<Fr> = passing.iter().map(|key| tie.get(*key).copied().unwrap_or_default()).collect();
+                    let order = noisy.scale(*order_scale).add_public(&ties);
+                    cut = engine.mul(&weakest, &order).await?.sum();
+                }
                 opened.iter().map(|v| !v.is_zero()).collect()
             };
             let mut top_keys = Vec::new();
@@ -554,8 +624,14 @@ pub async fn run_query_with_material<T: Transport>(
                 }
             }
             release.summary.insert("top_k".into(), serde_json::json!(top_keys));
+            Shares::concat(&[&scatter(&noise, &passing, nkeys), &cut])
         }
-    }
+    };
+    let material = match shape {
+        Some(s) if hints.len() == s.hints_len() => Some(ProofMaterial { hints }),
+        Some(_) => return Err(RiskError::Proof("proof hints do not fit the statement".into())),
+        None => None,
+    };
     Ok((Outcome::Released(release), material))
 }
 
@@ -589,34 +665,37 @@ async fn check_consistent<T: Transport>(
     }
 }
 
-/// Adds discrete Laplace noise of scale `sensitivity / epsilon` to a figure (nothing when
-/// exact), recording its declared bound.
+/// Adds discrete Laplace noise to a figure (nothing when exact), recording its declared
+/// bound. Returns the noisy figure and the noise.
 async fn add_noise<T: Transport>(
     engine: &mut Engine<Fr, T>,
     fig: &Figure,
     release: &mut Release,
     options: RunOptions,
-) -> Result<Shares<Fr>, RiskError> {
+) -> Result<(Shares<Fr>, Shares<Fr>), RiskError> {
     if options.exact_for_tests {
         release.noise_bounds.insert(fig.name.into(), 0.0);
-        return Ok(fig.raw.clone());
+        return Ok((fig.raw.clone(), Shares::zeros(fig.raw.len())));
     }
-    let dist = DiscreteLaplace::new(fig.sensitivity_raw.max(1.0) / fig.epsilon)?;
-    release.noise_bounds.insert(fig.name.into(), dist.bound() as f64 * fig.unit);
-    let noise = noise::sample(engine, &vec![dist; fig.raw.len()]).await?;
-    Ok(fig.raw.add(&noise))
+    release.noise_bounds.insert(fig.name.into(), fig.dist.bound() as f64 * fig.unit);
+    let noise = noise::sample(engine, &vec![fig.dist; fig.raw.len()]).await?;
+    Ok((fig.raw.add(&noise), noise))
 }
 
-/// Adds noise to each figure, opens them all in one opening, and decodes them.
+/// Adds noise to each figure, opens them all in one opening, and decodes them. Returns the
+/// decoded figures and each figure's noise.
 async fn noisy_open<T: Transport>(
     engine: &mut Engine<Fr, T>,
     figures: &[Figure],
     release: &mut Release,
     options: RunOptions,
-) -> Result<Vec<Vec<f64>>, RiskError> {
+) -> Result<(Vec<Vec<f64>>, Vec<Shares<Fr>>), RiskError> {
     let mut noisy = Vec::with_capacity(figures.len());
+    let mut noise = Vec::with_capacity(figures.len());
     for f in figures {
-        noisy.push(add_noise(engine, f, release, options).await?);
+        let (x, e) = add_noise(engine, f, release, options).await?;
+        noisy.push(x);
+        noise.push(e);
     }
     let opened = engine.open(&Shares::concat(&noisy.iter().collect::<Vec<_>>())).await?;
     let mut out = Vec::with_capacity(figures.len());
@@ -631,7 +710,7 @@ async fn noisy_open<T: Transport>(
         );
         at += v.len();
     }
-    Ok(out)
+    Ok((out, noise))
 }
 
 /// The oracle's answer: per key `None` (suppressed) or the figures; and summary figures.
@@ -667,11 +746,14 @@ pub fn oracle(template: &Template, inputs: &[InstitutionInput]) -> Result<Oracle
                 figures.insert("count".into(), rows as f64);
             }
             Query::Mean { .. } => {
+                figures.insert("sum".into(), agg(0, k));
                 figures.insert("mean".into(), agg(0, k) / n);
                 figures.insert("count".into(), rows as f64);
             }
             Query::Variance { .. } => {
                 let (s, q) = (agg(0, k), agg(1, k));
+                figures.insert("sum".into(), s);
+                figures.insert("sum_of_squares".into(), q);
                 figures.insert("variance".into(), (q / n - (s / n) * (s / n)).max(0.0));
                 figures.insert("mean".into(), s / n);
                 figures.insert("count".into(), rows as f64);

@@ -2,15 +2,20 @@
 //! a run of every node over given transports (in-memory or loopback QUIC).
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use ark_bn254::Fr;
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::Proof;
 use k256::ecdsa::SigningKey;
 use rand::{Rng, SeedableRng};
 use tacit_mpc_engine::simulate::run_engines;
 use tacit_mpc_engine::{MpcError, Security, SessionId, Transport};
 
+use tacit_circuits::mpc::Mpc;
+
 use crate::ledger::Ledger;
-use crate::query::{run_query, share_input, NodeShares, Outcome, RunOptions};
+use crate::proof::{circuit, node_witness, Keys, Statement};
+use crate::query::{run_query, run_query_with_material, share_input, NodeShares, Outcome, ProofMaterial, RunOptions};
 use crate::table::InstitutionInput;
 use crate::template::{public_key_hex, Column, Institution, Query, SignedTemplate, Template};
 use crate::{FixedPoint, RiskError};
@@ -175,28 +180,51 @@ pub async fn run_nodes<T: Transport>(
         .collect())
 }
 
-/// What a proved run returns: every node's outcome and ledger, and the statement, keys and
-/// each node's copy of the collaborative proof (when a weighted score was released).
-pub type ProvedRun = (
-    Vec<NodeResult>,
-    Option<(crate::proof::ScoreStatement, crate::proof::Keys, Vec<ark_groth16::Proof<ark_bn254::Bn254>>)>,
-);
+/// Knobs of a proved run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProveOptions {
+    /// Knobs of the query.
+    pub run: RunOptions,
+    /// Tests of a cheating node: node `i` adds `delta` to its share of the last hint of the
+    /// witness before proving.
+    #[doc(hidden)]
+    pub tamper_witness: Option<(usize, Fr)>,
+}
 
-/// As [`run_nodes`] for a weighted-score template, then the collaborative Groth16 proof of
-/// the release: the institutions publish their commitments before the run; after the
-/// release, keys for the statement's shape come from a local setup (a ceremony in a
-/// deployment) and the nodes prove together over their shares.
+/// One node's result of a proved run.
+#[derive(Debug)]
+pub struct NodeProved {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The statement this node proved (the release's, see [`Statement::from_release`]);
+    /// `None` when the query was refused.
+    pub statement: Option<Statement>,
+    /// This node's copy of the collaborative proof (checked against the statement before
+    /// it is returned).
+    pub proof: Option<Proof<Bn254>>,
+    /// Seconds of the query (approvals to the last opening).
+    pub query_seconds: f64,
+    /// Seconds of the proof (witness on shares and collaborative Groth16).
+    pub proof_seconds: f64,
+}
+
+/// What one node returns from a proved run.
+pub type ProvedNodeResult = Result<(NodeProved, Ledger), RiskError>;
+
+/// Runs the query and then proves the release at every node ([`crate::proof`]): the
+/// institutions publish their commitments before the run (returned with the results); each
+/// node builds the statement from its release and proves it with the others over the
+/// shares it holds, in the same engine session. `keys` are the template's keys
+/// ([`crate::proof::setup`]).
 pub async fn run_nodes_proved<T: Transport>(
     transports: Vec<Arc<T>>,
     t: usize,
     signed: &SignedTemplate,
     inputs: &[InstitutionInput],
     ledgers: Vec<Ledger>,
-) -> Result<ProvedRun, RiskError> {
-    use crate::proof::{score_circuit, setup, ScoreStatement};
-    use crate::query::run_query_with_material;
-    use tacit_circuits::mpc::Mpc;
-
+    keys: Arc<Keys>,
+    options: ProveOptions,
+) -> Result<(Vec<ProvedNodeResult>, Vec<Fr>), RiskError> {
     let n = transports.len();
     // Published before the query.
     let commitments: Vec<Fr> = inputs.iter().map(InstitutionInput::commitment).collect::<Result<_, _>>()?;
@@ -210,91 +238,93 @@ pub async fn run_nodes_proved<T: Transport>(
     type Slot = Option<(Vec<NodeShares>, Ledger)>;
     let slots: Vec<Slot> = per_node.into_iter().zip(ledgers).map(Some).collect();
     let slots = Arc::new(Mutex::new(slots));
-    let signed_arc = Arc::new(signed.clone());
+    let signed = Arc::new(signed.clone());
+    let published = Arc::new(commitments.clone());
     let results =
         run_engines::<Fr, T, _, _, _>(transports, t, Security::Malicious, SessionId::random(), move |mut e| {
             let slots = slots.clone();
-            let signed = signed_arc.clone();
+            let signed = signed.clone();
+            let keys = keys.clone();
+            let commitments = published.clone();
             async move {
                 let index = e.id().index();
                 let slot = slots.lock().ok().and_then(|mut s| s.get_mut(index).and_then(Option::take));
                 let Some((shares, mut ledger)) = slot else {
                     return Err(MpcError::Usage("no inputs for this node".into()));
                 };
-                let r = run_query_with_material(&mut e, &signed, &shares, &mut ledger, RunOptions::default()).await;
-                Ok((r, ledger, shares, e))
+                let start = Instant::now();
+                let r = run_query_with_material(&mut e, &signed, &shares, &mut ledger, options.run).await;
+                let query_seconds = start.elapsed().as_secs_f64();
+                let (outcome, material) = match r {
+                    Ok(v) => v,
+                    Err(err) => return Ok((Err(err), ledger)),
+                };
+                let (Outcome::Released(release), Some(material)) = (&outcome, material) else {
+                    let node = NodeProved { outcome, statement: None, proof: None, query_seconds, proof_seconds: 0.0 };
+                    return Ok((Ok(node), ledger));
+                };
+                let start = Instant::now();
+                let tamper = options.tamper_witness.filter(|(i, _)| *i == index).map(|(_, d)| d);
+                let proved =
+                    prove_release(e, &signed.template, &commitments, release, &shares, &material, &keys, tamper)
+                        .await
+                        .map(|(statement, proof)| NodeProved {
+                            outcome: outcome.clone(),
+                            statement: Some(statement),
+                            proof: Some(proof),
+                            query_seconds,
+                            proof_seconds: start.elapsed().as_secs_f64(),
+                        });
+                Ok((proved, ledger))
             }
         })
         .await;
-    let mut phase1 = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
     for r in results {
-        phase1.push(r?);
+        out.push(match r {
+            Ok((Ok(node), ledger)) => Ok((node, ledger)),
+            Ok((Err(e), _)) => Err(e),
+            Err(e) => Err(RiskError::Mpc(e)),
+        });
     }
-    // The public statement (every node derives the same from what opened).
-    let template = &signed.template;
-    let weights: Vec<i128> = match &template.query {
-        crate::Query::WeightedScore { weights, .. } => {
-            weights.iter().map(|(_, w)| template.fixed.to_raw(*w)).collect::<Result<_, _>>()?
-        }
-        _ => return Err(RiskError::Usage("proofs are built for weighted-score templates".into())),
-    };
-    let statement = match phase1.first() {
-        Some((Ok((_, Some(m))), ..)) => Some(ScoreStatement {
-            commitments: commitments.clone(),
-            released_keys: m.released_keys.clone(),
-            released: m.released.clone(),
-            weights,
-            f: template.fixed.f,
-            noise_bits: m.noise_bits,
-            keys: template.keys.len(),
-        }),
-        _ => None,
-    };
-    let Some(statement) = statement else {
-        let out = phase1.into_iter().map(|(r, ledger, ..)| r.map(|(o, _)| (o, ledger))).collect();
-        return Ok((out, None));
-    };
-    let keys = Arc::new(setup(&statement).await?);
-    let stmt = Arc::new(statement);
-    let mut tasks = Vec::with_capacity(n);
-    let mut outcomes = Vec::with_capacity(n);
-    for (r, ledger, shares, engine) in phase1 {
-        let (outcome, material) = r?;
-        outcomes.push(Ok((outcome, ledger)));
-        let material = material.ok_or_else(|| RiskError::Usage("a node has no proof material".into()))?;
-        let (keys, stmt) = (keys.clone(), stmt.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut values: Vec<Fr> = Vec::with_capacity(stmt.witness_len());
-            for s in &shares {
-                values.extend_from_slice(s.salt.expose_shares());
-                values.extend_from_slice(s.counts.expose_shares());
-                for a in &s.aggregates {
-                    values.extend_from_slice(a.expose_shares());
-                }
-            }
-            values.extend_from_slice(material.scores.expose_shares());
-            values.extend_from_slice(material.noise.expose_shares());
-            let values = zeroize::Zeroizing::new(values);
-            let mut b = Mpc::new(engine);
-            score_circuit(&mut b, &stmt, Some(&values)).await?;
-            let (assignment, mut engine) = b.finish().await.map_err(|e| RiskError::Proof(e.to_string()))?;
-            tacit_prover::collaborative::prove(
-                &mut engine,
-                &keys.pk,
-                &keys.pvk,
-                &keys.matrices,
-                &assignment.instance,
-                &assignment.witness,
-            )
-            .await
-            .map_err(|e| RiskError::Proof(e.to_string()))
-        }));
+    Ok((out, commitments))
+}
+
+/// One node's part of the proof of a release, in the engine session of the query.
+#[allow(clippy::too_many_arguments)]
+async fn prove_release<T: Transport>(
+    engine: tacit_mpc_engine::Engine<Fr, T>,
+    template: &crate::Template,
+    commitments: &[Fr],
+    release: &crate::Release,
+    shares: &[NodeShares],
+    material: &ProofMaterial,
+    keys: &Keys,
+    tamper: Option<Fr>,
+) -> Result<(Statement, Proof<Bn254>), RiskError> {
+    let statement = Statement::from_release(template, commitments, release)?;
+    let mut values = node_witness(shares, &material.hints);
+    if let (Some(delta), Some(last)) = (tamper, values.last_mut()) {
+        *last += delta;
     }
-    let mut proofs = Vec::with_capacity(n);
-    for task in tasks {
-        proofs.push(task.await.map_err(|e| RiskError::Usage(format!("prover task: {e}")))??);
-    }
-    let keys = Arc::try_unwrap(keys).map_err(|_| RiskError::Usage("keys still shared".into()))?;
-    let stmt = Arc::try_unwrap(stmt).map_err(|_| RiskError::Usage("statement still shared".into()))?;
-    Ok((outcomes, Some((stmt, keys, proofs))))
+    let mut b = Mpc::new(engine);
+    circuit(&mut b, &statement, Some(&values)).await?;
+    let (assignment, mut engine) = b.finish().await.map_err(|e| match e {
+        tacit_circuits::CircuitError::Mpc(e) => RiskError::Mpc(e),
+        other => RiskError::Proof(other.to_string()),
+    })?;
+    let proof = tacit_prover::collaborative::prove(
+        &mut engine,
+        &keys.pk,
+        &keys.pvk,
+        &keys.matrices,
+        &assignment.instance,
+        &assignment.witness,
+    )
+    .await
+    .map_err(|e| match e {
+        tacit_prover::collaborative::CollaborativeError::Mpc(e) => RiskError::Mpc(e),
+        other => RiskError::Proof(other.to_string()),
+    })?;
+    Ok((statement, proof))
 }

@@ -166,7 +166,7 @@ fn small_cohort_is_suppressed_without_opening() {
     for cell in &release.cells {
         assert!(cell.figures.is_empty());
         match &cell.status {
-            CellStatus::Suppressed { reason } => assert!(reason.contains("fewer than 1000 rows"), "{reason}"),
+            CellStatus::Suppressed { reason, .. } => assert!(reason.contains("fewer than 1000 rows"), "{reason}"),
             CellStatus::Released => panic!("released"),
         }
     }
@@ -201,7 +201,7 @@ fn small_cohort_is_suppressed_without_opening() {
     let release = released(outcome);
     let lonely = release.cells.iter().find(|c| c.key == "lonely").unwrap();
     assert!(
-        matches!(&lonely.status, CellStatus::Suppressed { reason } if reason.contains("contributing institutions")),
+        matches!(&lonely.status, CellStatus::Suppressed { reason, .. } if reason.contains("contributing institutions")),
         "{lonely:?}"
     );
 }
