@@ -288,24 +288,8 @@ impl<T: Transport> Net<T> {
     /// Sends `payload` to every peer and receives each peer's payload (at most `max_len`
     /// bytes); digested for agreement like every broadcast. Returns payloads by party index.
     pub(crate) async fn broadcast_bytes(&mut self, payload: &[u8], max_len: usize) -> Result<Vec<Vec<u8>>> {
-        let msg = self.encode_raw(Kind::Bytes, payload);
-        let outgoing: Vec<(PartyId, Vec<Bytes>)> = self.peers().map(|p| (p, vec![msg.clone()])).collect();
-        let incoming: Vec<PartyId> = self.peers().collect();
-        let received = self.exchange(&outgoing, &incoming, |from| self.recv_raw(from, Kind::Bytes, max_len)).await?;
-        let me = self.me;
-        self.digest(me, std::slice::from_ref(&msg));
-        let mut by_party: Vec<Vec<u8>> = vec![Vec::new(); self.n];
-        if let Some(slot) = by_party.get_mut(me.index()) {
-            *slot = payload.to_vec();
-        }
-        for (from, raw) in received {
-            self.digest(from, std::slice::from_ref(&raw));
-            if let Some(slot) = by_party.get_mut(from.index()) {
-                *slot = raw.get(HEADER..).unwrap_or_default().to_vec();
-            }
-        }
-        self.next_step();
-        Ok(by_party)
+        let everyone: Vec<PartyId> = PartyId::all(self.n).collect();
+        self.broadcast_bytes_from(&everyone, payload, max_len).await
     }
 
     /// Like [`Self::broadcast_bytes`], but only the parties in `senders` send (ours is sent
