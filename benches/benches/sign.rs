@@ -2,18 +2,16 @@
 //! rounds, share checks, combination and verification) beside a full cggmp24 signing (the
 //! interactive protocol from key shares to signature), in the same run; prints the ratio.
 //!
-//! The cggmp24 key shares are a test fixture made once with its trusted dealer
-//! (`data/cggmp24-2of3-test-shares.json`; its Paillier primes take minutes to generate):
-//! insecure test material, never a real key.
+//! The cggmp24 side is `tacit_benches::cggmp24_baseline` (also run by `tacit bench sign`
+//! through the `tacit-baseline-cggmp24` binary).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_debug_implementations)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cggmp24::security_level::SecurityLevel128;
-use cggmp24::supported_curves::Secp256k1;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::OsRng;
+use tacit_benches::cggmp24_baseline::Cggmp24;
 use tacit_mpc_engine::transport::memory::MemoryTransport;
 use tacit_mpc_engine::{PartyId, SessionId};
 use tacit_signer::cluster::{self, first_ok, honest, KeyOp};
@@ -23,8 +21,6 @@ use tacit_signer::k256::ecdsa::SigningKey;
 use tacit_signer::policy::{approve, Policy};
 use tacit_signer::store::StoreKey;
 use tacit_signer::{Node, SignRequest};
-
-type CgShare = cggmp24::KeyShare<Secp256k1, SecurityLevel128>;
 
 struct Tacit {
     rt: tokio::runtime::Runtime,
@@ -111,42 +107,9 @@ impl Tacit {
     }
 }
 
-struct Cggmp {
-    rt: tokio::runtime::Runtime,
-    shares: Vec<CgShare>,
-    counter: u64,
-}
-
-impl Cggmp {
-    fn new() -> Self {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/cggmp24-2of3-test-shares.json");
-        let shares: Vec<CgShare> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        Self { rt, shares, counter: 0 }
-    }
-
-    /// One full interactive signing by parties 0 and 1 (threshold 2 of 3), verified.
-    fn sign(&mut self) {
-        self.counter += 1;
-        let eid_bytes = format!("tacit-bench-{}", self.counter);
-        let parties: [u16; 2] = [0, 1];
-        let data = cggmp24::DataToSign::digest::<sha2::Sha256>(b"tacit bench");
-        let out = self.rt.block_on(round_based::sim::async_env::run_with_setup(
-            parties.iter().map(|i| &self.shares[usize::from(*i)]),
-            |i, party, share| {
-                let eid = cggmp24::ExecutionId::new(eid_bytes.as_bytes());
-                let parties = &parties;
-                async move { cggmp24::signing(eid, i, parties, share).sign(&mut OsRng, party, &data).await }
-            },
-        ));
-        let sigs = out.expect_ok().into_vec();
-        sigs[0].verify(&self.shares[0].core.shared_public_key, &data).unwrap();
-    }
-}
-
 fn signing(c: &mut Criterion) {
     let mut tacit = Tacit::new();
-    let mut cg = Cggmp::new();
+    let mut cg = Cggmp24::new().unwrap();
     let mut g = c.benchmark_group("ecdsa_2of3_sign");
     g.bench_function("tacit_online_sign", |b| {
         b.iter_custom(|iters| {
@@ -159,7 +122,7 @@ fn signing(c: &mut Criterion) {
         })
     });
     g.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(20));
-    g.bench_function("cggmp24_full_sign", |b| b.iter(|| cg.sign()));
+    g.bench_function("cggmp24_full_sign", |b| b.iter(|| cg.sign().unwrap()));
     g.finish();
 
     // The ratio, measured here in the same process.
@@ -172,7 +135,7 @@ fn signing(c: &mut Criterion) {
     let start = Instant::now();
     let rounds = 3;
     for _ in 0..rounds {
-        cg.sign();
+        cg.sign().unwrap();
     }
     let theirs = start.elapsed().as_secs_f64() / f64::from(rounds);
     tacit.cleanup();

@@ -1,5 +1,7 @@
 //! Shared set-up of Tacit's criterion benches (see `benches/`).
 
+pub mod cggmp24_baseline;
+
 use std::sync::Arc;
 use std::time::Duration;
 

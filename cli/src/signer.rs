@@ -201,6 +201,11 @@ pub struct BenchArgs {
     /// fsyncs a burn and an audit entry on every signer, so the device shows in the latency.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Full cggmp24 signings timed beside ours by the `tacit-baseline-cggmp24` binary (built
+    /// with `cargo build --release -p tacit-benches --bin tacit-baseline-cggmp24`, found next
+    /// to this executable or at $TACIT_BASELINE_CGGMP24); 0 skips the baseline.
+    #[arg(long, default_value_t = 3)]
+    pub baseline_runs: usize,
     /// Print exactly one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -701,8 +706,77 @@ struct BenchReport {
     sign_mean_ms: f64,
     transport: &'static str,
     store_dir: String,
-    cggmp24: Option<serde_json::Value>,
+    /// p50 of a full cggmp24 signing (2 of 3), measured in this run; null when the baseline
+    /// binary is missing or skipped.
+    cggmp24_sign_ms: Option<f64>,
+    /// cggmp24_sign_ms / sign_p50_ms.
+    ratio: Option<f64>,
+    /// The baseline's own report, or why it is missing.
+    cggmp24: serde_json::Value,
     note: &'static str,
+}
+
+/// The baseline binary's name (a target of `benches/`, so cggmp24 stays out of this crate).
+const BASELINE_BIN: &str = "tacit-baseline-cggmp24";
+/// Environment variable naming the baseline binary explicitly.
+const BASELINE_ENV: &str = "TACIT_BASELINE_CGGMP24";
+
+/// Where the baseline binary is: $TACIT_BASELINE_CGGMP24, else next to this executable.
+fn baseline_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(BASELINE_ENV) {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(format!("{BASELINE_BIN}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// The p50 (ms) in a report of the baseline binary.
+fn baseline_ms(report: &serde_json::Value) -> Option<f64> {
+    report.get("cggmp24_sign_ms").and_then(serde_json::Value::as_f64).filter(|v| v.is_finite() && *v > 0.0)
+}
+
+/// Runs the cggmp24 baseline binary: its report, or why there is none.
+fn run_baseline(runs: usize) -> Result<serde_json::Value, String> {
+    let path = baseline_path().ok_or_else(|| format!("cannot locate {BASELINE_BIN}; {}", build_hint()))?;
+    run_baseline_at(&path, runs)
+}
+
+fn build_hint() -> String {
+    format!("build it with `cargo build --release -p tacit-benches --bin {BASELINE_BIN}`")
+}
+
+fn run_baseline_at(path: &Path, runs: usize) -> Result<serde_json::Value, String> {
+    let build = build_hint();
+    if !path.is_file() {
+        return Err(format!("{BASELINE_BIN} not found at {}; {build} (or set {BASELINE_ENV})", path.display()));
+    }
+    let out = std::process::Command::new(path)
+        .args(["--runs", &runs.to_string()])
+        .output()
+        .map_err(|e| format!("running {}: {e}", path.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}): {}",
+            path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{} printed no JSON report: {e}", path.display()))?;
+    if baseline_ms(&report).is_none() {
+        return Err(format!("{} reported no cggmp24_sign_ms", path.display()));
+    }
+    Ok(report)
+}
+
+fn baseline_version(report: &serde_json::Value) -> String {
+    report
+        .get("baseline")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("cggmp24")
+        .trim_start_matches("cggmp24 ")
+        .to_string()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -781,19 +855,43 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     let (presign_s, mut times) = result?;
     times.sort_by(f64::total_cmp);
+    let sign_p50_ms = percentile(&times, 0.5);
+    // The baseline runs after our figures are taken, so the two never share the cores.
+    let baseline = if args.baseline_runs == 0 {
+        Err("skipped (--baseline-runs 0)".to_string())
+    } else {
+        let spinner = crate::bench::spinner("timing full cggmp24 signings (baseline)", args.json);
+        let r = run_baseline(args.baseline_runs);
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+        r
+    };
+    let (cggmp24_sign_ms, cggmp24) = match baseline {
+        Ok(report) => (baseline_ms(&report), report),
+        Err(why) => {
+            if args.baseline_runs > 0 {
+                eprintln!("cggmp24 baseline: {why}");
+            }
+            (None, serde_json::json!({ "missing": why }))
+        }
+    };
+    let ratio = cggmp24_sign_ms.filter(|_| sign_p50_ms > 0.0).map(|c| c / sign_p50_ms);
     let report = BenchReport {
         parties: n,
         threshold: t,
         count: args.count,
         batch: args.batch,
         presign_per_s: args.count as f64 / presign_s.max(f64::MIN_POSITIVE),
-        sign_p50_ms: percentile(&times, 0.5),
+        sign_p50_ms,
         sign_p95_ms: percentile(&times, 0.95),
         sign_mean_ms: times.iter().sum::<f64>() / times.len().max(1) as f64,
         transport: "quic-loopback",
         store_dir: dir.parent().map(|p| p.display().to_string()).unwrap_or_default(),
-        cggmp24: None,
-        note: "all nodes in one process; signing includes each signer's policy gate and fsynced burn and audit entry; the cggmp24 baseline runs in `cargo bench -p tacit-benches --bench sign`",
+        cggmp24_sign_ms,
+        ratio,
+        cggmp24,
+        note: "all nodes in one process; signing includes each signer's policy gate and fsynced burn and audit entry; the cggmp24 baseline is a full 2-of-3 signing by the tacit-baseline-cggmp24 binary (benches/), run after our figures",
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -802,6 +900,32 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
             "{n} nodes, t = {t}: presign {:.0}/s (batches of {}), online sign p50 {:.2} ms, p95 {:.2} ms, mean {:.2} ms over {} signatures",
             report.presign_per_s, args.batch, report.sign_p50_ms, report.sign_p95_ms, report.sign_mean_ms, args.count
         );
+        match (report.cggmp24_sign_ms, report.ratio) {
+            (Some(c), Some(r)) => println!(
+                "cggmp24 {} full signing (2 of 3, same run): {c:.1} ms, {r:.0}x our online sign p50",
+                baseline_version(&report.cggmp24)
+            ),
+            _ => println!("cggmp24 baseline: not run (see above)"),
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_baseline_says_how_to_build_it() {
+        let e = run_baseline_at(Path::new("/nonexistent/tacit-baseline-cggmp24"), 1).unwrap_err();
+        assert!(e.contains("not found") && e.contains("cargo build --release -p tacit-benches"), "{e}");
+    }
+
+    #[test]
+    fn the_baseline_report_must_carry_a_positive_time() {
+        assert_eq!(baseline_ms(&serde_json::json!({ "cggmp24_sign_ms": 812.5 })), Some(812.5));
+        assert_eq!(baseline_ms(&serde_json::json!({ "cggmp24_sign_ms": 0.0 })), None);
+        assert_eq!(baseline_ms(&serde_json::json!({ "cggmp24_sign_ms": "fast" })), None);
+        assert_eq!(baseline_ms(&serde_json::json!({})), None);
+    }
 }

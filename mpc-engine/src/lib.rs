@@ -19,6 +19,8 @@ pub mod prep;
 pub mod shamir;
 pub mod shares;
 pub mod simulate;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod transport;
 pub mod verify;
 

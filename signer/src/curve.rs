@@ -260,12 +260,17 @@ impl EcdsaSignature {
     }
 }
 
-/// Finishes `(r, s)` over `prehash` made with nonce point `big_r`: verifies it against
-/// `public`, normalises s to the low half (flipping the recovery parity) and checks that the
-/// recovery id recovers `public`.
+/// Finishes `(r, s)` over `prehash` made with nonce point `big_r`: checks the ECDSA equation
+/// `s·R = m·G + r·X` against `public` (X) with R itself, not only its x coordinate, so the
+/// recovery parity taken from R is right; normalises s to the low half (flipping the parity);
+/// and verifies the encoded signature with k256 as any verifier would.
 pub fn finish_signature(big_r: &Point, s: Scalar, prehash: &[u8; 32], public: &Point) -> Result<EcdsaSignature> {
     let (r, odd, overflow) = r_of(big_r).ok_or(SignerError::BadSignature)?;
     if r.is_zero() || s.is_zero() {
+        return Err(SignerError::BadSignature);
+    }
+    let m = scalar_from_be_reduced(prehash);
+    if !ecdsa_equation_holds(big_r, s, m, r, public) {
         return Err(SignerError::BadSignature);
     }
     let high = s.into_bigint() > Scalar::MODULUS_MINUS_ONE_DIV_TWO;
@@ -274,10 +279,23 @@ pub fn finish_signature(big_r: &Point, s: Scalar, prehash: &[u8; 32], public: &P
     let key = verifying_key(public)?;
     use k256::ecdsa::signature::hazmat::PrehashVerifier;
     key.verify_prehash(prehash, &sig.to_k256()?).map_err(|_| SignerError::BadSignature)?;
-    if sig.recover(prehash)? != address_of_key(&key) {
-        return Err(SignerError::BadSignature);
-    }
     Ok(sig)
+}
+
+/// Whether `s·R = m·G + r·X` (k256: one GLV multiplication and one two-term combination).
+pub fn ecdsa_equation_holds(big_r: &Point, s: Scalar, m: Scalar, r: Scalar, public: &Point) -> bool {
+    use k256::elliptic_curve::ops::LinearCombination;
+    let (Some(kr), Some(kx)) = (to_k256(&big_r.into_affine()), to_k256(&public.into_affine())) else {
+        return false;
+    };
+    let lhs = kr * scalar_to_k256(&s);
+    let rhs = k256::ProjectivePoint::lincomb(
+        &k256::ProjectivePoint::GENERATOR,
+        &scalar_to_k256(&m),
+        &kx,
+        &scalar_to_k256(&r),
+    );
+    lhs == rhs
 }
 
 /// `Σ coeff_i · P_i` (a multi-scalar multiplication).

@@ -1,19 +1,31 @@
-//! Presignatures by all n nodes, in batches (Dalskov et al. 2020): shared random k and a mask
-//! a; u = k·a opened (masked inversion) after the engine verified every multiplication;
-//! k⁻¹ = a·u⁻¹ and k⁻¹x = (a·x)·u⁻¹ stay shared. R = k·G is opened in the exponent: each node
-//! broadcasts k_i·G, and all n points must lie on one degree-t polynomial. Each node then
-//! broadcasts (k⁻¹)_i·R and (k⁻¹x)_i·R, which must interpolate to G and to the public key
-//! (a degree check with one more known point, so a bad point names its sender); they later
-//! check every signature share on its own. Checks are batched with random linear combinations
-//! and fall back to per-presignature checks to name the culprit.
+//! Presignatures by all n nodes, in batches (Dalskov et al. 2020): a shared random nonce k and
+//! a mask a; u = k·a opened (masked inversion) after the engine verified every multiplication;
+//! k⁻¹ = a·u⁻¹ and k⁻¹x = (a·x)·u⁻¹ stay shared.
+//!
+//! The nonce is dealt with Feldman VSS so that R = k·G and every node's k_i·G follow from
+//! public commitments, and a bad nonce share names its dealer whatever n is (n = t + 2
+//! included, where a degree check of self-reported k_i·G points could only detect): each node
+//! broadcasts a fresh ephemeral key and a hash of its coefficient commitments, then reveals the
+//! commitments (a reveal that differs from the hash names the dealer: nobody can bias R after
+//! seeing the others) with its sub-shares encrypted to each receiver under the pairwise
+//! ephemeral Diffie–Hellman key, on the agreed broadcast. A receiver whose sub-shares fail
+//! the Feldman check complains; it then reveals its ephemeral secret, everyone decrypts the
+//! disputed deal and checks it, and either the dealer (a bad deal) or the complainer (a false
+//! complaint) is named. A complaint aborts the batch, so the keys revealed protect nothing in use.
+//!
+//! Each node then broadcasts (k⁻¹)_i·R and (k⁻¹x)_i·R, which must interpolate to G and to the
+//! public key (a degree check with one more known point, so a bad point names its sender);
+//! they later check every signature share on its own. Checks are batched with random linear
+//! combinations and fall back to per-presignature checks to name the culprit.
 
 use std::sync::Arc;
 
 use ark_ec::CurveGroup;
-use ark_ff::{Field, Zero};
+use ark_ff::{Field, UniformRand, Zero};
 use rayon::prelude::*;
 use tacit_mpc_engine::shamir::lagrange_coefficients;
-use tacit_mpc_engine::{Engine, PartyId, SessionId, Shares, Transport};
+use tacit_mpc_engine::{Engine, PartyId, SessionId, Shares, Transport, WireField};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::curve::{
     generator, k256_points_to_bytes, msm, mul_small, point_from_bytes, point_len, r_of, scalar_to_k256, to_k256, Point,
@@ -26,8 +38,11 @@ use crate::keys::{KeyShare, Presignature};
 #[doc(hidden)]
 #[derive(Clone, Debug, Default)]
 pub struct PresignFaults {
-    /// Publish a wrong k_i·G for the first presignature.
+    /// Publish a nonce commitment (this dealer's part of R) off the polynomial it deals, for
+    /// the first presignature.
     pub bad_nonce_point: bool,
+    /// Complain about a valid nonce deal from this dealer (a false complaint).
+    pub false_complaint_about: Option<PartyId>,
     /// Publish a wrong (k⁻¹)_i·R for the first presignature.
     pub bad_check_point: bool,
 }
@@ -74,14 +89,17 @@ fn consistent(xs: &[Scalar], pts: &[Point], constant: Option<Point>, t: usize) -
     })
 }
 
-/// The parties whose removal makes the points consistent.
+/// The parties whose removal makes the points consistent. A party is only a suspect when the
+/// rest would pin the polynomial even if t of them lied: at least t + 1 of the remaining
+/// points (with the known value at 0) must then be honest ones, so an honest party is never
+/// framed by colluding ones.
 fn suspects(parties: &[PartyId], pts: &[Point], constant: Option<Point>, t: usize) -> Vec<PartyId> {
     let mut out = Vec::new();
     for (skip, p) in parties.iter().enumerate() {
         let xs: Vec<Scalar> = parties.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, q)| x_of(*q)).collect();
         let ps: Vec<Point> = pts.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, q)| *q).collect();
-        let extra = xs.len() + usize::from(constant.is_some());
-        if extra > t + 1 && consistent(&xs, &ps, constant, t) {
+        let pinned = xs.len().saturating_sub(t) + usize::from(constant.is_some());
+        if pinned > t && consistent(&xs, &ps, constant, t) {
             out.push(*p);
         }
     }
@@ -172,6 +190,307 @@ async fn fail<T: Transport>(engine: &mut Engine<Scalar, T>, err: SignerError) ->
     err
 }
 
+fn nonce_commit_hash(session: &SessionId, dealer: PartyId, commitments: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("tacit signer presign nonce commitments v1");
+    h.update(&session.0);
+    h.update(&dealer.get().to_be_bytes());
+    h.update(commitments);
+    *h.finalize().as_bytes()
+}
+
+/// The ephemeral Diffie–Hellman point `secret·public`, encoded (k256: constant time on the
+/// secret).
+fn ecdh(secret: &Scalar, public: &Point) -> Zeroizing<Vec<u8>> {
+    let p = to_k256(&public.into_affine()).unwrap_or(k256::ProjectivePoint::IDENTITY);
+    let mut s = scalar_to_k256(secret);
+    let out = Zeroizing::new(k256_points_to_bytes(&[p * s]));
+    s.zeroize();
+    out
+}
+
+/// The keystream that encrypts `dealer`'s sub-shares to `receiver` (`shared` = their ephemeral
+/// Diffie–Hellman point; fresh keys every batch, so each stream is used once).
+fn deal_keystream(
+    session: &SessionId,
+    dealer: PartyId,
+    receiver: PartyId,
+    shared: &[u8],
+    len: usize,
+) -> Zeroizing<Vec<u8>> {
+    let mut h = blake3::Hasher::new_derive_key("tacit signer presign nonce deal v1");
+    h.update(&session.0);
+    h.update(&dealer.get().to_be_bytes());
+    h.update(&receiver.get().to_be_bytes());
+    h.update(shared);
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    h.finalize_xof().fill(&mut out);
+    out
+}
+
+/// Where `dealer`'s ciphertext to `receiver` sits in the dealer's reveal.
+fn ct_range(
+    dealer: PartyId,
+    receiver: PartyId,
+    parties: &[PartyId],
+    offset: usize,
+    count: usize,
+) -> Option<std::ops::Range<usize>> {
+    let slot = parties.iter().filter(|p| **p != dealer).position(|p| *p == receiver)?;
+    let start = offset + slot * count * 32;
+    Some(start..start + count * 32)
+}
+
+/// Decrypts sub-shares; `None` when one is not a canonical scalar.
+fn open_deal(ct: &[u8], stream: &[u8]) -> Option<Zeroizing<Vec<Scalar>>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(ct.len() / 32));
+    for (c, k) in ct.chunks(32).zip(stream.chunks(32)) {
+        let mut b = [0u8; 32];
+        b.iter_mut().zip(c.iter().zip(k)).for_each(|(o, (c, k))| *o = c ^ k);
+        let v = Scalar::read_wire(&b);
+        b.zeroize();
+        out.push(v?);
+    }
+    Some(out)
+}
+
+/// Whether `shares[b]·G = Σ_l x^l · commitments[b][l]` for every b (batched with random
+/// weights; an exact per-item answer only matters on the dispute path, which checks each).
+fn deal_valid(
+    session: &SessionId,
+    commitments: &[Point],
+    raw: &[u8],
+    shares: Option<&[Scalar]>,
+    count: usize,
+    x: Scalar,
+    t: usize,
+) -> bool {
+    let Some(shares) = shares.filter(|s| s.len() == count) else {
+        return false;
+    };
+    if commitments.len() != count * (t + 1) {
+        return false;
+    }
+    let rho = weights(session, "nonce deal", &[raw], count);
+    let mut powers = Vec::with_capacity(t + 1);
+    let mut acc = Scalar::from(1u64);
+    for _ in 0..=t {
+        powers.push(acc);
+        acc *= x;
+    }
+    let scalars: Vec<Scalar> = rho.iter().flat_map(|r| powers.iter().map(move |p| *r * p)).collect();
+    let lhs: Scalar = rho.iter().zip(shares).map(|(r, s)| *r * s).sum();
+    generator() * lhs == msm(commitments, &scalars)
+}
+
+/// The dealt nonce shares and R (one per presignature).
+async fn deal_nonces<T: Transport>(
+    engine: &mut Engine<Scalar, T>,
+    batch: &SessionId,
+    count: usize,
+    parties: &[PartyId],
+    faults: &PresignFaults,
+) -> Result<(Shares<Scalar>, Vec<Point>)> {
+    let me = engine.id();
+    let t = engine.t();
+    let n = parties.len();
+    let plen = point_len();
+    let session = batch.child("presign-nonce", 0);
+
+    // Round 1: an ephemeral key and the hash of the coefficient commitments.
+    let (eph, coeffs) = {
+        let mut rng = rand::thread_rng();
+        let eph = Zeroizing::new(Scalar::rand(&mut rng));
+        let coeffs: Zeroizing<Vec<Scalar>> =
+            Zeroizing::new((0..count * (t + 1)).map(|_| Scalar::rand(&mut rng)).collect());
+        (eph, coeffs)
+    };
+    let eph_pub =
+        <k256::ProjectivePoint as k256::elliptic_curve::ops::MulByGenerator>::mul_by_generator(&scalar_to_k256(&eph));
+    let mut commits: Vec<k256::ProjectivePoint> = coeffs
+        .par_iter()
+        .map(|c| {
+            <k256::ProjectivePoint as k256::elliptic_curve::ops::MulByGenerator>::mul_by_generator(&scalar_to_k256(c))
+        })
+        .collect();
+    if faults.bad_nonce_point {
+        if let Some(p) = commits.first_mut() {
+            *p += k256::ProjectivePoint::GENERATOR;
+        }
+    }
+    let commit_bytes = k256_points_to_bytes(&commits);
+    drop(commits);
+    let mut first = k256_points_to_bytes(&[eph_pub]);
+    first.extend_from_slice(&nonce_commit_hash(&session, me, &commit_bytes));
+    let firsts = engine.broadcast_bytes(&first, plen + 32).await?;
+    let mut eph_pubs = Vec::with_capacity(n);
+    for p in parties {
+        let msg = firsts.get(p.index()).map(Vec::as_slice).unwrap_or_default();
+        match msg.get(..plen).and_then(point_from_bytes) {
+            Some(y) if msg.len() == plen + 32 && !y.is_zero() => eph_pubs.push(y),
+            _ => {
+                let e = SignerError::Cheater { party: *p, reason: "sent a malformed ephemeral key".into() };
+                return Err(fail(engine, e).await);
+            }
+        }
+    }
+
+    // Round 2: the commitments, and every sub-share encrypted to its receiver.
+    let x_of_me = x_of(me);
+    let mut own = Zeroizing::new(Vec::with_capacity(count));
+    let mut reveal = commit_bytes;
+    let commit_len = reveal.len();
+    for p in parties {
+        let poly = |b: usize| coeffs.get(b * (t + 1)..(b + 1) * (t + 1)).unwrap_or_default();
+        let eval = |b: usize, x: Scalar| poly(b).iter().rev().fold(Scalar::zero(), |acc, c| acc * x + c);
+        if *p == me {
+            own.extend((0..count).map(|b| eval(b, x_of_me)));
+            continue;
+        }
+        let shared = ecdh(&eph, &eph_pubs.get(p.index()).copied().unwrap_or_default());
+        let stream = deal_keystream(&session, me, *p, &shared, count * 32);
+        let mut plain = Zeroizing::new(vec![0u8; count * 32]);
+        for (b, chunk) in plain.chunks_mut(32).enumerate() {
+            eval(b, x_of(*p)).write_wire(chunk);
+        }
+        reveal.extend(plain.iter().zip(stream.iter()).map(|(a, b)| a ^ b));
+    }
+    drop(coeffs);
+    let reveal_len = commit_len + (n - 1) * count * 32;
+    let reveals = engine.broadcast_bytes(&reveal, reveal_len).await?;
+    drop(reveal);
+
+    // Each dealer's reveal against its hash; then my sub-shares against its commitments.
+    let mut commitments: Vec<Vec<Point>> = Vec::with_capacity(n);
+    let mut received: Vec<Zeroizing<Vec<Scalar>>> = Vec::with_capacity(n);
+    let mut complaints = vec![0u8; n];
+    for p in parties {
+        let r = reveals.get(p.index()).map(Vec::as_slice).unwrap_or_default();
+        let hash = firsts.get(p.index()).and_then(|m| m.get(plen..)).unwrap_or_default();
+        let (Some(c_raw), true) = (r.get(..commit_len), r.len() == reveal_len) else {
+            return Err(
+                fail(engine, SignerError::Cheater { party: *p, reason: "sent a malformed nonce deal".into() }).await
+            );
+        };
+        if nonce_commit_hash(&session, *p, c_raw).as_slice() != hash {
+            let e = SignerError::Cheater {
+                party: *p,
+                reason: "revealed nonce commitments that differ from its committed hash".into(),
+            };
+            return Err(fail(engine, e).await);
+        }
+        let pts: Option<Vec<Point>> = c_raw.par_chunks(plen).map(point_from_bytes).collect();
+        let Some(pts) = pts else {
+            let e = SignerError::Cheater { party: *p, reason: "revealed malformed nonce commitments".into() };
+            return Err(fail(engine, e).await);
+        };
+        if *p == me {
+            received.push(Zeroizing::new(own.to_vec()));
+        } else {
+            let shared = ecdh(&eph, &eph_pubs.get(p.index()).copied().unwrap_or_default());
+            let stream = deal_keystream(&session, *p, me, &shared, count * 32);
+            let ct = ct_range(*p, me, parties, commit_len, count).and_then(|rg| r.get(rg)).unwrap_or_default();
+            let opened = open_deal(ct, &stream);
+            let complain = !deal_valid(&session, &pts, c_raw, opened.as_deref().map(Vec::as_slice), count, x_of_me, t)
+                || faults.false_complaint_about == Some(*p);
+            if let Some(slot) = complaints.get_mut(p.index()) {
+                *slot = u8::from(complain);
+            }
+            received.push(opened.unwrap_or_else(|| Zeroizing::new(vec![Scalar::zero(); count])));
+        }
+        commitments.push(pts);
+    }
+    drop(own);
+
+    // Round 3: complaints; any complaint is settled in public and aborts the batch.
+    let all_complaints = engine.broadcast_bytes(&complaints, n).await?;
+    let disputes: Vec<(PartyId, PartyId)> = parties
+        .iter()
+        .flat_map(|c| {
+            let row = all_complaints.get(c.index()).cloned().unwrap_or_default();
+            parties
+                .iter()
+                .filter(move |d| row.get(d.index()).is_some_and(|f| *f != 0) && **d != *c)
+                .map(move |d| (*c, *d))
+        })
+        .collect();
+    if let Some(err) =
+        settle(engine, &session, parties, &eph_pubs, &eph, &commitments, &reveals, &disputes, commit_len, count, t)
+            .await?
+    {
+        return Err(fail(engine, err).await);
+    }
+
+    let k: Vec<Scalar> =
+        (0..count).map(|b| received.iter().map(|r| r.get(b).copied().unwrap_or_default()).sum()).collect();
+    let big_r: Vec<Point> = (0..count)
+        .into_par_iter()
+        .map(|b| commitments.iter().map(|c| c.get(b * (t + 1)).copied().unwrap_or_default()).sum())
+        .collect();
+    Ok((Shares::from_raw(k), big_r))
+}
+
+/// Settles complaints: each complainer reveals its ephemeral secret, everyone decrypts the
+/// disputed deals and checks them. Returns the party to name (none when nobody complained).
+#[allow(clippy::too_many_arguments)]
+async fn settle<T: Transport>(
+    engine: &mut Engine<Scalar, T>,
+    session: &SessionId,
+    parties: &[PartyId],
+    eph_pubs: &[Point],
+    eph: &Scalar,
+    commitments: &[Vec<Point>],
+    reveals: &[Vec<u8>],
+    disputes: &[(PartyId, PartyId)],
+    commit_len: usize,
+    count: usize,
+    t: usize,
+) -> Result<Option<SignerError>> {
+    if disputes.is_empty() {
+        return Ok(None);
+    }
+    let me = engine.id();
+    // Everybody must have seen the same deals and complaints before anyone is named.
+    engine.verify().await?;
+    let mut mine = Vec::new();
+    if disputes.iter().any(|(c, _)| *c == me) {
+        let mut b = [0u8; 32];
+        eph.write_wire(&mut b);
+        mine.extend_from_slice(&b);
+        b.zeroize();
+    }
+    let secrets = engine.broadcast_bytes(&mine, 32).await?;
+    engine.verify().await?;
+    // The first dispute (every party takes the same) settles the batch.
+    if let Some((c, d)) = disputes.first() {
+        let y = secrets.get(c.index()).and_then(|s| Scalar::read_wire(s));
+        let y_pub = eph_pubs.get(c.index()).copied().unwrap_or_default();
+        let Some(y) = y.filter(|y| generator() * y == y_pub) else {
+            return Ok(Some(SignerError::Cheater {
+                party: *c,
+                reason: "complained about a nonce deal and did not reveal its ephemeral key".into(),
+            }));
+        };
+        let shared = ecdh(&y, &eph_pubs.get(d.index()).copied().unwrap_or_default());
+        let stream = deal_keystream(session, *d, *c, &shared, count * 32);
+        let r = reveals.get(d.index()).map(Vec::as_slice).unwrap_or_default();
+        let ct = ct_range(*d, *c, parties, commit_len, count).and_then(|rg| r.get(rg)).unwrap_or_default();
+        let opened = open_deal(ct, &stream);
+        let pts = commitments.get(d.index()).map(Vec::as_slice).unwrap_or_default();
+        let c_raw = r.get(..commit_len).unwrap_or_default();
+        if deal_valid(session, pts, c_raw, opened.as_deref().map(Vec::as_slice), count, x_of(*c), t) {
+            return Ok(Some(SignerError::Cheater {
+                party: *c,
+                reason: format!("complained about a valid nonce deal from {d}"),
+            }));
+        }
+        return Ok(Some(SignerError::Cheater {
+            party: *d,
+            reason: format!("dealt {c} nonce shares off its published commitments"),
+        }));
+    }
+    Ok(None)
+}
+
 /// Makes `count` presignatures for `key`, all bound to `signers`. Every node of the cluster
 /// runs it; only members of `signers` keep their parts (returned), the others drop theirs.
 pub async fn presign<T: Transport>(
@@ -195,32 +514,20 @@ pub async fn presign<T: Transport>(
     let parties: Vec<PartyId> = PartyId::all(n).collect();
     let plen = point_len();
 
-    // Shared k and mask a; u = k·a and a·x in one batched multiplication.
-    let k = engine.take_randoms(count).await?.into_shares();
+    // The nonce k, dealt with Feldman VSS (see the module notes); R from the commitments.
+    let (k, big_r) = deal_nonces(engine, &batch, count, &parties, faults).await?;
+
+    // Mask a; u = k·a and a·x in one batched multiplication.
     let a = engine.take_randoms(count).await?.into_shares();
     let x = Shares::from_raw(vec![key.expose_share(); count]);
     let left = Shares::concat(&[&k, &a]);
     let right = Shares::concat(&[&a, &x]);
+    drop(k);
     let products = engine.mul(&left, &right).await?;
+    drop(left);
+    drop(right);
     let u_shares = products.slice(0..count);
     let ax = products.slice(count..2 * count);
-
-    // k_i·G to everyone (k256: constant time on the secret share).
-    let mut my_k: Vec<k256::ProjectivePoint> = k
-        .expose_shares()
-        .par_iter()
-        .map(|x| {
-            <k256::ProjectivePoint as k256::elliptic_curve::ops::MulByGenerator>::mul_by_generator(&scalar_to_k256(x))
-        })
-        .collect();
-    drop(k);
-    if faults.bad_nonce_point {
-        if let Some(p) = my_k.first_mut() {
-            *p += k256::ProjectivePoint::GENERATOR;
-        }
-    }
-    let my_k_bytes = k256_points_to_bytes(&my_k);
-    let k_by_party = engine.broadcast_bytes(&my_k_bytes, plen * count).await?;
 
     // Masked inversion (the engine verifies every product before u opens).
     let u = engine.open(&u_shares).await?;
@@ -236,27 +543,6 @@ pub async fn presign<T: Transport>(
     drop(a);
     drop(ax);
 
-    // R = k·G in the exponent, checked across all n.
-    let k_pts = match decode_points(&k_by_party, &parties, count) {
-        Ok(p) => p,
-        Err(p) => {
-            return Err(
-                fail(engine, SignerError::Cheater { party: p, reason: "sent malformed k·G points".into() }).await
-            )
-        }
-    };
-    let raw_k: Vec<&[u8]> = k_by_party.iter().map(Vec::as_slice).collect();
-    if let Err(e) = check_batch(&batch, "nonce commitment k_i·G", &parties, &k_pts, None, t, &raw_k, count) {
-        return Err(fail(engine, e).await);
-    }
-    let basis: Vec<Scalar> = parties.iter().take(t + 1).map(|p| x_of(*p)).collect();
-    let lambdas = lagrange_coefficients(&basis, Scalar::zero());
-    let big_r: Vec<Point> = (0..count)
-        .into_par_iter()
-        .map(|b| {
-            k_pts.iter().zip(&lambdas).map(|(col, l)| mul_small(&col.get(b).copied().unwrap_or_default(), l)).sum()
-        })
-        .collect();
     let mut rs = Vec::with_capacity(count);
     for r in &big_r {
         match r_of(r) {

@@ -4,9 +4,10 @@
 //! others it is ready (or why it refuses). Round 2, only once every member is ready: each
 //! sends s_i = m·(k⁻¹)_i + r·(k⁻¹x)_i. A node restored from an old snapshot cannot get a
 //! presignature used twice: the other members hold the burn record and refuse in round 1, so
-//! no share for a second message is released by them, nor by the restored node. Each share is
-//! checked on its own (s_j·R = m·(k⁻¹)_j·R + r·(k⁻¹x)_j·R), so a bad one names its sender;
-//! the combined signature is verified against the public key and normalised to low s.
+//! no share for a second message is released by them, nor by the restored node. The combined
+//! signature is checked against the public key with R itself (s·R = m·G + r·X) and normalised
+//! to low s; when that fails, each share is checked on its own (s_j·R = m·(k⁻¹)_j·R +
+//! r·(k⁻¹x)_j·R), so a bad one names its sender.
 
 use ark_ff::Zero;
 use bytes::Bytes;
@@ -231,15 +232,6 @@ async fn run<T: Transport>(
                 reason: "sent a malformed signature share (not a scalar)".into(),
             });
         };
-        let Some((_, (wp, vp))) = checks.iter().find(|(q, _)| q == p) else {
-            return Err(SignerError::Invalid(format!("{p} has no check points")));
-        };
-        if big_r * s != *wp * m + *vp * r {
-            return Err(SignerError::Cheater {
-                party: *p,
-                reason: "sent a signature share that fails its check".into(),
-            });
-        }
         shares.push((*p, s));
     }
     shares.sort_by_key(|(p, _)| *p);
@@ -247,7 +239,26 @@ async fn run<T: Transport>(
     let lambdas = lagrange_coefficients(&xs, Scalar::zero());
     let s: Scalar = shares.iter().zip(&lambdas).map(|((_, s), l)| *s * l).sum();
     let public = node.key_public()?;
-    let signature = finish_signature(&big_r, s, &prehash, &public.public_key)?;
+    // The combination is checked first (s·R = m·G + r·X): when it holds, the signature is the
+    // one the presignature fixes, whatever any single share was. Only when it fails is every
+    // share checked on its own (s_j·R = m·(k⁻¹)_j·R + r·(k⁻¹x)_j·R), to name its sender.
+    let signature = match finish_signature(&big_r, s, &prehash, &public.public_key) {
+        Ok(sig) => sig,
+        Err(e) => {
+            for (p, s) in shares.iter().filter(|(p, _)| *p != me) {
+                let Some((_, (wp, vp))) = checks.iter().find(|(q, _)| q == p) else {
+                    return Err(SignerError::Invalid(format!("{p} has no check points")));
+                };
+                if big_r * s != *wp * m + *vp * r {
+                    return Err(SignerError::Cheater {
+                        party: *p,
+                        reason: "sent a signature share that fails its check".into(),
+                    });
+                }
+            }
+            return Err(e);
+        }
+    };
     let (raw_tx, tx_hash) = match req.intent.kind {
         IntentKind::Transaction => {
             let raw = req.intent.transaction().encode_signed(&signature);

@@ -74,12 +74,24 @@ fn inconsistent_presign_points_are_caught() {
         let f = |p: PartyId| PresignFaults { bad_check_point: p == pid(3), ..Default::default() };
         let r = cluster::presign(&c.transports, &c.nodes, 1, SessionId::random(), 3, &s, NOW, &f).await;
         assert_named(&r, pid(3));
-        // A bad k_i·G: with n = t + 2 the check detects it and names the suspects.
+        // A nonce point (a dealer's part of R) off the polynomial it deals: with n = t + 2 too,
+        // the receivers' complaints are settled in public and name the dealer.
         let f = |p: PartyId| PresignFaults { bad_nonce_point: p == pid(2), ..Default::default() };
         let r = cluster::presign(&c.transports, &c.nodes, 1, SessionId::random(), 3, &s, NOW, &f).await;
         assert!(r.iter().all(|x| x.is_err()));
-        assert!(r.iter().any(|x| x.as_ref().err().is_some_and(|e| e.culprits().contains(&pid(2)))));
+        assert_named(&r, pid(2));
         assert!(c.nodes[0].presig_ids().unwrap().is_empty(), "nothing is kept from an aborted batch");
+        // A false complaint about a valid deal names the complainer.
+        let f =
+            |p: PartyId| PresignFaults { false_complaint_about: (p == pid(3)).then(|| pid(1)), ..Default::default() };
+        let r = cluster::presign(&c.transports, &c.nodes, 1, SessionId::random(), 3, &s, NOW, &f).await;
+        assert_named(&r, pid(3));
+        assert!(c.nodes[0].presig_ids().unwrap().is_empty(), "nothing is kept from an aborted batch");
+        // The cluster still presigns and signs afterwards.
+        let ids = c.presign(2, &s).await;
+        let req = c.request(c.intent(1, 1), ids[0], &s);
+        let out = cluster::first_ok(cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await).unwrap();
+        assert_eq!(out[0], out[1]);
     });
     runtime().block_on(async {
         // With n = 4, t = 1 a bad k_i·G is pinned to its sender.
