@@ -167,7 +167,6 @@ impl std::fmt::Debug for Corrupting {
 }
 
 fn shifted<P: ark_ec::CurveGroup>(bytes: &mut [u8]) {
-    use ark_ec::PrimeGroup;
     use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
     let point = P::Affine::deserialize_compressed(&*bytes).unwrap();
     let mut out = Vec::new();
