@@ -3,6 +3,7 @@
 mod auction;
 mod bench;
 mod cluster;
+mod node;
 mod prove;
 mod psi;
 mod risk;
@@ -66,6 +67,8 @@ enum Command {
         #[command(subcommand)]
         command: risk::RiskCommand,
     },
+    /// The party node daemon: `tacit node --config party.toml`, `tacit node init|submit|status|check`.
+    Node(node::NodeArgs),
     /// End-to-end demonstrations on a local 3-node cluster over loopback QUIC and an embedded
     /// EVM; without a subcommand, the sealed-bid auction.
     Demo {
@@ -312,6 +315,7 @@ fn main() -> anyhow::Result<()> {
         Command::Audit { command } => signer::audit(command),
         Command::Psi { command } => psi::run(command),
         Command::Risk { command } => risk::run(command),
+        Command::Node(args) => node::run(args),
         Command::Demo { command: None } => auction::demo(auction::DemoArgs::default()),
         Command::Demo { command: Some(DemoCommand::Auction(args)) } => auction::demo(args),
         Command::Demo { command: Some(DemoCommand::Sign(args)) } => signer::demo(args),

@@ -1,8 +1,13 @@
 //! A node's intake for clients (bidders, institutions): one request, one response, over QUIC.
 //!
 //! The node authenticates with its cluster certificate, which the client pins (the
-//! fingerprint from the cluster file); clients are anonymous at this layer (applications
-//! authenticate what they accept, e.g. against on-chain commitments). Requests are capped
+//! fingerprint from the cluster file). With [`IntakeServer::bind`] clients are anonymous at
+//! this layer (applications authenticate what they accept, e.g. against on-chain
+//! commitments). With [`IntakeServer::bind_authenticated`] every client must present a
+//! certificate and prove its key in the TLS handshake (mutual TLS, [`submit_as`]); the request
+//! then carries the certificate's SHA-256 fingerprint ([`IntakeRequest::client`]) for the
+//! application's policy to decide on (the transport accepts any well-signed certificate: there
+//! is no CA, the fingerprint is the identity). Requests are capped
 //! before allocation; each is handed to the application through [`IntakeServer::next`] with a
 //! responder, so protocol logic stays apart from I/O.
 
@@ -14,7 +19,11 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Endpoint, VarInt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::tls::{provider, Fingerprint, PartyIdentity, PinnedServerVerifier};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use super::tls::{peer_fingerprint, provider, Fingerprint, PartyIdentity, PinnedServerVerifier};
 use super::TransportError;
 use crate::party::PartyId;
 
@@ -39,6 +48,8 @@ fn intake_transport() -> Result<quinn::TransportConfig, TransportError> {
     t.max_idle_timeout(Some(
         quinn::IdleTimeout::try_from(Duration::from_secs(30)).map_err(|e| config_err("idle timeout", e))?,
     ));
+    // A client waiting for a long job keeps its connection alive.
+    t.keep_alive_interval(Some(Duration::from_secs(10)));
     Ok(t)
 }
 
@@ -49,6 +60,9 @@ pub struct IntakeRequest {
     pub payload: Vec<u8>,
     /// The client's address (for logs; not an identity).
     pub from: SocketAddr,
+    /// The fingerprint of the certificate the client proved it holds (only on an endpoint
+    /// bound with [`IntakeServer::bind_authenticated`]; `None` otherwise).
+    pub client: Option<Fingerprint>,
     respond: oneshot::Sender<Result<Vec<u8>, String>>,
 }
 
@@ -71,11 +85,36 @@ impl IntakeServer {
     /// Listens on `listen` with the node's `identity`; requests over `max_request` bytes are
     /// refused unread.
     pub fn bind(listen: SocketAddr, identity: &PartyIdentity, max_request: usize) -> Result<Self, TransportError> {
+        Self::bind_with(listen, identity, max_request, false)
+    }
+
+    /// As [`IntakeServer::bind`], but every client must present a certificate and prove its
+    /// private key in the handshake; each request carries the certificate's fingerprint in
+    /// [`IntakeRequest::client`]. Clients connect with [`submit_as`].
+    pub fn bind_authenticated(
+        listen: SocketAddr,
+        identity: &PartyIdentity,
+        max_request: usize,
+    ) -> Result<Self, TransportError> {
+        Self::bind_with(listen, identity, max_request, true)
+    }
+
+    fn bind_with(
+        listen: SocketAddr,
+        identity: &PartyIdentity,
+        max_request: usize,
+        authenticated: bool,
+    ) -> Result<Self, TransportError> {
         let provider = Arc::new(provider());
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| config_err("TLS", e))?
-            .with_no_client_auth()
+            .map_err(|e| config_err("TLS", e))?;
+        let builder = if authenticated {
+            builder.with_client_cert_verifier(Arc::new(AnyClientCert { provider }))
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut tls = builder
             .with_single_cert(
                 vec![rustls::pki_types::CertificateDer::from(identity.cert_der().to_vec())],
                 rustls::pki_types::PrivateKeyDer::Pkcs8(identity.expose_key_der().to_vec().into()),
@@ -87,7 +126,7 @@ impl IntakeServer {
         server.transport_config(Arc::new(intake_transport()?));
         let endpoint = Endpoint::server(server, listen).map_err(|e| config_err("intake endpoint", e))?;
         let (tx, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(accept_loop(endpoint.clone(), tx, max_request));
+        tokio::spawn(accept_loop(endpoint.clone(), tx, max_request, authenticated));
         Ok(Self { endpoint, requests })
     }
 
@@ -113,7 +152,51 @@ impl Drop for IntakeServer {
     }
 }
 
-async fn accept_loop(endpoint: Endpoint, tx: mpsc::Sender<IntakeRequest>, max_request: usize) {
+/// Accepts any client certificate whose handshake signature verifies (the client holds its
+/// key); which fingerprints may do what is the application's policy.
+#[derive(Debug)]
+struct AnyClientCert {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+async fn accept_loop(endpoint: Endpoint, tx: mpsc::Sender<IntakeRequest>, max_request: usize, authenticated: bool) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     while let Some(incoming) = endpoint.accept().await {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -125,13 +208,24 @@ async fn accept_loop(endpoint: Endpoint, tx: mpsc::Sender<IntakeRequest>, max_re
             let _slot = slot;
             let Ok(conn) = incoming.await else { return };
             let from = conn.remote_address();
+            let client = if authenticated {
+                match peer_fingerprint(&conn) {
+                    Some(fp) => Some(fp),
+                    None => {
+                        conn.close(VarInt::from_u32(1), b"client certificate required");
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
             while let Ok((mut send, mut recv)) = conn.accept_bi().await {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let answer = match recv.read_to_end(max_request).await {
                         Ok(payload) => {
                             let (respond, answer) = oneshot::channel();
-                            if tx.send(IntakeRequest { payload, from, respond }).await.is_err() {
+                            if tx.send(IntakeRequest { payload, from, client, respond }).await.is_err() {
                                 return;
                             }
                             answer.await.unwrap_or_else(|_| Err("the node dropped the request".into()))
@@ -171,16 +265,50 @@ pub async fn submit(
     max_response: usize,
     timeout: Duration,
 ) -> Result<Vec<u8>, TransportError> {
+    submit_inner(None, node, addr, pin, request, max_response, timeout).await
+}
+
+/// As [`submit`], presenting `client`'s certificate (mutual TLS) to a node whose intake was
+/// bound with [`IntakeServer::bind_authenticated`].
+pub async fn submit_as(
+    client: &PartyIdentity,
+    node: PartyId,
+    addr: SocketAddr,
+    pin: Fingerprint,
+    request: &[u8],
+    max_response: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, TransportError> {
+    submit_inner(Some(client), node, addr, pin, request, max_response, timeout).await
+}
+
+async fn submit_inner(
+    client: Option<&PartyIdentity>,
+    node: PartyId,
+    addr: SocketAddr,
+    pin: Fingerprint,
+    request: &[u8],
+    max_response: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, TransportError> {
     let connect_err = |reason: String| TransportError::Connect { peer: node, reason };
     let exchange = async {
         let provider = Arc::new(provider());
         let verifier = Arc::new(PinnedServerVerifier::new(node, pin, provider.clone()));
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| config_err("TLS", e))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(verifier);
+        let mut tls = match client {
+            Some(id) => builder
+                .with_client_auth_cert(
+                    vec![rustls::pki_types::CertificateDer::from(id.cert_der().to_vec())],
+                    rustls::pki_types::PrivateKeyDer::Pkcs8(id.expose_key_der().to_vec().into()),
+                )
+                .map_err(|e| config_err("client certificate", e))?,
+            None => builder.with_no_client_auth(),
+        };
         tls.alpn_protocols = vec![INTAKE_ALPN.to_vec()];
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| config_err("QUIC client TLS", e))?;
         let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
@@ -201,7 +329,9 @@ pub async fn submit(
             .await
             .map_err(|e| TransportError::Malformed { peer: node, reason: format!("response: {e}") })?;
         conn.close(VarInt::from_u32(0), b"done");
-        endpoint.wait_idle().await;
+        // The close is sent by the endpoint's driver; letting it drain in the background saves
+        // the caller the draining period (about three probe timeouts).
+        tokio::spawn(async move { endpoint.wait_idle().await });
         match frame.split_first() {
             Some((0, body)) => Ok(body.to_vec()),
             Some((1, reason)) => Err(TransportError::Malformed {
@@ -212,4 +342,42 @@ pub async fn submit(
         }
     };
     tokio::time::timeout(timeout, exchange).await.map_err(|_| TransportError::Timeout { peer: node, after: timeout })?
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    async fn echo(mut server: IntakeServer) {
+        while let Some(r) = server.next().await {
+            let who = r.client.map(|f| f.to_hex()).unwrap_or_else(|| "anonymous".into());
+            r.respond(Ok(who.into_bytes()));
+        }
+    }
+
+    #[tokio::test]
+    async fn client_certificates() {
+        let node_id = PartyId::new(1).unwrap();
+        let node = PartyIdentity::generate(node_id).unwrap();
+        let client = PartyIdentity::generate(node_id).unwrap();
+        let local: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let t = Duration::from_secs(10);
+
+        let auth = IntakeServer::bind_authenticated(local, &node, 1024).unwrap();
+        let addr = auth.local_addr().unwrap();
+        tokio::spawn(echo(auth));
+        let got = submit_as(&client, node_id, addr, node.fingerprint(), b"hi", 1024, t).await.unwrap();
+        assert_eq!(got, client.fingerprint().to_hex().into_bytes());
+        // Without a certificate the handshake is refused.
+        assert!(submit(node_id, addr, node.fingerprint(), b"hi", 1024, t).await.is_err());
+
+        // The anonymous intake is unchanged.
+        let anon = IntakeServer::bind(local, &node, 1024).unwrap();
+        let addr = anon.local_addr().unwrap();
+        tokio::spawn(echo(anon));
+        assert_eq!(submit(node_id, addr, node.fingerprint(), b"hi", 1024, t).await.unwrap(), b"anonymous");
+        // A wrong pin is refused by the client.
+        assert!(submit_as(&client, node_id, addr, client.fingerprint(), b"hi", 1024, t).await.is_err());
+    }
 }

@@ -1,0 +1,310 @@
+//! The job API's wire types: JSON over one QUIC stream per request (mutual TLS), at most
+//! `max_request` bytes, decoded with `deny_unknown_fields` and checked by
+//! [`JobSpec::validate`] before anything is queued.
+
+use serde::{Deserialize, Serialize};
+use tacit_signer::eth::Intent;
+use tacit_signer::policy::{Approval, Policy};
+
+use crate::error::{NodeError, Result};
+use crate::store::JobState;
+
+/// Most presignatures one job may ask for.
+pub const MAX_PRESIGN: usize = 1024;
+/// Most approvals one signing request may carry.
+pub const MAX_APPROVALS: usize = 64;
+
+/// The job types a client can be authorised for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobType {
+    /// Fresh threshold ECDSA key.
+    SignerDkg,
+    /// New shares of the same key.
+    SignerRefresh,
+    /// Reshare to a replaced party (same key, same address).
+    SignerReshare,
+    /// Make presignatures.
+    SignerPresign,
+    /// Sign an intent (behind every node's policy gate).
+    SignerSign,
+    /// Set the first signing policy (local to each node).
+    SignerPolicy,
+    /// Public key, address, pool levels (local).
+    SignerInfo,
+    /// A job's state (local).
+    JobStatus,
+    /// Benchmark: a sealed-bid auction (validity, outcome, collaborative proof) over bids
+    /// every node derives from a public seed. NOT private (the seed reveals the bids): for
+    /// figures over the real mesh only.
+    AuctionBench,
+}
+
+impl JobType {
+    /// Every type.
+    pub const ALL: [JobType; 9] = [
+        JobType::SignerDkg,
+        JobType::SignerRefresh,
+        JobType::SignerReshare,
+        JobType::SignerPresign,
+        JobType::SignerSign,
+        JobType::SignerPolicy,
+        JobType::SignerInfo,
+        JobType::JobStatus,
+        JobType::AuctionBench,
+    ];
+
+    /// The name used in policies, metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobType::SignerDkg => "signer.dkg",
+            JobType::SignerRefresh => "signer.refresh",
+            JobType::SignerReshare => "signer.reshare",
+            JobType::SignerPresign => "signer.presign",
+            JobType::SignerSign => "signer.sign",
+            JobType::SignerPolicy => "signer.policy",
+            JobType::SignerInfo => "signer.info",
+            JobType::JobStatus => "job.status",
+            JobType::AuctionBench => "auction.bench",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Whether the nodes run it together over the mesh (otherwise each node answers alone).
+    pub fn coordinated(self) -> bool {
+        !matches!(self, JobType::SignerPolicy | JobType::SignerInfo | JobType::JobStatus)
+    }
+}
+
+/// 32 bytes as hex.
+pub mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises.
+    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&hex::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserialises.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        match s {
+            None => Ok(None),
+            Some(s) => {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(s.trim_start_matches("0x"), &mut out).map_err(serde::de::Error::custom)?;
+                Ok(Some(out))
+            }
+        }
+    }
+}
+
+/// What a client asks the nodes to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobSpec {
+    /// Fresh key (all n nodes).
+    SignerDkg,
+    /// New shares, same key (all n nodes).
+    SignerRefresh,
+    /// Reshare so that `replaced` (a new node with an empty store, same party id) gets a share.
+    SignerReshare {
+        /// The replaced party.
+        replaced: u16,
+    },
+    /// Make `count` presignatures bound to `signers` (all n nodes take part).
+    SignerPresign {
+        /// How many.
+        count: usize,
+        /// The signer set (t+1 ascending ids).
+        signers: Vec<u16>,
+    },
+    /// Sign an intent with a presignature of `signers` (from the pool unless given).
+    SignerSign {
+        /// The intent.
+        intent: Intent,
+        /// Approver signatures over its EIP-712 digest.
+        approvals: Vec<Approval>,
+        /// The signer set.
+        signers: Vec<u16>,
+        /// A specific presignature (default: one from the pool).
+        #[serde(default, with = "hex32", skip_serializing_if = "Option::is_none")]
+        presig_id: Option<[u8; 32]>,
+    },
+    /// The first signing policy (each node keeps it; later changes go through approvals).
+    SignerPolicy {
+        /// The policy.
+        policy: Policy,
+    },
+    /// Public key, address and pool levels.
+    SignerInfo,
+    /// Benchmark auction (Vickrey) of `bidders` bids derived from `seed` (public: no privacy).
+    AuctionBench {
+        /// Bidders (1..=1000).
+        bidders: usize,
+        /// Seed of the setup and the bids.
+        seed: u64,
+    },
+}
+
+impl JobSpec {
+    /// Its type.
+    pub fn job_type(&self) -> JobType {
+        match self {
+            JobSpec::SignerDkg => JobType::SignerDkg,
+            JobSpec::SignerRefresh => JobType::SignerRefresh,
+            JobSpec::SignerReshare { .. } => JobType::SignerReshare,
+            JobSpec::SignerPresign { .. } => JobType::SignerPresign,
+            JobSpec::SignerSign { .. } => JobType::SignerSign,
+            JobSpec::SignerPolicy { .. } => JobType::SignerPolicy,
+            JobSpec::SignerInfo => JobType::SignerInfo,
+            JobSpec::AuctionBench { .. } => JobType::AuctionBench,
+        }
+    }
+
+    /// Checks bounds against a cluster of `n` parties with threshold `t`.
+    pub fn validate(&self, n: usize, t: usize) -> Result<()> {
+        let bad = |m: String| Err(NodeError::BadRequest(m));
+        let check_set = |signers: &[u16]| -> Result<()> {
+            let ids: Vec<_> = signers.iter().filter_map(|s| tacit_mpc_engine::PartyId::new(*s)).collect();
+            if ids.len() != signers.len() {
+                return Err(NodeError::BadRequest(format!("signer set {signers:?} has an invalid id")));
+            }
+            tacit_signer::presign::validate_signers(&ids, n, t)
+                .map_err(|e| NodeError::BadRequest(format!("signer set {signers:?}: {e}")))
+        };
+        match self {
+            JobSpec::SignerReshare { replaced } => {
+                if *replaced == 0 || usize::from(*replaced) > n {
+                    return bad(format!("no party {replaced}"));
+                }
+            }
+            JobSpec::SignerPresign { count, signers } => {
+                if *count == 0 || *count > MAX_PRESIGN {
+                    return bad(format!("count must be in 1..={MAX_PRESIGN}"));
+                }
+                check_set(signers)?;
+            }
+            JobSpec::SignerSign { approvals, signers, .. } => {
+                if approvals.len() > MAX_APPROVALS {
+                    return bad(format!("at most {MAX_APPROVALS} approvals"));
+                }
+                check_set(signers)?;
+            }
+            JobSpec::SignerPolicy { policy } => {
+                if policy.approvers.len() > 256 || policy.chains.len() > 256 || policy.destinations.len() > 4096 {
+                    return bad("policy lists are too long".into());
+                }
+            }
+            JobSpec::AuctionBench { bidders, .. } => {
+                if *bidders == 0 || *bidders > 1000 {
+                    return bad("bidders must be in 1..=1000".into());
+                }
+            }
+            JobSpec::SignerDkg | JobSpec::SignerRefresh | JobSpec::SignerInfo => {}
+        }
+        Ok(())
+    }
+
+    /// Digest every node compares before running a job together.
+    pub fn digest(&self) -> [u8; 32] {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        *blake3::Hasher::new_derive_key("tacit node job spec v1").update(&bytes).finalize().as_bytes()
+    }
+}
+
+/// A client request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientRequest {
+    /// Submit a job (the client sends the same job, same id, to every node); the answer comes
+    /// when the job is finished (or failed) at this node. Submitting a failed job's id again
+    /// retries it; a finished job's id returns its result.
+    Submit {
+        /// 16 bytes, hex; chosen by the client.
+        job_id: String,
+        /// The job.
+        spec: Box<JobSpec>,
+    },
+    /// A job's state at this node.
+    Status {
+        /// Job id (hex).
+        job_id: String,
+    },
+}
+
+impl ClientRequest {
+    /// Decodes a request.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| NodeError::BadRequest(format!("request: {e}")))
+    }
+
+    /// Encodes a request.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Parses a 16-byte job id from hex.
+pub fn parse_job_id(s: &str) -> Result<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(s, &mut out).map_err(|_| NodeError::BadRequest("job_id must be 32 hex digits".into()))?;
+    Ok(out)
+}
+
+/// A fresh random job id.
+pub fn new_job_id() -> String {
+    use rand::RngCore;
+    let mut id = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut id);
+    hex::encode(id)
+}
+
+/// A job as a node reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobView {
+    /// Job id (hex).
+    pub job_id: String,
+    /// Job type.
+    pub kind: String,
+    /// State at this node.
+    pub state: JobState,
+    /// Attempts.
+    pub attempts: u32,
+    /// Result (public values only).
+    pub result: Option<serde_json::Value>,
+    /// Failure reason (names the culprit where known).
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_rejects_unknown_and_bounds() {
+        assert!(ClientRequest::decode(b"{\"submit\":{\"job_id\":\"00\",\"spec\":\"nope\"}}").is_err());
+        assert!(ClientRequest::decode(b"{\"submit\":{\"job_id\":\"00\",\"spec\":\"signer_dkg\"}}").is_ok());
+        assert!(ClientRequest::decode(b"\xff\xfe").is_err());
+        let r = ClientRequest::decode(
+            b"{\"submit\":{\"job_id\":\"00\",\"spec\":{\"signer_presign\":{\"count\":5000,\"signers\":[1,2]}}}}",
+        )
+        .unwrap();
+        let ClientRequest::Submit { spec, .. } = r else { panic!() };
+        assert!(spec.validate(3, 1).is_err());
+        let ok = JobSpec::SignerPresign { count: 4, signers: vec![1, 2] };
+        ok.validate(3, 1).unwrap();
+        assert!(JobSpec::SignerPresign { count: 4, signers: vec![1, 9] }.validate(3, 1).is_err());
+        assert!(parse_job_id("zz").is_err());
+        for t in JobType::ALL {
+            assert_eq!(JobType::parse(t.name()), Some(t));
+        }
+    }
+}

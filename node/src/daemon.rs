@@ -1,0 +1,663 @@
+//! The node: store, signer, mesh, job API, metrics and the coordinator, with graceful
+//! shutdown (stop accepting, let the job in flight finish within `shutdown_ms` or abort it,
+//! fail what is still queued, close the mesh and the store).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tacit_mpc_engine::transport::intake::{IntakeRequest, IntakeServer};
+use tacit_mpc_engine::transport::quic::Fingerprint;
+use tacit_mpc_engine::PartyId;
+use tacit_signer::Node as SignerNode;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use crate::api::{new_job_id, parse_job_id, ClientRequest, JobSpec, JobType, JobView};
+use crate::config::NodeConfig;
+use crate::error::{NodeError, Result};
+use crate::jobs::Resolved;
+use crate::mesh::Mesh;
+use crate::metrics::Metrics;
+use crate::store::{now, JobRecord, JobState, NodeStore};
+
+/// Jobs held in memory (queued or running) at most; further submissions are refused.
+pub const MAX_HELD_JOBS: usize = 1024;
+
+/// A job this node holds in memory (queued or running).
+#[derive(Debug)]
+struct Entry {
+    spec: JobSpec,
+    digest: [u8; 32],
+    client: Option<String>,
+    submitted: Instant,
+    started: Option<Instant>,
+    done: watch::Sender<Option<JobView>>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    entries: HashMap<[u8; 16], Entry>,
+    queue: VecDeque<[u8; 16]>,
+}
+
+/// State shared by the node's tasks.
+#[derive(Debug)]
+pub struct Shared {
+    /// Configuration.
+    pub cfg: NodeConfig,
+    /// The node's store.
+    pub store: NodeStore,
+    /// The signer (its own encrypted store, same key).
+    pub signer: SignerNode,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The peer mesh.
+    pub mesh: Mesh,
+    /// The proposer (party 1).
+    pub leader: PartyId,
+    /// Signalled when a job is queued.
+    pub notify: Notify,
+    registry: Mutex<Registry>,
+    aborts: Mutex<Vec<(String, String)>>,
+}
+
+fn view(rec: &JobRecord) -> JobView {
+    JobView {
+        job_id: rec.id.clone(),
+        kind: rec.kind.clone(),
+        state: rec.state,
+        attempts: rec.attempts,
+        result: rec.result.clone(),
+        error: rec.error.clone(),
+    }
+}
+
+impl Shared {
+    fn reg(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update_queue_metric(&self, reg: &Registry) {
+        self.metrics.set_queue_depth(reg.queue.len());
+    }
+
+    /// Jobs failed before commit, to tell the peers (proposer).
+    pub fn take_aborts(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.aborts.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Keeps aborts for a later attempt (at most 1024).
+    pub fn keep_aborts(&self, mut pending: Vec<(String, String)>) {
+        let mut a = self.aborts.lock().unwrap_or_else(|e| e.into_inner());
+        a.append(&mut pending);
+        let excess = a.len().saturating_sub(1024);
+        a.drain(..excess);
+    }
+
+    /// Queues one abort.
+    pub fn add_abort(&self, job: String, reason: String) {
+        self.keep_aborts(vec![(job, reason)]);
+    }
+
+    /// The next queued job (proposer).
+    pub fn pop_queued(&self) -> Option<[u8; 16]> {
+        let mut reg = self.reg();
+        while let Some(id) = reg.queue.pop_front() {
+            if reg.entries.contains_key(&id) {
+                self.update_queue_metric(&reg);
+                return Some(id);
+            }
+        }
+        self.update_queue_metric(&reg);
+        None
+    }
+
+    /// A queued job's spec, digest and whether it is the node's own.
+    pub fn entry_spec(&self, id: &[u8; 16]) -> Option<(JobSpec, [u8; 32], bool)> {
+        self.reg().entries.get(id).map(|e| (e.spec.clone(), e.digest, e.client.is_none()))
+    }
+
+    /// What the proposer fixes for a job before proposing it.
+    pub fn resolve(&self, spec: &JobSpec) -> Result<Resolved> {
+        match spec {
+            JobSpec::SignerSign { signers, presig_id: None, .. } => {
+                let ids: Vec<PartyId> = signers.iter().filter_map(|s| PartyId::new(*s)).collect();
+                if !ids.contains(&self.cfg.me) {
+                    return Err(NodeError::BadRequest(format!(
+                        "the proposer ({}) is not in signer set {signers:?}: name a presig_id",
+                        self.cfg.me
+                    )));
+                }
+                let pool = self.signer.presigs_for(&ids)?;
+                let id = pool.into_iter().min().ok_or_else(|| {
+                    NodeError::Other(format!("no presignature for signer set {signers:?} in the pool"))
+                })?;
+                Ok(Resolved { presig_id: Some(id), key_public: None })
+            }
+            JobSpec::SignerReshare { .. } => {
+                let p = self.signer.key_public()?;
+                Ok(Resolved { presig_id: None, key_public: Some(hex::encode(p.to_bytes())) })
+            }
+            _ => Ok(Resolved::default()),
+        }
+    }
+
+    /// A presign job to refill a pool, if one is low (proposer).
+    pub fn pool_refill(&self) -> Option<JobSpec> {
+        let pools = &self.cfg.file.pools;
+        if pools.presignatures == 0 || self.signer.key_share().is_err() {
+            return None;
+        }
+        for (set, (_, level)) in
+            self.cfg.pool_sets.iter().zip(crate::jobs::pool_levels(&self.signer, &self.cfg.pool_sets))
+        {
+            if !set.contains(&self.cfg.me.get()) {
+                continue;
+            }
+            let target = pools.presignatures;
+            if level < target && (level < pools.low_water || target - level >= pools.batch) {
+                return Some(JobSpec::SignerPresign { count: pools.batch.min(target - level), signers: set.clone() });
+            }
+        }
+        None
+    }
+
+    fn insert_entry(&self, reg: &mut Registry, id: [u8; 16], spec: JobSpec, client: Option<String>) {
+        let digest = spec.digest();
+        let (done, _) = watch::channel(None);
+        reg.entries.insert(id, Entry { spec, digest, client, submitted: Instant::now(), started: None, done });
+        reg.queue.push_back(id);
+        self.update_queue_metric(reg);
+    }
+
+    /// Registers one of the node's own jobs (pool refill); returns its id.
+    pub fn register_internal(&self, spec: JobSpec) -> [u8; 16] {
+        let id = parse_job_id(&new_job_id()).unwrap_or([0; 16]);
+        let rec = JobRecord {
+            id: hex::encode(id),
+            kind: spec.job_type().name().into(),
+            spec_digest: hex::encode(spec.digest()),
+            client: None,
+            state: JobState::Queued,
+            attempts: 0,
+            submitted: now(),
+            updated: now(),
+            result: None,
+            error: None,
+        };
+        if let Err(e) = self.store.put_job(&id, &rec, "internal") {
+            tracing::error!(target: "tacit::node", "store: {e}");
+        }
+        let mut reg = self.reg();
+        self.insert_entry(&mut reg, id, spec, None);
+        reg.queue.retain(|q| *q != id);
+        self.update_queue_metric(&reg);
+        id
+    }
+
+    fn record(&self, id: &[u8; 16]) -> Option<JobRecord> {
+        match self.store.job(id) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(target: "tacit::node", "store: {e}");
+                None
+            }
+        }
+    }
+
+    /// Counts a new attempt (proposer); returns its number.
+    pub fn start_attempt(&self, id: &[u8; 16]) -> u32 {
+        let Some(mut rec) = self.record(id) else { return 1 };
+        rec.attempts = rec.attempts.saturating_add(1);
+        rec.state = JobState::Running;
+        rec.error = None;
+        rec.updated = now();
+        if let Err(e) = self.store.put_job(id, &rec, "attempt") {
+            tracing::error!(target: "tacit::node", "store: {e}");
+        }
+        rec.attempts
+    }
+
+    /// Marks a job running at `attempt`.
+    pub fn mark_running(&self, id: &[u8; 16], attempt: u32) {
+        if let Some(e) = self.reg().entries.get_mut(id) {
+            e.started = Some(Instant::now());
+        }
+        let Some(mut rec) = self.record(id) else { return };
+        if rec.state == JobState::Running && rec.attempts == attempt {
+            return;
+        }
+        rec.attempts = attempt.max(rec.attempts);
+        rec.state = JobState::Running;
+        rec.updated = now();
+        if let Err(e) = self.store.put_job(id, &rec, "run") {
+            tracing::error!(target: "tacit::node", "store: {e}");
+        }
+    }
+
+    /// Records a job's outcome, answers its waiting clients, updates the metrics.
+    pub fn finish(&self, id: &[u8; 16], attempt: u32, result: Result<serde_json::Value>) {
+        let entry = {
+            let mut reg = self.reg();
+            reg.queue.retain(|q| q != id);
+            let e = reg.entries.remove(id);
+            self.update_queue_metric(&reg);
+            e
+        };
+        let Some(entry) = entry else { return };
+        let kind = entry.spec.job_type().name();
+        let mut rec = self.record(id).unwrap_or_else(|| JobRecord {
+            id: hex::encode(id),
+            kind: kind.into(),
+            spec_digest: hex::encode(entry.digest),
+            client: entry.client.clone(),
+            state: JobState::Queued,
+            attempts: 0,
+            submitted: now(),
+            updated: now(),
+            result: None,
+            error: None,
+        });
+        rec.attempts = rec.attempts.max(attempt).max(1);
+        rec.updated = now();
+        let secs = entry.started.unwrap_or(entry.submitted).elapsed().as_secs_f64();
+        match &result {
+            Ok(v) => {
+                rec.state = JobState::Done;
+                rec.result = Some(v.clone());
+                rec.error = None;
+                self.metrics.job_finished(kind, "done", secs, None);
+                if matches!(entry.spec, JobSpec::SignerSign { .. }) {
+                    self.metrics.sign_approval_latency(entry.submitted.elapsed().as_secs_f64());
+                }
+                tracing::info!(target: "tacit::node", job = %rec.id, kind, attempt, seconds = secs, "job done");
+            }
+            Err(e) => {
+                rec.state = JobState::Failed;
+                rec.error = Some(e.to_string());
+                self.metrics.job_finished(kind, "failed", secs, Some(e.reason_label()));
+                let culprit = e.culprit().map(|p| p.to_string()).unwrap_or_default();
+                tracing::warn!(target: "tacit::node", job = %rec.id, kind, attempt, culprit = %culprit, "job failed: {e}");
+            }
+        }
+        let event = if rec.state == JobState::Done { "done" } else { "failed" };
+        if let Err(e) = self.store.put_job(id, &rec, event) {
+            tracing::error!(target: "tacit::node", "store: {e}");
+        }
+        self.update_pool_metrics();
+        let _ = entry.done.send(Some(view(&rec)));
+    }
+
+    /// Refreshes the pool gauges.
+    pub fn update_pool_metrics(&self) {
+        let target = self.cfg.file.pools.presignatures;
+        for (label, level) in crate::jobs::pool_levels(&self.signer, &self.cfg.pool_sets) {
+            self.metrics.set_pool("presignatures", &label, level, target);
+        }
+    }
+
+    /// A follower's check of a proposal: the job is held here from an authorised client with
+    /// the same spec (waiting up to `proposal_wait` for the client's copy), or it is an
+    /// internal pool refill this node's configuration allows.
+    pub async fn check_proposal(
+        &self,
+        job: &str,
+        digest: &str,
+        internal: Option<JobSpec>,
+    ) -> Result<([u8; 16], JobSpec)> {
+        let id = parse_job_id(job)?;
+        if let Some(spec) = internal {
+            let allowed = match &spec {
+                JobSpec::SignerPresign { count, signers } => {
+                    *count <= self.cfg.file.pools.batch && self.cfg.pool_sets.contains(signers)
+                }
+                _ => false,
+            };
+            if !allowed || hex::encode(spec.digest()) != digest {
+                return Err(NodeError::BadRequest(format!("internal job {job} is not allowed here")));
+            }
+            let rec = JobRecord {
+                id: job.into(),
+                kind: spec.job_type().name().into(),
+                spec_digest: digest.into(),
+                client: None,
+                state: JobState::Queued,
+                attempts: 0,
+                submitted: now(),
+                updated: now(),
+                result: None,
+                error: None,
+            };
+            let mut reg = self.reg();
+            if !reg.entries.contains_key(&id) {
+                self.store.put_job(&id, &rec, "internal")?;
+                self.insert_entry(&mut reg, id, spec.clone(), None);
+            }
+            return Ok((id, spec));
+        }
+        let deadline = Instant::now() + self.cfg.proposal_wait();
+        loop {
+            if let Some(e) = self.reg().entries.get(&id) {
+                if hex::encode(e.digest) != digest {
+                    return Err(NodeError::BadRequest(format!("job {job} differs from the client's copy here")));
+                }
+                return Ok((id, e.spec.clone()));
+            }
+            if Instant::now() >= deadline {
+                return Err(NodeError::BadRequest(format!("job {job} was not submitted here by an authorised client")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Fails the jobs queued for longer than `age` (a follower whose mesh is down).
+    pub fn fail_waiting(&self, age: Duration, why: &NodeError) {
+        let ids: Vec<[u8; 16]> = self
+            .reg()
+            .entries
+            .iter()
+            .filter(|(_, e)| e.started.is_none() && e.submitted.elapsed() >= age)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.finish(&id, 0, Err(NodeError::Other(format!("the mesh is down: {why}"))));
+        }
+    }
+
+    /// Fails every job still held (shutdown).
+    fn fail_pending(&self) {
+        let ids: Vec<[u8; 16]> = self.reg().entries.keys().copied().collect();
+        for id in ids {
+            self.finish(&id, 0, Err(NodeError::ShuttingDown));
+        }
+    }
+}
+
+fn authorise(cfg: &NodeConfig, client: Option<Fingerprint>, job: JobType) -> Result<String> {
+    let fp = client.ok_or_else(|| NodeError::Unauthorised { client: "anonymous".into(), job: job.name().into() })?;
+    let entry = cfg
+        .client_policy(&fp)
+        .ok_or_else(|| NodeError::Unauthorised { client: fp.to_hex(), job: job.name().into() })?;
+    if entry.jobs.iter().any(|j| j == "*" || j == job.name()) {
+        Ok(entry.name.clone())
+    } else {
+        Err(NodeError::Unauthorised { client: format!("{} ({})", entry.name, fp.to_hex()), job: job.name().into() })
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: IntakeRequest) {
+    let answer = handle_inner(&shared, &req.payload, req.client).await;
+    let answer = answer.and_then(|v| serde_json::to_vec(&v).map_err(|e| NodeError::Other(e.to_string())));
+    req.respond(answer.map_err(|e| e.to_string()));
+}
+
+async fn handle_inner(shared: &Arc<Shared>, payload: &[u8], client: Option<Fingerprint>) -> Result<JobView> {
+    let request = match ClientRequest::decode(payload) {
+        Ok(r) => r,
+        Err(e) => {
+            shared.metrics.job_refused("unknown", e.reason_label());
+            return Err(e);
+        }
+    };
+    match request {
+        ClientRequest::Status { job_id } => {
+            authorise(&shared.cfg, client, JobType::JobStatus)?;
+            let id = parse_job_id(&job_id)?;
+            shared.store.job(&id)?.map(|r| view(&r)).ok_or_else(|| NodeError::BadRequest(format!("no job {job_id}")))
+        }
+        ClientRequest::Submit { job_id, spec } => {
+            let kind = spec.job_type();
+            let checked = authorise(&shared.cfg, client, kind).and_then(|name| {
+                spec.validate(shared.cfg.n, shared.cfg.t())?;
+                Ok((name, parse_job_id(&job_id)?))
+            });
+            let (name, id) = match checked {
+                Ok(v) => v,
+                Err(e) => {
+                    shared.metrics.job_refused(kind.name(), e.reason_label());
+                    tracing::warn!(target: "tacit::node", kind = kind.name(), "request refused: {e}");
+                    return Err(e);
+                }
+            };
+            if kind.coordinated() {
+                submit_coordinated(shared, id, *spec, name).await
+            } else {
+                run_local(shared, id, *spec, name)
+            }
+        }
+    }
+}
+
+fn run_local(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, client: String) -> Result<JobView> {
+    let started = Instant::now();
+    let result = crate::jobs::run_local(&shared.signer, &spec, &shared.cfg.pool_sets);
+    let kind = spec.job_type().name();
+    let mut rec = JobRecord {
+        id: hex::encode(id),
+        kind: kind.into(),
+        spec_digest: hex::encode(spec.digest()),
+        client: Some(client),
+        state: JobState::Done,
+        attempts: 1,
+        submitted: now(),
+        updated: now(),
+        result: None,
+        error: None,
+    };
+    let secs = started.elapsed().as_secs_f64();
+    match result {
+        Ok(v) => {
+            rec.result = Some(v);
+            shared.metrics.job_finished(kind, "done", secs, None);
+        }
+        Err(e) => {
+            rec.state = JobState::Failed;
+            rec.error = Some(e.to_string());
+            shared.metrics.job_finished(kind, "failed", secs, Some(e.reason_label()));
+        }
+    }
+    if kind != JobType::SignerInfo.name() {
+        shared.store.put_job(&id, &rec, "local")?;
+    }
+    Ok(view(&rec))
+}
+
+async fn submit_coordinated(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, client: String) -> Result<JobView> {
+    let digest = spec.digest();
+    let mut rx = {
+        let mut reg = shared.reg();
+        if let Some(e) = reg.entries.get(&id) {
+            if e.digest != digest {
+                return Err(NodeError::BadRequest("job id in use with another job".into()));
+            }
+            e.done.subscribe()
+        } else {
+            if reg.entries.len() >= MAX_HELD_JOBS {
+                return Err(NodeError::BadRequest(format!("{MAX_HELD_JOBS} jobs are waiting: try later")));
+            }
+            let rec = match shared.store.job(&id)? {
+                Some(rec) if rec.spec_digest != hex::encode(digest) => {
+                    return Err(NodeError::BadRequest("job id in use with another job".into()));
+                }
+                Some(rec) if rec.state == JobState::Done => return Ok(view(&rec)),
+                Some(mut rec) => {
+                    rec.state = JobState::Queued;
+                    rec.error = None;
+                    rec.updated = now();
+                    rec
+                }
+                None => JobRecord {
+                    id: hex::encode(id),
+                    kind: spec.job_type().name().into(),
+                    spec_digest: hex::encode(digest),
+                    client: Some(client.clone()),
+                    state: JobState::Queued,
+                    attempts: 0,
+                    submitted: now(),
+                    updated: now(),
+                    result: None,
+                    error: None,
+                },
+            };
+            let event = if rec.attempts > 0 { "retry" } else { "submit" };
+            shared.store.put_job(&id, &rec, event)?;
+            shared.insert_entry(&mut reg, id, spec, Some(client));
+            let rx = reg.entries.get(&id).map(|e| e.done.subscribe());
+            drop(reg);
+            shared.notify.notify_one();
+            rx.ok_or_else(|| NodeError::Other("job vanished".into()))?
+        }
+    };
+    let wait = async {
+        loop {
+            if let Some(v) = rx.borrow_and_update().clone() {
+                return Ok(v);
+            }
+            if rx.changed().await.is_err() {
+                return Err(NodeError::ShuttingDown);
+            }
+        }
+    };
+    match tokio::time::timeout(shared.cfg.job_timeout(), wait).await {
+        Ok(r) => r,
+        Err(_) => shared.store.job(&id)?.map(|r| view(&r)).ok_or_else(|| NodeError::Other("job vanished".into())),
+    }
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct NodeHandle {
+    /// Where the job API listens.
+    pub api_addr: SocketAddr,
+    /// Where `/metrics` is served.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The shared state (tests).
+    pub shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl NodeHandle {
+    /// Graceful shutdown; returns once the store is closed.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Opens the store (recovering interrupted jobs), the signer, the metrics endpoint, the job
+/// API and the mesh, and starts the coordinator.
+pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
+    let data = cfg.data_dir();
+    std::fs::create_dir_all(&data).map_err(|e| NodeError::Store(format!("{}: {e}", data.display())))?;
+    let (store, key) = NodeStore::open(&data.join("node.redb"), &cfg.file.secret_key, &cfg.base)?;
+    let interrupted = store.recover()?;
+    let signer = SignerNode::open(&data.join("signer"), cfg.me, key.to_store_key())?;
+    drop(key);
+    let metrics = Arc::new(Metrics::default());
+    let metrics_addr = match cfg.file.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::serve(addr, metrics.clone())
+                .await
+                .map_err(|e| NodeError::Config(format!("metrics on {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut intake = IntakeServer::bind_authenticated(cfg.file.api_listen, &cfg.quic.identity, cfg.file.max_request)?;
+    let api_addr = intake.local_addr()?;
+    let leader = PartyId::new(1).ok_or_else(|| NodeError::Config("no party 1".into()))?;
+    let shared = Arc::new(Shared {
+        mesh: Mesh::new(cfg.quic.clone(), metrics.clone()),
+        cfg,
+        store,
+        signer,
+        metrics,
+        leader,
+        notify: Notify::new(),
+        registry: Mutex::new(Registry::default()),
+        aborts: Mutex::new(Vec::new()),
+    });
+    shared.update_pool_metrics();
+    tracing::info!(
+        target: "tacit::node",
+        party = shared.cfg.me.get(),
+        api = %api_addr,
+        mesh = %shared.cfg.file.mesh_listen,
+        interrupted,
+        "node started"
+    );
+    let (stop, stop_rx) = watch::channel(false);
+    let coordinator = {
+        let shared = shared.clone();
+        let stop_rx = stop_rx.clone();
+        if shared.cfg.me == shared.leader {
+            tokio::spawn(crate::coord::lead(shared, stop_rx))
+        } else {
+            tokio::spawn(crate::coord::follow(shared, stop_rx))
+        }
+    };
+    let task = {
+        let shared = shared.clone();
+        let mut stop_rx = stop_rx;
+        let metrics_task = metrics_addr.as_ref().map(|(_, t)| t.abort_handle());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    r = intake.next() => match r {
+                        Some(req) => { tokio::spawn(handle(shared.clone(), req)); }
+                        None => break,
+                    },
+                    _ = stop_rx.changed() => break,
+                }
+            }
+            tracing::info!(target: "tacit::node", party = shared.cfg.me.get(), "shutting down: no new jobs");
+            intake.close();
+            let limit = Duration::from_millis(shared.cfg.file.timeouts.shutdown_ms);
+            let abort = coordinator.abort_handle();
+            if tokio::time::timeout(limit, coordinator).await.is_err() {
+                abort.abort();
+                tracing::warn!(target: "tacit::node", "the job in flight was aborted at shutdown");
+            }
+            shared.fail_pending();
+            shared.mesh.shutdown().await;
+            let _ = shared.store.audit("stop", "graceful shutdown");
+            if let Some(m) = metrics_task {
+                m.abort();
+            }
+            tracing::info!(target: "tacit::node", party = shared.cfg.me.get(), "stopped");
+        })
+    };
+    Ok(NodeHandle { api_addr, metrics_addr: metrics_addr.map(|(a, _)| a), shared, stop, task })
+}
+
+/// Runs the node until `signal` completes, then shuts down gracefully.
+pub async fn run(cfg: NodeConfig, signal: impl std::future::Future<Output = ()>) -> Result<()> {
+    let node = start(cfg).await?;
+    signal.await;
+    node.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn termination() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

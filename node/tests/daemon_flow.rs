@@ -1,0 +1,124 @@
+//! Three nodes in one process over loopback QUIC: policy, DKG, presignature pool, signing,
+//! client authorisation, metrics, graceful shutdown and restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::time::Duration;
+
+use tacit_node::api::{new_job_id, JobSpec};
+use tacit_node::client::Client;
+use tacit_node::config::NodeConfig;
+use tacit_node::store::JobState;
+
+const T: Duration = Duration::from_secs(60);
+
+async fn all_done(client: &Client, spec: &JobSpec) -> Vec<tacit_node::api::JobView> {
+    let id = new_job_id();
+    let answers = client.submit(&id, spec, T).await;
+    answers
+        .into_iter()
+        .map(|(p, a)| {
+            let v = a.unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert_eq!(v.state, JobState::Done, "{p}: {v:?}");
+            v
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_sign_with_pool_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (configs, client_path) = common::setup(dir.path(), 3, 1, 3, 5_000);
+    let mut nodes = Vec::new();
+    for c in &configs {
+        nodes.push(tacit_node::daemon::start(NodeConfig::load(c).unwrap()).await.unwrap());
+    }
+    let client = Client::load(&client_path).unwrap();
+
+    all_done(&client, &JobSpec::SignerPolicy { policy: common::policy() }).await;
+    let dkg = all_done(&client, &JobSpec::SignerDkg).await;
+    let key = dkg[0].result.clone().unwrap();
+    for v in &dkg {
+        assert_eq!(v.result.as_ref().unwrap()["address"], key["address"]);
+    }
+    let key_id = key["key_id"].as_str().unwrap().to_string();
+
+    // The pool fills in the background to its target of 3 for signer set [1, 2].
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = all_done(&client, &JobSpec::SignerInfo).await;
+        let levels: Vec<u64> =
+            info.iter().map(|v| v.result.as_ref().unwrap()["presignatures"]["1-2"].as_u64().unwrap()).collect();
+        if levels[0] >= 3 && levels[1] >= 3 {
+            assert_eq!(levels[2], 0, "party 3 is not in the set");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "pool did not fill: {levels:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Sign with a pool presignature; the signature recovers to the key's address.
+    let spec = common::sign_spec(&key_id, 0, vec![1, 2]);
+    let signed = all_done(&client, &spec).await;
+    let sig = signed[0].result.as_ref().unwrap()["signature"].as_str().unwrap().to_string();
+    assert_eq!(signed[1].result.as_ref().unwrap()["signature"].as_str().unwrap(), sig);
+    assert_eq!(signed[2].result.as_ref().unwrap()["member"], false);
+    let prehash = hex::decode(signed[0].result.as_ref().unwrap()["prehash"].as_str().unwrap()).unwrap();
+    let rsv = hex::decode(sig.trim_start_matches("0x")).unwrap();
+    let s = tacit_signer::k256::ecdsa::Signature::from_slice(&rsv[..64]).unwrap();
+    let rid = tacit_signer::k256::ecdsa::RecoveryId::from_byte(rsv[64] - 27).unwrap();
+    let vk = tacit_signer::k256::ecdsa::VerifyingKey::recover_from_prehash(&prehash, &s, rid).unwrap();
+    let addr = tacit_signer::curve::address_of_key(&vk);
+    assert_eq!(format!("0x{}", hex::encode(addr)), key["address"].as_str().unwrap());
+
+    // A retried (same id) finished job returns its result; a different job under a used id is refused.
+    // A client that is not in the policy is refused at every node.
+    let stranger =
+        tacit_mpc_engine::transport::quic::PartyIdentity::generate(tacit_mpc_engine::PartyId::new(1).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&client_path).unwrap();
+    let file: tacit_node::client::ClientFile = toml::from_str(&text).unwrap();
+    let other = Client::new(stranger, file.nodes.clone()).unwrap();
+    for (_, a) in other.submit(&new_job_id(), &JobSpec::SignerDkg, T).await {
+        let e = a.unwrap_err().to_string();
+        assert!(e.contains("not authorised"), "{e}");
+    }
+    // A malformed spec is refused before anything is queued.
+    let bad = JobSpec::SignerPresign { count: 0, signers: vec![1, 2] };
+    for (_, a) in client.submit(&new_job_id(), &bad, T).await {
+        assert!(a.unwrap_err().to_string().contains("count"));
+    }
+
+    // Metrics.
+    let text = tacit_node::metrics::scrape(nodes[0].metrics_addr.unwrap()).await.unwrap();
+    for needle in [
+        "tacit_node_jobs_total{type=\"signer.sign\",status=\"done\"} 1",
+        "tacit_node_jobs_total{type=\"signer.dkg\",status=\"done\"} 1",
+        "tacit_node_job_duration_seconds{type=\"signer.sign\",quantile=\"0.95\"}",
+        "tacit_node_pool_level{pool=\"presignatures\",signers=\"1-2\"}",
+        "tacit_node_pool_target{pool=\"presignatures\",signers=\"1-2\"} 3",
+        "tacit_node_queue_depth 0",
+        "tacit_node_sign_approval_latency_seconds_count 1",
+        "tacit_node_job_failures_total{type=\"signer.dkg\",reason=\"unauthorised\"} 1",
+        "tacit_node_mesh_connected 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+
+    // Graceful shutdown, restart, sign again with the same key.
+    for n in nodes.drain(..) {
+        n.shutdown().await;
+    }
+    for c in &configs {
+        let cfg = NodeConfig::load(c).unwrap();
+        let report = tacit_node::cli::check_stores(&cfg).unwrap();
+        assert_eq!(report["running"], 0, "{report}");
+        nodes.push(tacit_node::daemon::start(cfg).await.unwrap());
+    }
+    let spec = common::sign_spec(&key_id, 1, vec![1, 2]);
+    let signed = all_done(&client, &spec).await;
+    assert!(signed[0].result.as_ref().unwrap()["signature"].is_string());
+    for n in nodes.drain(..) {
+        n.shutdown().await;
+    }
+}

@@ -1,0 +1,190 @@
+//! Three `tacit-node` processes on loopback: jobs while a node is killed (SIGKILL) at random
+//! points and restarted; the survivors' errors name it, a retry of the same job succeeds after
+//! the restart, every store opens with its invariants intact (job records, audit chain, no
+//! presignature both burned and available), SIGTERM stops the nodes gracefully, and no secret
+//! (store keys, TLS keys, key shares) appears in any log line (JSON logs at debug level).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tacit_node::api::{new_job_id, JobSpec, JobView};
+use tacit_node::client::Client;
+use tacit_node::config::NodeConfig;
+use tacit_node::store::JobState;
+
+const T: Duration = Duration::from_secs(30);
+
+fn spawn(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tacit-node"))
+        .arg("--config")
+        .arg(config)
+        .args(["--log-format", "json", "--log-level", "debug"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+}
+
+fn tune(configs: &[PathBuf]) {
+    // Fast failure detection for the test: 1 s keep-alive, 4 s idle timeout.
+    for c in configs {
+        let mut text = std::fs::read_to_string(c).unwrap();
+        text = text
+            .replace("keep_alive_ms = 2000", "keep_alive_ms = 1000")
+            .replace("idle_timeout_ms = 10000", "idle_timeout_ms = 4000");
+        std::fs::write(c, text).unwrap();
+    }
+}
+
+async fn submit_until_done(client: &Client, id: &str, spec: &JobSpec, limit: Duration) -> Vec<JobView> {
+    let start = Instant::now();
+    loop {
+        let answers = client.submit(id, spec, T).await;
+        let ok: Vec<JobView> = answers
+            .iter()
+            .filter_map(|(_, a)| a.as_ref().ok().filter(|v| v.state == JobState::Done).cloned())
+            .collect();
+        if ok.len() == answers.len() {
+            return ok;
+        }
+        assert!(start.elapsed() < limit, "job {id} did not succeed on retry: {answers:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[test]
+fn kill_restart_retry_consistent_stores_and_clean_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (configs, client_path) = common::setup(dir.path(), 3, 1, 0, 2_000);
+    tune(&configs);
+    let logs: Vec<PathBuf> = (1..=3).map(|i| dir.path().join(format!("node-{i}.log"))).collect();
+    let mut procs: Vec<Child> = configs.iter().zip(&logs).map(|(c, l)| spawn(c, l)).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let client = Client::load(&client_path).unwrap();
+    let mut rng = rand::thread_rng();
+    let mut named = 0;
+
+    rt.block_on(async {
+        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPolicy { policy: common::policy() }, T).await;
+        let dkg = submit_until_done(&client, &new_job_id(), &JobSpec::SignerDkg, T).await;
+        let key_id = dkg[0].result.as_ref().unwrap()["key_id"].as_str().unwrap().to_string();
+        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPresign { count: 8, signers: vec![1, 2] }, T).await;
+
+        for round in 0..3u64 {
+            let victim = rng.gen_range(2..=3usize);
+            let spec = if round % 2 == 0 {
+                JobSpec::SignerPresign { count: 16, signers: vec![1, 2] }
+            } else {
+                common::sign_spec(&key_id, round, vec![1, 2])
+            };
+            let id = new_job_id();
+            let job = {
+                let (client, id, spec) = (&client, id.clone(), spec.clone());
+                // A request in flight to the killed process is abandoned after 10 s.
+                async move { client.submit(&id, &spec, Duration::from_secs(10)).await }
+            };
+            let kill_after = Duration::from_millis(rng.gen_range(0..60));
+            let mut restarted = None;
+            let (answers, ()) = tokio::join!(job, async {
+                tokio::time::sleep(kill_after).await;
+                procs[victim - 1].kill().unwrap();
+                procs[victim - 1].wait().unwrap();
+                // Back after a short outage, while the job may still be in flight.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                restarted = Some(spawn(&configs[victim - 1], &logs[victim - 1]));
+            });
+            procs[victim - 1] = restarted.unwrap();
+            let victim_name = format!("P{victim}");
+            for (p, a) in &answers {
+                if let Ok(v) = a {
+                    if v.state == JobState::Failed {
+                        let e = v.error.clone().unwrap_or_default();
+                        assert!(p.get() as usize != victim);
+                        if e.contains(&victim_name) {
+                            named += 1;
+                        }
+                    }
+                }
+            }
+            let states: Vec<String> = answers
+                .iter()
+                .map(|(p, a)| match a {
+                    Ok(v) => format!("{p}: {:?} {}", v.state, v.error.clone().unwrap_or_default()),
+                    Err(e) => format!("{p}: {e}"),
+                })
+                .collect();
+            eprintln!("round {round}: killed {victim_name} after {kill_after:?}: {states:?}");
+            let t0 = Instant::now();
+            // The same job id, retried, succeeds once the node is back.
+            submit_until_done(&client, &id, &spec, Duration::from_secs(40)).await;
+            eprintln!("round {round}: retry done after {:?}", t0.elapsed());
+        }
+        // One more signature after all the restarts.
+        submit_until_done(&client, &new_job_id(), &common::sign_spec(&key_id, 99, vec![1, 2]), T).await;
+    });
+
+    for p in &procs {
+        sigterm(p);
+    }
+    for p in &mut procs {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = p.try_wait().unwrap() {
+                assert!(status.success(), "graceful stop failed: {status}");
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // Every store opens and its invariants hold.
+    let mut secrets: Vec<String> = Vec::new();
+    for (i, c) in configs.iter().enumerate() {
+        let cfg = NodeConfig::load(c).unwrap();
+        let report = tacit_node::cli::check_stores(&cfg).unwrap();
+        assert_eq!(report["running"], 0, "{report}");
+        assert_eq!(report["queued"], 0, "{report}");
+        secrets.push(std::fs::read_to_string(dir.path().join(format!("party-{}.store.key", i + 1))).unwrap());
+        secrets.push(hex::encode(std::fs::read(dir.path().join(format!("party-{}.key.der", i + 1))).unwrap()));
+        let key =
+            tacit_node::store::NodeStore::open(&cfg.data_dir().join("node.redb"), &cfg.file.secret_key, &cfg.base)
+                .unwrap()
+                .1;
+        let signer = tacit_signer::Node::open(&cfg.data_dir().join("signer"), cfg.me, key.to_store_key()).unwrap();
+        let share = signer.key_share().unwrap();
+        let be = tacit_signer::curve::scalar_to_be(&share.expose_share());
+        secrets.push(hex::encode(be));
+        let mut le = be;
+        le.reverse();
+        secrets.push(hex::encode(le));
+    }
+    secrets.push(hex::encode(std::fs::read(dir.path().join("client.key.der")).unwrap()));
+    let mut lines = 0;
+    for l in &logs {
+        let text = std::fs::read_to_string(l).unwrap();
+        for line in text.lines() {
+            lines += 1;
+            let lower = line.to_lowercase();
+            for s in &secrets {
+                // Any 32-hex-digit window of a secret.
+                for w in s.as_bytes().windows(32).step_by(16) {
+                    let w = std::str::from_utf8(w).unwrap();
+                    assert!(!lower.contains(w), "secret material in a log line: {line}");
+                }
+            }
+            assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not JSON: {line}");
+        }
+    }
+    assert!(lines > 20, "too few log lines ({lines})");
+    assert!(named >= 1, "no survivor named the killed node");
+}
