@@ -93,7 +93,8 @@ pub trait Backend: Send {
 
     /// Fifth powers (the Poseidon S-box). Allocates exactly what three `mul` calls would:
     /// `x²` for every value, then `x⁴`, then `x⁵`, with constraints `x·x = x²`,
-    /// `x²·x² = x⁴`, `x⁴·x = x⁵`. `Mpc` computes all three in one round.
+    /// `x²·x² = x⁴`, `x⁴·x = x⁵`. `Mpc` can compute all three in one round
+    /// (`Mpc::one_round_sbox`).
     fn pow5(&mut self, x: &[Self::Value]) -> impl Future<Output = Result<Vec<Self::Value>>> + Send {
         async move {
             let x2 = self.mul(x, x).await?;

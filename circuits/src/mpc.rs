@@ -75,6 +75,8 @@ pub struct Mpc<F: WireField, T: Transport> {
     witness: Zeroizing<Vec<F>>,
     /// Values asserted zero, checked together before anything opens.
     zero_claims: Zeroizing<Vec<F>>,
+    /// Whether `pow5` takes one round (see [`Mpc::one_round_sbox`]).
+    one_round_sbox: bool,
 }
 
 impl<F: WireField, T: Transport> std::fmt::Debug for Mpc<F, T> {
@@ -99,7 +101,18 @@ impl<F: WireField, T: Transport> Mpc<F, T> {
             instance: Vec::new(),
             witness: Zeroizing::new(Vec::new()),
             zero_claims: Zeroizing::new(Vec::new()),
+            one_round_sbox: false,
         }
+    }
+
+    /// Fifth powers (the Poseidon S-box) in one round each, after three rounds that prepare
+    /// the randomness of a whole hash batch ([`Engine::pow5`]), instead of three rounds of
+    /// multiplications. It costs a third more multiplications (the powers of the masks) and
+    /// one checked opening, so it pays where rounds are dear (WAN latency) and loses where
+    /// the parties are CPU-bound (all on one machine): off by default.
+    pub fn one_round_sbox(mut self, on: bool) -> Self {
+        self.one_round_sbox = on;
+        self
     }
 
     /// The engine (for statistics, or operations outside the circuit).
@@ -234,6 +247,11 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
     }
 
     async fn pow5(&mut self, x: &[Share<F>]) -> Result<Vec<Share<F>>> {
+        if !self.one_round_sbox {
+            let x2 = self.mul(x, x).await?;
+            let x4 = self.mul(&x2, &x2).await?;
+            return self.mul(&x4, x).await;
+        }
         let secret: Vec<F> = x.iter().filter(|v| !v.known).map(|v| v.value).collect();
         let [s2, s4, s5] = if secret.is_empty() {
             std::array::from_fn(|_| Shares::from_raw(Vec::new()))
@@ -266,6 +284,9 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
     }
 
     async fn prepare_pow5(&mut self, groups: &[Vec<Share<F>>], per_group: usize) -> Result<()> {
+        if !self.one_round_sbox {
+            return Ok(());
+        }
         let secret_groups = groups.iter().filter(|g| g.iter().any(|v| !v.known)).count();
         Ok(self.engine.prepare_pow5(secret_groups * per_group).await?)
     }

@@ -5,11 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use rand::RngCore;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use tacit_signer::store::Sealer;
 use zeroize::Zeroizing;
 
 use crate::config::KeySource;
@@ -102,7 +100,7 @@ pub struct CheckReport {
 /// The node's store.
 pub struct NodeStore {
     db: Database,
-    cipher: ChaCha20Poly1305,
+    cipher: Sealer,
     path: PathBuf,
 }
 
@@ -164,7 +162,7 @@ impl NodeStore {
     }
 
     fn with_key(db: Database, key: &NodeKey, path: &Path) -> Result<Self> {
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(key.expose()));
+        let cipher = Sealer::new(key.expose());
         let store = Self { db, cipher, path: path.to_path_buf() };
         match store.get_secret("key-check")? {
             Some(v) if v.as_slice() == b"tacit-node" => {}
@@ -180,23 +178,11 @@ impl NodeStore {
     }
 
     fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let ct = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
-            .map_err(|_| NodeError::Store("encryption failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend(ct);
-        Ok(out)
+        self.cipher.seal(aad, plain).ok_or_else(|| NodeError::Store("encryption failed".into()))
     }
 
     fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let (nonce, ct) = sealed.split_at_checked(12).ok_or_else(|| NodeError::Decrypt("short record".into()))?;
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map(Zeroizing::new)
-            .map_err(|_| NodeError::Decrypt(String::from_utf8_lossy(aad).into_owned()))
+        self.cipher.open(aad, sealed).ok_or_else(|| NodeError::Decrypt(String::from_utf8_lossy(aad).into_owned()))
     }
 
     /// A sealed secret, decrypted.

@@ -75,10 +75,44 @@ impl StoreKey {
     }
 }
 
+/// Records sealed with ChaCha20-Poly1305 under a store key: a fresh random nonce per record,
+/// the record's name as associated data (a record moved to another name does not open).
+pub struct Sealer(ChaCha20Poly1305);
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(<redacted>)")
+    }
+}
+
+impl Sealer {
+    /// A sealer under a 32-byte key.
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self(ChaCha20Poly1305::new(Key::from_slice(key)))
+    }
+
+    /// `nonce ‖ ciphertext` of `plain` bound to `aad`; `None` only if encryption fails.
+    pub fn seal(&self, aad: &[u8], plain: &[u8]) -> Option<Vec<u8>> {
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let ct = self.0.encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad }).ok()?;
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        Some(out)
+    }
+
+    /// The plaintext of a sealed record, or `None` if it is short, altered, sealed under
+    /// another key or bound to another name.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let (nonce, ct) = sealed.split_at_checked(12)?;
+        self.0.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).ok().map(Zeroizing::new)
+    }
+}
+
 /// The encrypted store of one node.
 pub struct Store {
     db: Database,
-    cipher: ChaCha20Poly1305,
+    cipher: Sealer,
     path: PathBuf,
 }
 
@@ -137,7 +171,7 @@ impl Store {
                 out
             }
         };
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(raw.as_ref()));
+        let cipher = Sealer::new(&raw);
         let store = Self { db, cipher, path: path.to_path_buf() };
         // A known record detects a wrong key at open rather than at first use.
         match store.get_secret_meta("key-check")? {
@@ -169,23 +203,11 @@ impl Store {
     }
 
     fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let ct = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
-            .map_err(|_| SignerError::Store("encryption failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend(ct);
-        Ok(out)
+        self.cipher.seal(aad, plain).ok_or_else(|| SignerError::Store("encryption failed".into()))
     }
 
     fn open_sealed(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let (nonce, ct) = sealed.split_at_checked(12).ok_or_else(|| SignerError::Decrypt("short record".into()))?;
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map(Zeroizing::new)
-            .map_err(|_| SignerError::Decrypt(String::from_utf8_lossy(aad).into_owned()))
+        self.cipher.open(aad, sealed).ok_or_else(|| SignerError::Decrypt(String::from_utf8_lossy(aad).into_owned()))
     }
 
     /// Plain (non-secret) metadata.

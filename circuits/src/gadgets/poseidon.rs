@@ -16,8 +16,9 @@
 //! `x^4 = x^2 * x^2`, then `x^5 = x^4 * x`, where `x` lists the S-box inputs hash by hash,
 //! and within a hash state element by element (all `t` of them in a full round, only the
 //! first in a partial round). So a batch of `m` hashes has `3 * m * (t * RF + RP)` products
-//! (and as many constraints and witness variables). On `Mpc` each round costs one
-//! communication round, after three that prepare the randomness of the whole batch.
+//! (and as many constraints and witness variables). On `Mpc` each round costs three
+//! communication rounds, or one with `Mpc::one_round_sbox` (after three that prepare the
+//! randomness of the whole batch).
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
