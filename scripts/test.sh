@@ -15,3 +15,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== multi-host drills: tacit-node in network namespaces (skipped where not permitted)"
+./scripts/netns.sh --parties "3 5" --bidders 0
