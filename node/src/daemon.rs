@@ -565,6 +565,10 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
         ),
         None => None,
     };
+    // A node restarted at once may find its UDP ports still held by its previous endpoints,
+    // which release them asynchronously: wait for them a little instead of failing.
+    wait_for_udp_port(cfg.file.api_listen).await;
+    wait_for_udp_port(cfg.file.mesh_listen).await;
     let mut intake = IntakeServer::bind_authenticated(cfg.file.api_listen, &cfg.quic.identity, cfg.file.max_request)?;
     let api_addr = intake.local_addr()?;
     let leader = PartyId::new(1).ok_or_else(|| NodeError::Config("no party 1".into()))?;
@@ -659,5 +663,17 @@ pub async fn termination() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Returns once `addr` can be bound for UDP, or after 10 s (the bind that follows then
+/// reports the error).
+async fn wait_for_udp_port(addr: std::net::SocketAddr) {
+    if addr.port() == 0 {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::UdpSocket::bind(addr).is_err() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -18,6 +18,9 @@ use tacit_node::config::NodeConfig;
 use tacit_node::store::JobState;
 
 const T: Duration = Duration::from_secs(30);
+/// How long a job may keep failing before the test gives up on its retries (generous: CI
+/// machines are small and shared).
+const RETRY: Duration = Duration::from_secs(120);
 
 fn spawn(config: &Path, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
@@ -75,10 +78,10 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
     let mut named = 0;
 
     rt.block_on(async {
-        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPolicy { policy: common::policy() }, T).await;
-        let dkg = submit_until_done(&client, &new_job_id(), &JobSpec::SignerDkg, T).await;
+        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPolicy { policy: common::policy() }, RETRY).await;
+        let dkg = submit_until_done(&client, &new_job_id(), &JobSpec::SignerDkg, RETRY).await;
         let key_id = dkg[0].result.as_ref().unwrap()["key_id"].as_str().unwrap().to_string();
-        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPresign { count: 8, signers: vec![1, 2] }, T).await;
+        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPresign { count: 8, signers: vec![1, 2] }, RETRY).await;
 
         for round in 0..3u64 {
             let victim = rng.gen_range(2..=3usize);
@@ -126,11 +129,11 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
             eprintln!("round {round}: killed {victim_name} after {kill_after:?}: {states:?}");
             let t0 = Instant::now();
             // The same job id, retried, succeeds once the node is back.
-            submit_until_done(&client, &id, &spec, Duration::from_secs(40)).await;
+            submit_until_done(&client, &id, &spec, RETRY).await;
             eprintln!("round {round}: retry done after {:?}", t0.elapsed());
         }
         // One more signature after all the restarts.
-        submit_until_done(&client, &new_job_id(), &common::sign_spec(&key_id, 99, vec![1, 2]), T).await;
+        submit_until_done(&client, &new_job_id(), &common::sign_spec(&key_id, 99, vec![1, 2]), RETRY).await;
     });
 
     for p in &procs {
