@@ -81,7 +81,8 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
         submit_until_done(&client, &new_job_id(), &JobSpec::SignerPolicy { policy: common::policy() }, RETRY).await;
         let dkg = submit_until_done(&client, &new_job_id(), &JobSpec::SignerDkg, RETRY).await;
         let key_id = dkg[0].result.as_ref().unwrap()["key_id"].as_str().unwrap().to_string();
-        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPresign { count: 8, signers: vec![1, 2] }, RETRY).await;
+        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPresign { count: 8, signers: vec![1, 2] }, RETRY)
+            .await;
 
         for round in 0..3u64 {
             let victim = rng.gen_range(2..=3usize);
