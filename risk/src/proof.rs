@@ -511,7 +511,7 @@ impl Statement {
     }
 
     /// A statement with zero public values (setup: only the shape matters).
-    pub fn placeholder(shape: Shape) -> Self {
+    pub fn for_setup(shape: Shape) -> Self {
         Self {
             commitments: vec![Fr::from(0u64); shape.institutions],
             cohort: vec![(false, false); shape.keys],
@@ -847,7 +847,7 @@ pub struct Keys {
 /// Generates keys for a shape.
 pub async fn setup(shape: &Shape) -> Result<Keys, RiskError> {
     let mut r1cs = R1cs::<Fr>::new_setup();
-    circuit(&mut r1cs, &Statement::placeholder(shape.clone()), None).await?;
+    circuit(&mut r1cs, &Statement::for_setup(shape.clone()), None).await?;
     let cs = r1cs.constraint_system().map_err(circuit_err)?;
     let (pk, matrices) =
         tacit_prover::keys::setup_from_cs(&cs, &mut rand::thread_rng()).map_err(|e| RiskError::Proof(e.to_string()))?;
