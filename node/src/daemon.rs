@@ -175,18 +175,7 @@ impl Shared {
     /// Registers one of the node's own jobs (pool refill); returns its id.
     pub fn register_internal(&self, spec: JobSpec) -> [u8; 16] {
         let id = parse_job_id(&new_job_id()).unwrap_or([0; 16]);
-        let rec = JobRecord {
-            id: hex::encode(id),
-            kind: spec.job_type().name().into(),
-            spec_digest: hex::encode(spec.digest()),
-            client: None,
-            state: JobState::Queued,
-            attempts: 0,
-            submitted: now(),
-            updated: now(),
-            result: None,
-            error: None,
-        };
+        let rec = JobRecord::queued(&id, spec.job_type().name(), &spec.digest(), None);
         if let Err(e) = self.store.put_job(&id, &rec, "internal") {
             tracing::error!(target: "tacit::node", "store: {e}");
         }
@@ -248,18 +237,8 @@ impl Shared {
         };
         let Some(entry) = entry else { return };
         let kind = entry.spec.job_type().name();
-        let mut rec = self.record(id).unwrap_or_else(|| JobRecord {
-            id: hex::encode(id),
-            kind: kind.into(),
-            spec_digest: hex::encode(entry.digest),
-            client: entry.client.clone(),
-            state: JobState::Queued,
-            attempts: 0,
-            submitted: now(),
-            updated: now(),
-            result: None,
-            error: None,
-        });
+        let mut rec =
+            self.record(id).unwrap_or_else(|| JobRecord::queued(id, kind, &entry.digest, entry.client.clone()));
         rec.attempts = rec.attempts.max(attempt).max(1);
         rec.updated = now();
         let secs = entry.started.unwrap_or(entry.submitted).elapsed().as_secs_f64();
@@ -318,18 +297,7 @@ impl Shared {
             if !allowed || hex::encode(spec.digest()) != digest {
                 return Err(NodeError::BadRequest(format!("internal job {job} is not allowed here")));
             }
-            let rec = JobRecord {
-                id: job.into(),
-                kind: spec.job_type().name().into(),
-                spec_digest: digest.into(),
-                client: None,
-                state: JobState::Queued,
-                attempts: 0,
-                submitted: now(),
-                updated: now(),
-                result: None,
-                error: None,
-            };
+            let rec = JobRecord::queued(&id, spec.job_type().name(), &spec.digest(), None);
             let mut reg = self.reg();
             if !reg.entries.contains_key(&id) {
                 self.store.put_job(&id, &rec, "internal")?;
@@ -434,18 +402,8 @@ fn run_local(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, client: String) 
     let started = Instant::now();
     let result = crate::jobs::run_local(&shared.signer, &spec, &shared.cfg.pool_sets);
     let kind = spec.job_type().name();
-    let mut rec = JobRecord {
-        id: hex::encode(id),
-        kind: kind.into(),
-        spec_digest: hex::encode(spec.digest()),
-        client: Some(client),
-        state: JobState::Done,
-        attempts: 1,
-        submitted: now(),
-        updated: now(),
-        result: None,
-        error: None,
-    };
+    let mut rec =
+        JobRecord { state: JobState::Done, attempts: 1, ..JobRecord::queued(&id, kind, &spec.digest(), Some(client)) };
     let secs = started.elapsed().as_secs_f64();
     match result {
         Ok(v) => {
@@ -488,18 +446,7 @@ async fn submit_coordinated(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, c
                     rec.updated = now();
                     rec
                 }
-                None => JobRecord {
-                    id: hex::encode(id),
-                    kind: spec.job_type().name().into(),
-                    spec_digest: hex::encode(digest),
-                    client: Some(client.clone()),
-                    state: JobState::Queued,
-                    attempts: 0,
-                    submitted: now(),
-                    updated: now(),
-                    result: None,
-                    error: None,
-                },
+                None => JobRecord::queued(&id, spec.job_type().name(), &digest, Some(client.clone())),
             };
             let event = if rec.attempts > 0 { "retry" } else { "submit" };
             shared.store.put_job(&id, &rec, event)?;

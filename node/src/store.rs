@@ -64,6 +64,25 @@ pub struct JobRecord {
     pub error: Option<String>,
 }
 
+impl JobRecord {
+    /// A job just submitted: queued, no attempt yet, stamped now.
+    pub fn queued(id: &[u8; 16], kind: &str, spec_digest: &[u8], client: Option<String>) -> Self {
+        let t = now();
+        Self {
+            id: hex::encode(id),
+            kind: kind.into(),
+            spec_digest: hex::encode(spec_digest),
+            client,
+            state: JobState::Queued,
+            attempts: 0,
+            submitted: t,
+            updated: t,
+            result: None,
+            error: None,
+        }
+    }
+}
+
 /// One audit entry; `prev` is the hash of the previous entry's bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
