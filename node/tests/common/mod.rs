@@ -6,12 +6,6 @@ use std::path::{Path, PathBuf};
 use tacit_node::api::JobSpec;
 use tacit_node::config::Timeouts;
 use tacit_node::init::InitOptions;
-use tacit_signer::curve::keccak;
-use tacit_signer::eth::{Intent, IntentKind};
-use tacit_signer::k256::ecdsa::SigningKey;
-use tacit_signer::policy::{approve, Policy};
-
-pub const DEST: [u8; 20] = [0xdd; 20];
 
 fn free(port: u16) -> bool {
     let a = (Ipv4Addr::LOCALHOST, port);
@@ -44,45 +38,14 @@ pub fn setup(dir: &Path, n: usize, t: usize, pool: usize, recv_ms: u64) -> (Vec<
     .unwrap()
 }
 
-pub fn approver() -> SigningKey {
-    SigningKey::from_slice(&[7u8; 32]).unwrap()
-}
-
-pub fn policy() -> Policy {
-    Policy {
-        approvers: vec![tacit_signer::curve::address_of_key(approver().verifying_key())],
-        threshold: 1,
-        chains: vec![1],
-        destinations: vec![DEST],
-        daily_limit: u128::MAX / 4,
-        change_threshold: 1,
-        change_delay_s: 3600,
-    }
-}
-
-pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+/// The drills' policy: the demo approver, chain 1, the demo destination.
+pub fn policy() -> tacit_signer::policy::Policy {
+    tacit_node::drill::demo_policy().unwrap()
 }
 
 /// A signing job for `key_id` (hex) with one approval.
 pub fn sign_spec(key_id_hex: &str, nonce: u64, signers: Vec<u16>) -> JobSpec {
     let mut key_id = [0u8; 16];
     hex::decode_to_slice(key_id_hex, &mut key_id).unwrap();
-    let intent = Intent {
-        key_id,
-        kind: IntentKind::Transaction,
-        chain_id: 1,
-        to: DEST,
-        value: 1000,
-        data_hash: keccak(&[]),
-        data: Vec::new(),
-        nonce,
-        max_priority_fee_per_gas: 1_000_000_000,
-        max_fee_per_gas: 30_000_000_000,
-        gas_limit: 21_000,
-        expiry: now() + 600,
-        request_id: rand::random(),
-    };
-    let approvals = vec![approve(&approver(), &intent.digest()).unwrap()];
-    JobSpec::SignerSign { intent, approvals, signers, presig_id: None }
+    tacit_node::drill::demo_sign(key_id, nonce, signers).unwrap()
 }
