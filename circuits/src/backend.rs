@@ -126,6 +126,19 @@ pub trait Backend: Send {
     /// `a * z = 0` (`h` is `a^-1` when `a != 0`, and `1` when `a == 0`).
     fn is_zero(&mut self, a: &[Self::Value]) -> impl Future<Output = Result<Vec<Self::Value>>> + Send;
 
+    /// Constrains every value to be a bit (`x * x = x`; no allocation). `Plain` and `R1cs`
+    /// with values fail at once if one is not; `Mpc` checks one random combination of the
+    /// constraints (an inner product) before anything opens.
+    fn assert_bits(&mut self, a: &[Self::Value]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Reveals, for each value, only whether it is zero, so that the computation can branch
+    /// on it publicly (e.g. leave out a bidder whose dealing does not open its commitment).
+    /// Allocates and constrains nothing: what the caller relies on must be constrained
+    /// afterwards, typically with the flags as known inputs. `Mpc` opens each value times a
+    /// fresh random mask (after verifying every pending multiplication), so a nonzero value
+    /// opens as noise; `R1cs` in setup mode answers `true`.
+    fn reveal_is_zero(&mut self, a: &[Self::Value]) -> impl Future<Output = Result<Vec<bool>>> + Send;
+
     /// Constrains every value to be zero (linear constraints; no allocation). `Plain` and
     /// `R1cs` with values fail at once if one is not; `Mpc` checks before anything opens.
     fn assert_zero(&mut self, a: &[Self::Value]) -> Result<()>;

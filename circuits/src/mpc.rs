@@ -399,6 +399,57 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
         Ok(())
     }
 
+    async fn assert_bits(&mut self, a: &[Share<F>]) -> Result<()> {
+        if a.iter().any(|v| v.known && v.value.square() != v.value) {
+            // Every party sees it: fail at once, like `Plain`.
+            return Err(CircuitError::Unsatisfied("a known value asserted a bit is not a bit".into()));
+        }
+        let secret: Vec<F> = a.iter().filter(|v| !v.known).map(|v| v.value).collect();
+        if secret.is_empty() {
+            return Ok(());
+        }
+        // sum_k gamma^k x_k (x_k - 1) for a coin gamma drawn after the values: zero for bits,
+        // and zero for anything else only with probability len / |F|.
+        let gamma = self.engine.coin().await?;
+        let mut power = gamma;
+        let mut weighted = Vec::with_capacity(secret.len());
+        let mut shifted = Vec::with_capacity(secret.len());
+        for x in &secret {
+            weighted.push(*x * power);
+            shifted.push(*x - F::one());
+            power *= gamma;
+        }
+        let (left, right) = (Shares::from_raw(weighted), Shares::from_raw(shifted));
+        let combined = self.engine.inner_products(&[(&left, &right)]).await?;
+        self.zero_claims.extend_from_slice(combined.expose_shares());
+        Ok(())
+    }
+
+    async fn reveal_is_zero(&mut self, a: &[Share<F>]) -> Result<Vec<bool>> {
+        let secret: Vec<F> = a.iter().filter(|v| !v.known).map(|v| v.value).collect();
+        let opened = if secret.is_empty() {
+            Vec::new()
+        } else {
+            // Masked by fresh random factors: zero stays zero, anything else opens as noise.
+            let mask = self.engine.take_randoms(secret.len()).await?.into_shares();
+            let masked = self.engine.mul(&Shares::from_raw(secret), &mask).await?;
+            self.engine.open(&masked).await?
+        };
+        let mut opened = opened.into_iter();
+        a.iter()
+            .map(|v| {
+                if v.known {
+                    Ok(v.value.is_zero())
+                } else {
+                    opened
+                        .next()
+                        .map(|o| o.is_zero())
+                        .ok_or_else(|| CircuitError::Synthesis("the engine opened too few values".into()))
+                }
+            })
+            .collect()
+    }
+
     async fn reveal(&mut self, a: &[Share<F>]) -> Result<Vec<F>> {
         if a.iter().all(|v| v.known) {
             // Nothing secret opens: no round, and no need to settle the zero claims yet.

@@ -35,15 +35,26 @@ pub struct OpCounts {
     pub is_zero_values: usize,
     /// `assert_zero` calls.
     pub assert_zero_calls: usize,
+    /// `assert_bits` calls.
+    pub assert_bits_calls: usize,
+    /// `reveal_is_zero` calls.
+    pub reveal_is_zero_calls: usize,
     /// `reveal` calls.
     pub reveal_calls: usize,
 }
 
 impl OpCounts {
-    /// Calls that need interaction in `Mpc`: `private_inputs`, `mul`, `to_bits`, `is_zero`
-    /// and `reveal` (each is one or a fixed number of rounds there).
+    /// Calls that need interaction in `Mpc`: `private_inputs`, `mul`, `to_bits`, `is_zero`,
+    /// `assert_bits`, `reveal_is_zero` and `reveal` (each is one or a fixed number of rounds
+    /// there).
     pub fn interactive_calls(&self) -> usize {
-        self.private_input_calls + self.mul_calls + self.to_bits_calls + self.is_zero_calls + self.reveal_calls
+        self.private_input_calls
+            + self.mul_calls
+            + self.to_bits_calls
+            + self.is_zero_calls
+            + self.assert_bits_calls
+            + self.reveal_is_zero_calls
+            + self.reveal_calls
     }
 }
 
@@ -215,6 +226,19 @@ impl<F: PrimeField> Backend for Plain<F> {
             Some(i) => Err(CircuitError::Unsatisfied(format!("asserted-zero value {i} is not zero"))),
             None => Ok(()),
         }
+    }
+
+    async fn assert_bits(&mut self, a: &[F]) -> Result<()> {
+        self.counts.assert_bits_calls += 1;
+        match a.iter().position(|v| v.square() != *v) {
+            Some(i) => Err(CircuitError::Unsatisfied(format!("asserted bit {i} is not a bit"))),
+            None => Ok(()),
+        }
+    }
+
+    async fn reveal_is_zero(&mut self, a: &[F]) -> Result<Vec<bool>> {
+        self.counts.reveal_is_zero_calls += 1;
+        Ok(a.iter().map(F::is_zero).collect())
     }
 
     async fn reveal(&mut self, a: &[F]) -> Result<Vec<F>> {

@@ -442,6 +442,25 @@ impl<F: PrimeField> Backend for R1cs<F> {
         Ok(())
     }
 
+    async fn assert_bits(&mut self, a: &[LcValue<F>]) -> Result<()> {
+        for (i, x) in a.iter().enumerate() {
+            if let Some(v) = self.need(x.value)? {
+                if v.square() != v {
+                    return Err(CircuitError::Unsatisfied(format!("asserted bit {i} is not a bit")));
+                }
+            }
+        }
+        for x in a {
+            // x * x = x
+            self.enforce(x.lc.clone(), x.lc.clone(), x.lc.clone());
+        }
+        Ok(())
+    }
+
+    async fn reveal_is_zero(&mut self, a: &[LcValue<F>]) -> Result<Vec<bool>> {
+        a.iter().map(|x| Ok(self.need(x.value)?.is_none_or(|v| v.is_zero()))).collect()
+    }
+
     /// In setup mode the outputs are unknown and returned as zeros.
     async fn reveal(&mut self, a: &[LcValue<F>]) -> Result<Vec<F>> {
         let mut out = Vec::with_capacity(a.len());

@@ -8,7 +8,9 @@ mod common;
 use ark_bn254::Fr;
 use common::{block_on, check, fr, Checked, Circuit};
 use proptest::prelude::*;
-use tacit_circuits::gadgets::{argmax, is_equal, is_zero, less_than, max, range_check, select, sums, top_two};
+use tacit_circuits::gadgets::{
+    argmax, argmax_one_hot, is_equal, is_zero, less_than, max, range_check, select, sums, top_two,
+};
 use tacit_circuits::{Backend, CircuitError, Plain, Result};
 
 fn frs(v: &[u64]) -> Vec<Fr> {
@@ -100,6 +102,7 @@ fn split<V: Clone>(x: &[V], lens: &[usize]) -> Vec<Vec<V>> {
 enum Which {
     Max,
     Argmax,
+    ArgmaxOneHot,
     TopTwo,
 }
 
@@ -116,6 +119,11 @@ impl Circuit for MaxFamily {
         Ok(match self.which {
             Which::Max => max(b, &vectors, self.bits).await?,
             Which::Argmax => argmax(b, &vectors, self.bits).await?.into_iter().flat_map(|(m, i)| [m, i]).collect(),
+            Which::ArgmaxOneHot => argmax_one_hot(b, &vectors, self.bits)
+                .await?
+                .into_iter()
+                .flat_map(|(m, one_hot)| std::iter::once(m).chain(one_hot))
+                .collect(),
             Which::TopTwo => {
                 top_two(b, &vectors, self.bits).await?.into_iter().flat_map(|t| [t.max, t.argmax, t.second]).collect()
             }
@@ -139,6 +147,9 @@ fn expected_max(vectors: &[Vec<u64>], which: Which) -> Vec<Fr> {
             match which {
                 Which::Max => vec![m],
                 Which::Argmax => vec![m, i],
+                Which::ArgmaxOneHot => {
+                    std::iter::once(m).chain((0..v.len() as u64).map(|j| u64::from(j == i))).collect()
+                }
                 Which::TopTwo => vec![m, i, s],
             }
         })
@@ -158,7 +169,7 @@ fn run_max(vectors: &[Vec<u64>], bits: u32, which: Which) -> Checked {
 #[test]
 fn max_ties_lowest_index_wins() {
     let vectors = vec![vec![5, 9, 9, 2], vec![7], vec![3, 3, 3], vec![0, 0], vec![1, 8, 8, 8, 4]];
-    for which in [Which::Max, Which::Argmax, Which::TopTwo] {
+    for which in [Which::Max, Which::Argmax, Which::ArgmaxOneHot, Which::TopTwo] {
         run_max(&vectors, 4, which);
     }
     let c = run_max(&vectors, 4, Which::TopTwo);
@@ -182,6 +193,12 @@ fn max_family_calls_per_layer() {
         let merges: usize = vectors.iter().map(|v| v.len() - 1).sum();
         assert_eq!(counts.to_bits_values, merges * to_bits_per_layer);
     }
+    // The one-hot argmax: the tournament's layers, then one mul call per layer back down,
+    // n - 1 products per vector.
+    let c = run_max(&vectors, 10, Which::ArgmaxOneHot);
+    let merges: usize = vectors.iter().map(|v| v.len() - 1).sum();
+    assert_eq!((c.plain.counts().to_bits_calls, c.plain.counts().mul_calls), (layers, 2 * layers));
+    assert_eq!(c.plain.counts().mul_products, 2 * merges);
     // One vector alone costs the same number of calls as the batch.
     let c = run_max(&vectors[..1], 10, Which::Argmax);
     assert_eq!((c.plain.counts().to_bits_calls, c.plain.counts().mul_calls), (layers, layers));

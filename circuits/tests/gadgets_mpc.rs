@@ -6,7 +6,8 @@ mod common;
 
 use ark_bn254::Fr;
 use tacit_circuits::gadgets::{
-    argmax, commit, is_equal, is_zero, less_than, max, poseidon_hash, range_check, select, sums, top_two,
+    argmax, argmax_one_hot, commit, is_equal, is_zero, less_than, max, poseidon_hash, range_check, select, sums,
+    top_two,
 };
 use tacit_circuits::mpc::Mpc;
 use tacit_circuits::{Backend, Plain, R1cs};
@@ -31,6 +32,19 @@ async fn all_gadgets<B: Backend<F = Fr>>(b: &mut B, values: Option<&[Fr]>) -> Ve
     out.extend(max(b, &vectors, 4).await.unwrap());
     out.extend(argmax(b, &vectors, 4).await.unwrap().into_iter().flat_map(|(m, i)| [m, i]));
     out.extend(top_two(b, &vectors, 4).await.unwrap().into_iter().flat_map(|t| [t.max, t.argmax, t.second]));
+    out.extend(
+        argmax_one_hot(b, &vectors, 4)
+            .await
+            .unwrap()
+            .into_iter()
+            .flat_map(|(m, one_hot)| std::iter::once(m).chain(one_hot)),
+    );
+    // Inputs 5..8 are 1, 0, 1: bits.
+    b.assert_bits(&x[5..]).await.unwrap();
+    let zero_flags = b.reveal_is_zero(&x).await.unwrap();
+    // Flags enter the circuit as known inputs (a constant would change the system's shape).
+    let flags: Vec<Fr> = zero_flags.into_iter().map(|z| Fr::from(u64::from(z))).collect();
+    out.extend(b.known_inputs(&flags).unwrap());
     b.reveal(&out).await.unwrap()
 }
 

@@ -97,3 +97,40 @@ fn out_of_range_input_aborts_before_any_output() {
         assert!(r.unwrap(), "an out-of-range decomposition must not be revealed");
     }
 }
+
+#[test]
+fn a_non_bit_asserted_a_bit_aborts_before_reveal() {
+    // Values 1, 0, 2: the last is not a bit; reveal must refuse, whatever the coin.
+    let results = runtime().block_on(run_in_memory::<Fr, _, _, _>(3, 1, Security::Malicious, |e| async move {
+        let mut b = Mpc::new(e);
+        let p1 = PartyId::new(1).unwrap();
+        let me = b.engine().id();
+        let values = [Fr::from(1u64), Fr::from(0u64), Fr::from(2u64)];
+        let x = b.private_inputs(p1, (me == p1).then_some(&values[..]), 3).await.unwrap();
+        b.assert_bits(&x).await.unwrap();
+        Ok(b.reveal(&x[..1]).await.is_err())
+    }));
+    for r in results {
+        assert!(r.unwrap(), "reveal refuses after a false bit assertion");
+    }
+}
+
+#[test]
+fn reveal_is_zero_opens_only_the_flags() {
+    let results = runtime().block_on(run_in_memory::<Fr, _, _, _>(3, 1, Security::Malicious, |e| async move {
+        let mut b = Mpc::new(e);
+        let p1 = PartyId::new(1).unwrap();
+        let me = b.engine().id();
+        let values = [Fr::from(0u64), Fr::from(12345u64), Fr::from(0u64)];
+        let x = b.private_inputs(p1, (me == p1).then_some(&values[..]), 3).await.unwrap();
+        let known = b.known_inputs(&[Fr::from(0u64), Fr::from(4u64)]).unwrap();
+        let all: Vec<_> = x.iter().chain(&known).cloned().collect();
+        let flags = b.reveal_is_zero(&all).await.unwrap();
+        // Nothing is recorded: the witness is the three inputs and the two known values.
+        let (assignment, _) = b.finish().await.unwrap();
+        Ok((flags, assignment.witness.len()))
+    }));
+    for r in results {
+        assert_eq!(r.unwrap(), (vec![true, false, true, true, false], 5));
+    }
+}

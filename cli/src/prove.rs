@@ -320,6 +320,12 @@ impl Backend for AllInputs<'_> {
     fn assert_zero(&mut self, a: &[Self::Value]) -> tacit_circuits::Result<()> {
         self.inner.assert_zero(a)
     }
+    async fn assert_bits(&mut self, a: &[Self::Value]) -> tacit_circuits::Result<()> {
+        self.inner.assert_bits(a).await
+    }
+    async fn reveal_is_zero(&mut self, a: &[Self::Value]) -> tacit_circuits::Result<Vec<bool>> {
+        self.inner.reveal_is_zero(a).await
+    }
     async fn reveal(&mut self, a: &[Self::Value]) -> tacit_circuits::Result<Vec<Fr>> {
         self.inner.reveal(a).await
     }

@@ -229,6 +229,12 @@ impl<T: Transport> Backend for EngineOps<'_, T> {
     fn assert_zero(&mut self, _: &[Fr]) -> Result<(), CircuitError> {
         unsupported("assert_zero")
     }
+    async fn assert_bits(&mut self, _: &[Fr]) -> Result<(), CircuitError> {
+        unsupported("assert_bits")
+    }
+    async fn reveal_is_zero(&mut self, _: &[Fr]) -> Result<Vec<bool>, CircuitError> {
+        unsupported("reveal_is_zero")
+    }
     async fn reveal(&mut self, a: &[Fr]) -> Result<Vec<Fr>, CircuitError> {
         Ok(self.engine.open(&Shares::from_raw(a.to_vec())).await?)
     }

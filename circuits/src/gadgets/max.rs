@@ -34,6 +34,14 @@ struct Entry<V> {
     second: Option<V>,
 }
 
+/// How one tournament layer paired its vectors: per vector, the number of pairs and whether
+/// an odd tail passed unchanged; per pair (all vectors in order), whether the right won.
+struct Layer<V> {
+    pairs_per_list: Vec<usize>,
+    tails: Vec<bool>,
+    right_won: Vec<V>,
+}
+
 /// Runs the tournament; per layer: one `less_than` and one `mul` call, plus (when tracking
 /// the second maximum) a second `less_than` and a second `mul` call.
 ///
@@ -48,6 +56,7 @@ async fn tournament<B: Backend>(
     bits: u32,
     track_index: bool,
     track_second: bool,
+    mut layers: Option<&mut Vec<Layer<B::Value>>>,
 ) -> Result<Vec<Entry<B::Value>>> {
     if vectors.iter().any(Vec::is_empty) {
         return Err(CircuitError::Usage("max over an empty vector".into()));
@@ -136,6 +145,13 @@ async fn tournament<B: Backend>(
             }
         }
 
+        if let Some(layers) = layers.as_deref_mut() {
+            layers.push(Layer {
+                pairs_per_list: pairs_per_list.clone(),
+                tails: tails.iter().map(Option::is_some).collect(),
+                right_won: c,
+            });
+        }
         let mut winners = winners.into_iter();
         for (pairs, tail) in pairs_per_list.into_iter().zip(tails) {
             let mut list: Vec<Entry<B::Value>> = winners.by_ref().take(pairs).collect();
@@ -156,21 +172,63 @@ fn missing() -> CircuitError {
 
 /// The maximum of each vector (non-empty; values below `2^bits`).
 pub async fn max<B: Backend>(b: &mut B, vectors: &[Vec<B::Value>], bits: u32) -> Result<Vec<B::Value>> {
-    Ok(tournament(b, vectors, bits, false, false).await?.into_iter().map(|e| e.value).collect())
+    Ok(tournament(b, vectors, bits, false, false, None).await?.into_iter().map(|e| e.value).collect())
 }
 
 /// The maximum of each vector and its index (lowest among ties), as `(max, index)`.
 pub async fn argmax<B: Backend>(b: &mut B, vectors: &[Vec<B::Value>], bits: u32) -> Result<Vec<(B::Value, B::Value)>> {
-    tournament(b, vectors, bits, true, false)
+    tournament(b, vectors, bits, true, false, None)
         .await?
         .into_iter()
         .map(|e| e.index.map(|i| (e.value, i)).ok_or_else(missing))
         .collect()
 }
 
+/// The maximum of each vector and the one-hot indicator of where it is (lowest index among
+/// ties): `(max, one_hot)` with `one_hot[i] = 1` exactly at the argmax. The index itself is
+/// the linear `sum_i i * one_hot[i]`.
+///
+/// The tournament does not carry indices; the indicator is rebuilt from the layers' outcome
+/// bits, root to leaves, one `mul` call per layer: a pair's right member gets `parent * c`,
+/// its left member `parent - parent * c`. That is `n - 1` products per vector, against the
+/// `2n` comparisons that finding the argmax by its index would take.
+pub async fn argmax_one_hot<B: Backend>(
+    b: &mut B,
+    vectors: &[Vec<B::Value>],
+    bits: u32,
+) -> Result<Vec<(B::Value, Vec<B::Value>)>> {
+    let mut layers = Vec::new();
+    let tops = tournament(b, vectors, bits, false, false, Some(&mut layers)).await?;
+    let one = b.constant(B::F::from(1u64));
+    let mut indicators: Vec<Vec<B::Value>> = vec![vec![one]; vectors.len()];
+    for layer in layers.iter().rev() {
+        let mut parents = Vec::with_capacity(layer.right_won.len());
+        for (list, pairs) in indicators.iter().zip(&layer.pairs_per_list) {
+            parents.extend(list.iter().take(*pairs).cloned());
+        }
+        let right = b.mul(&parents, &layer.right_won).await?;
+        let mut right = right.into_iter();
+        let mut next = Vec::with_capacity(indicators.len());
+        for ((list, pairs), tail) in indicators.iter().zip(&layer.pairs_per_list).zip(&layer.tails) {
+            let mut expanded = Vec::with_capacity(2 * pairs + 1);
+            for parent in list.iter().take(*pairs) {
+                let r = right.next().ok_or_else(|| CircuitError::Synthesis("mul returned too few products".into()))?;
+                expanded.push(b.sub(parent, &r));
+                expanded.push(r);
+            }
+            if *tail {
+                expanded.push(list.get(*pairs).cloned().ok_or_else(missing)?);
+            }
+            next.push(expanded);
+        }
+        indicators = next;
+    }
+    Ok(tops.into_iter().map(|e| e.value).zip(indicators).collect())
+}
+
 /// The maximum, its index and the second maximum of each vector.
 pub async fn top_two<B: Backend>(b: &mut B, vectors: &[Vec<B::Value>], bits: u32) -> Result<Vec<TopTwo<B::Value>>> {
-    tournament(b, vectors, bits, true, true)
+    tournament(b, vectors, bits, true, true, None)
         .await?
         .into_iter()
         .map(|e| match (e.index, e.second) {
