@@ -13,23 +13,34 @@
 //! 2. the **packed outcome** `price + sum_j (winner_j + 1) 2^(64 + 17 j)` (see
 //!    [`crate::outcome::pack`]), which the contract recomputes from `settle`'s arguments.
 //!
+//! # Validity is decided inside
+//! The nodes' checks before the circuit make a bidder a *candidate* (its dealing reached every
+//! node, consistently, with 64 bid bits that are bits and recompose the bid). The circuit
+//! deals every candidate's bid, salt and bits, hashes each `(bid, salt)` once, and reveals
+//! per candidate only whether the hash equals its on-chain commitment
+//! ([`Backend::reveal_is_zero`]); the candidates that pass are the **valid** bidders, whose
+//! flags then enter as known inputs. So the commitments are hashed once for both the
+//! decision and the proof.
+//!
 //! # What the proof states
-//! For the bidders marked valid: their dealt `(bid, salt)` open their on-chain commitments and
-//! `bid < 2^64`; the outcome is the reference rule of [`crate::outcome`] over exactly those
-//! bids; the excluded set is exactly the one folded into the accumulator. That a bidder marked
-//! invalid really was invalid rests on the honest-majority MPC that computed the mark (the
-//! proof binds the excluded set, so it is public and contestable, but does not re-check it).
+//! Every dealt bid is below `2^64` (its bits are bits and recompose it); for the bidders
+//! marked valid, their dealt `(bid, salt)` open their on-chain commitments; the outcome is
+//! the reference rule of [`crate::outcome`] over exactly those bids; the excluded set is
+//! exactly the one folded into the accumulator. That a bidder marked invalid really was
+//! invalid rests on the honest-majority MPC that computed the mark (the proof binds the
+//! excluded set, so it is public and contestable, but does not re-check it).
 //!
 //! # Shape
 //! Fixed by [`Shape`] (kind and capacity), so one verifying key serves the whole auction:
 //! slots past the number of bidders are inactive and take no part. Per slot about 490
-//! constraints for two Poseidon hashes (commitment, accumulator), 64 for the range check,
-//! and about 70 per tournament (`units + 1` of them, or `units` for first price).
+//! constraints for two Poseidon hashes (commitment, accumulator), 64 for the bid bits,
+//! and per winner about 70 for its tournament and 2 to find and remove it (one more
+//! tournament for the second or `(k+1)`-th price).
 
 use ark_bn254::Fr;
-use ark_ff::{One, Zero};
+use ark_ff::{AdditiveGroup, One, Zero};
 use tacit_circuits::backend::{Backend, CircuitError, Result};
-use tacit_circuits::gadgets::{argmax, commit, less_than, max, not, poseidon_hash, select};
+use tacit_circuits::gadgets::{argmax_one_hot, commit, less_than, max, not, poseidon_hash, select};
 
 use crate::outcome::{AuctionKind, BID_BITS, MAX_BIDDERS, WINNER_BITS};
 
@@ -66,7 +77,7 @@ pub fn exclusion_words(valid: &[bool]) -> Vec<(usize, Fr)> {
 
 /// Bits of the effective bids compared in tournaments (`valid * (bid + 1)` is at most `2^64`).
 const RANK_BITS: u32 = BID_BITS + 1;
-/// Bits of slot indices compared when removing a winner.
+/// Bits of the count of valid bidders compared with winner ranks.
 const INDEX_BITS: u32 = 16;
 
 /// What fixes the circuit: one verifying key per shape.
@@ -89,45 +100,60 @@ impl Shape {
     }
 }
 
-/// What every node knows: the chain's data and the validity marks.
+/// What every node knows before the circuit: the chain's data and the candidates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicData {
     /// The accumulator's start (the contract's address as a field element).
     pub seed: Fr,
     /// The bidders' commitments, in on-chain order (at most the capacity).
     pub commitments: Vec<Fr>,
-    /// Per bidder, whether its submission was valid.
-    pub valid: Vec<bool>,
+    /// Per bidder, whether it is a candidate: its dealing passed the nodes' checks before the
+    /// circuit (present everywhere, consistent, well-formed bid bits). The circuit keeps the
+    /// candidates whose bid and salt open their commitment.
+    pub candidates: Vec<bool>,
 }
 
 impl PublicData {
     /// Empty public data: setup depends only on the shape.
     pub fn for_setup() -> Self {
-        Self { seed: Fr::zero(), commitments: Vec::new(), valid: Vec::new() }
-    }
-
-    /// The accumulator the contract computes: the commitment chain, then the excluded
-    /// indices.
-    pub fn accumulator(&self) -> Result<Fr> {
-        let mut acc = self.seed;
-        for c in &self.commitments {
-            acc = tacit_circuits::gadgets::poseidon_reference(&[acc, *c])?;
-        }
-        for (j, word) in exclusion_words(&self.valid) {
-            acc = tacit_circuits::gadgets::poseidon_reference(&[acc, word + exclusion_word_tag(j)])?;
-        }
-        Ok(acc)
+        Self { seed: Fr::zero(), commitments: Vec::new(), candidates: Vec::new() }
     }
 }
 
-/// The secret inputs of the valid bidders, in bidder order: values (`Plain`, `R1cs` prove
-/// mode) or this node's shares (`Mpc`); `None` in `R1cs` setup mode.
+/// The accumulator the contract computes: the commitment chain from `seed`, then the words of
+/// the bidders not in `valid`.
+pub fn accumulator(seed: Fr, commitments: &[Fr], valid: &[bool]) -> Result<Fr> {
+    let mut acc = seed;
+    for c in commitments {
+        acc = tacit_circuits::gadgets::poseidon_reference(&[acc, *c])?;
+    }
+    for (j, word) in exclusion_words(valid) {
+        acc = tacit_circuits::gadgets::poseidon_reference(&[acc, word + exclusion_word_tag(j)])?;
+    }
+    Ok(acc)
+}
+
+/// The secret inputs of the candidates, in bidder order: values (`Plain`, `R1cs` prove mode)
+/// or this node's shares (`Mpc`); `None` in `R1cs` setup mode.
 #[derive(Clone, Copy, Debug)]
 pub struct Secrets<'a> {
-    /// Bids of the valid bidders.
+    /// Bids of the candidates.
     pub bids: &'a [Fr],
-    /// Salts of the valid bidders.
+    /// Salts of the candidates.
     pub salts: &'a [Fr],
+    /// Bid bits, [`BID_BITS`] per candidate, least significant first: this node's shares of
+    /// the dealt bits in `Mpc`; `None` where the values are known, and the circuit
+    /// decomposes the bids itself.
+    pub bits: Option<&'a [Fr]>,
+}
+
+/// What the circuit reveals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revealed {
+    /// The proof's public inputs: `[accumulator, packed outcome]`.
+    pub public_inputs: Vec<Fr>,
+    /// Per bidder, whether it was valid (a candidate whose dealing opens its commitment).
+    pub valid: Vec<bool>,
 }
 
 fn bool_fr(b: bool) -> Fr {
@@ -143,37 +169,102 @@ fn only<V>(v: Vec<V>) -> Result<V> {
     v.into_iter().next().ok_or_else(|| CircuitError::Synthesis("empty batch result".into()))
 }
 
-/// Runs the auction circuit; returns the revealed `[accumulator, packed outcome]`.
+/// Runs the auction circuit: decides which candidates are valid and computes the outcome
+/// over them.
 pub async fn auction_outcome<B: Backend<F = Fr>>(
     b: &mut B,
     shape: Shape,
     public: &PublicData,
     secrets: Option<Secrets<'_>>,
-) -> Result<Vec<Fr>> {
+) -> Result<Revealed> {
     shape.validate().map_err(|e| CircuitError::Usage(e.to_string()))?;
     let cap = shape.capacity;
     let bidders = public.commitments.len();
-    if bidders > cap || public.valid.len() != bidders {
+    if bidders > cap || public.candidates.len() != bidders {
         return Err(CircuitError::Usage(format!(
-            "{bidders} commitments and {} marks for {cap} slots",
-            public.valid.len()
+            "{bidders} commitments and {} candidate marks for {cap} slots",
+            public.candidates.len()
         )));
     }
-    let valid_count = public.valid.iter().filter(|v| **v).count();
-    if let Some(s) = &secrets {
-        if s.bids.len() != valid_count || s.salts.len() != valid_count {
-            return Err(CircuitError::Usage("secrets must cover exactly the valid bidders".into()));
+    let per = BID_BITS as usize;
+    let candidate_count = public.candidates.iter().filter(|v| **v).count();
+    let decomposed;
+    let secrets = match secrets {
+        Some(s) => {
+            if s.bids.len() != candidate_count || s.salts.len() != candidate_count {
+                return Err(CircuitError::Usage("secrets must cover exactly the candidates".into()));
+            }
+            let bits = match s.bits {
+                Some(bits) if bits.len() == per * candidate_count => bits,
+                Some(_) => return Err(CircuitError::Usage(format!("{per} bid bits per candidate"))),
+                None => {
+                    decomposed = bid_bits(s.bids)?;
+                    &decomposed
+                }
+            };
+            Some((s.bids, s.salts, bits))
         }
-    }
+        None => None,
+    };
 
-    // Known per-slot data: seed, active and valid flags, commitments.
+    // Known per-slot data: seed, active flags, commitments.
+    let is_candidate = |i: usize| public.candidates.get(i).copied().unwrap_or(false);
     let active: Vec<Fr> = (0..cap).map(|i| bool_fr(i < bidders)).collect();
-    let valid: Vec<Fr> = (0..cap).map(|i| bool_fr(public.valid.get(i).copied().unwrap_or(false))).collect();
     let commitments: Vec<Fr> = (0..cap).map(|i| public.commitments.get(i).copied().unwrap_or_default()).collect();
     let seed = b.known_inputs(&[public.seed])?;
     let active = b.known_inputs(&active)?;
-    let valid = b.known_inputs(&valid)?;
     let commitments = b.known_inputs(&commitments)?;
+
+    // Bids, salts and bid bits: dealt for candidates, zero elsewhere (one witness variable
+    // each).
+    let mut next = 0usize;
+    let mut bids = Vec::with_capacity(cap);
+    let mut salts = Vec::with_capacity(cap);
+    let mut bits = Vec::with_capacity(cap * per);
+    for i in 0..cap {
+        if is_candidate(i) {
+            let j = next;
+            next += 1;
+            let bid = secrets.and_then(|(v, _, _)| v.get(j));
+            let salt = secrets.and_then(|(_, v, _)| v.get(j));
+            let bid_bits = secrets.and_then(|(_, _, v)| v.get(j * per..(j + 1) * per));
+            bids.extend(b.dealt_inputs(bid.map(std::slice::from_ref), 1)?);
+            salts.extend(b.dealt_inputs(salt.map(std::slice::from_ref), 1)?);
+            bits.extend(b.dealt_inputs(bid_bits, per)?);
+        } else {
+            bids.extend(b.known_inputs(&[Fr::zero()])?);
+            salts.extend(b.known_inputs(&[Fr::zero()])?);
+            bits.extend(b.known_inputs(&vec![Fr::zero(); per])?);
+        }
+    }
+
+    // Every bid is below 2^64: its bits are bits and recompose it.
+    b.assert_bits(&bits).await?;
+    let recomposition: Vec<B::Value> = bids
+        .iter()
+        .zip(bits.chunks(per))
+        .map(|(bid, bits)| {
+            let mut sum = b.constant(Fr::zero());
+            let mut weight = Fr::one();
+            for bit in bits {
+                sum = b.add(&sum, &b.scale(bit, weight));
+                weight.double_in_place();
+            }
+            b.sub(bid, &sum)
+        })
+        .collect();
+    b.assert_zero(&recomposition)?;
+
+    // Each commitment hashed once: the candidates whose hash matches are the valid bidders
+    // (only that opens), and valid slots are then constrained to match.
+    let hashes = commit(b, &bids, &salts).await?;
+    let mismatch: Vec<B::Value> = hashes.iter().zip(&commitments).map(|(h, c)| b.sub(h, c)).collect();
+    let candidate_mismatch: Vec<B::Value> =
+        mismatch.iter().enumerate().filter(|(i, _)| is_candidate(*i)).map(|(_, m)| m.clone()).collect();
+    let mut matched = b.reveal_is_zero(&candidate_mismatch).await?.into_iter();
+    let valid_flags: Vec<bool> = (0..bidders).map(|i| is_candidate(i) && matched.next().unwrap_or(false)).collect();
+    let valid: Vec<Fr> = (0..cap).map(|i| bool_fr(valid_flags.get(i).copied().unwrap_or(false))).collect();
+    let valid = b.known_inputs(&valid)?;
 
     // Flags are bits, and only active slots can be valid.
     let one = b.constant(Fr::one());
@@ -185,31 +276,9 @@ pub async fn auction_outcome<B: Backend<F = Fr>>(
     let valid_but_inactive = b.mul(&valid, &inactive).await?;
     b.assert_zero(&valid_but_inactive)?;
 
-    // Bids and salts: dealt for valid slots, zero elsewhere (one witness variable each).
-    let mut next_valid = 0usize;
-    let mut bids = Vec::with_capacity(cap);
-    let mut salts = Vec::with_capacity(cap);
-    for i in 0..cap {
-        if public.valid.get(i).copied().unwrap_or(false) {
-            let j = next_valid;
-            next_valid += 1;
-            let bid = secrets.as_ref().and_then(|s| s.bids.get(j)).copied();
-            let salt = secrets.as_ref().and_then(|s| s.salts.get(j)).copied();
-            bids.extend(b.dealt_inputs(bid.as_ref().map(std::slice::from_ref), 1)?);
-            salts.extend(b.dealt_inputs(salt.as_ref().map(std::slice::from_ref), 1)?);
-        } else {
-            bids.extend(b.known_inputs(&[Fr::zero()])?);
-            salts.extend(b.known_inputs(&[Fr::zero()])?);
-        }
-    }
-
-    // Valid slots open their commitments, with bids below 2^64.
-    let hashes = commit(b, &bids, &salts).await?;
-    let mismatch: Vec<B::Value> = hashes.iter().zip(&commitments).map(|(h, c)| b.sub(h, c)).collect();
     let masked_mismatch = b.mul(&valid, &mismatch).await?;
     b.assert_zero(&masked_mismatch)?;
     let valid_bids = b.mul(&valid, &bids).await?;
-    b.to_bits(&valid_bids, BID_BITS).await?;
     // Effective bid: bid + 1 for valid slots, 0 otherwise, so any valid bid beats an empty slot.
     let mut effective: Vec<B::Value> = valid_bids.iter().zip(&valid).map(|(vb, v)| b.add(vb, v)).collect();
 
@@ -243,10 +312,13 @@ pub async fn auction_outcome<B: Backend<F = Fr>>(
     let count = b.sum(&valid);
     let ranks: Vec<B::Value> = (0..=units).map(|j| b.constant(Fr::from(j as u64))).collect();
     let present = less_than(b, &ranks, &vec![count; units + 1], INDEX_BITS + 1).await?;
-    let slots: Vec<B::Value> = (0..cap).map(|i| b.constant(Fr::from(i as u64))).collect();
     let mut tops = Vec::with_capacity(units);
     for (j, present_j) in present.iter().take(units).enumerate() {
-        let (top, index) = argmax(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?;
+        let (top, one_hot) = argmax_one_hot(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?;
+        let index = one_hot
+            .iter()
+            .enumerate()
+            .fold(b.constant(Fr::zero()), |acc, (i, h)| b.add(&acc, &b.scale(h, Fr::from(i as u64))));
         // With no valid bidder left the maximum is an empty slot: no winner here.
         let code = b.mul(std::slice::from_ref(present_j), &[b.add_constant(&index, Fr::one())]).await?;
         winner_codes.extend(code);
@@ -255,14 +327,7 @@ pub async fn auction_outcome<B: Backend<F = Fr>>(
         if last && shape.kind == AuctionKind::FirstPrice {
             break;
         }
-        // Remove the winner: one-hot [index == i] = 1 - [i < index] - [index < i], both
-        // comparisons in one batch.
-        let repeated = vec![index.clone(); cap];
-        let lefts: Vec<B::Value> = slots.iter().chain(&repeated).cloned().collect();
-        let rights: Vec<B::Value> = repeated.iter().chain(&slots).cloned().collect();
-        let order = less_than(b, &lefts, &rights, INDEX_BITS).await?;
-        let (lower, higher) = order.split_at(cap);
-        let one_hot: Vec<B::Value> = lower.iter().zip(higher).map(|(l, h)| b.sub(&b.sub(&one, l), h)).collect();
+        // Remove the winner.
         let keep = not(b, &one_hot);
         effective = b.mul(&keep, &effective).await?;
     }
@@ -285,7 +350,17 @@ pub async fn auction_outcome<B: Backend<F = Fr>>(
         weight *= Fr::from(1u64 << WINNER_BITS);
     }
     let packed_out = b.reveal(&[packed]).await?;
-    Ok(acc_out.into_iter().chain(packed_out).collect())
+    Ok(Revealed { public_inputs: acc_out.into_iter().chain(packed_out).collect(), valid: valid_flags })
+}
+
+/// The [`BID_BITS`] bits of each bid, least significant first (fails for a bid not below
+/// `2^64`).
+pub fn bid_bits(bids: &[Fr]) -> Result<Vec<Fr>> {
+    let mut out = Vec::with_capacity(bids.len() * BID_BITS as usize);
+    for bid in bids {
+        out.extend(tacit_circuits::plain::small_bits(*bid, BID_BITS)?.into_iter().map(bool_fr));
+    }
+    Ok(out)
 }
 
 /// Decodes the packed outcome into `(price, winners)` (winner slots holding 0 are empty).

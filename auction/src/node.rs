@@ -1,13 +1,16 @@
 //! The nodes' side: the share store, the submission check, and the protocol run after the
-//! deadline (validity inside the MPC, the outcome circuit on shares, the collaborative proof).
+//! deadline (validity and outcome inside the MPC, the collaborative proof).
 //!
 //! # What opens
 //! - per bidder, whether all nodes hold a packet (a bitmap each node broadcasts);
 //! - per bidder, one random combination of its dealt values plus a fresh random mask (the
 //!   consistency check of the dealing: reveals nothing about the values);
-//! - per bidder, one value that is zero if and only if its dealing is valid (bits are bits,
-//!   they recompose the bid, `Poseidon(bid, salt)` is its commitment), multiplied by a fresh
-//!   random mask so that an invalid bidder's value reveals nothing either;
+//! - per bidder, one value that is zero if and only if its 64 bid bits are bits and recompose
+//!   the bid, multiplied by a fresh random mask so that a malformed dealing reveals nothing
+//!   either; the bidders that pass are the circuit's candidates;
+//! - inside the circuit, per candidate, whether `Poseidon(bid, salt)` is its commitment (the
+//!   difference times a fresh random mask): the candidates that pass are the valid bidders,
+//!   and the hash is computed once for this check and the proof;
 //! - the accumulator (public anyway) and the packed outcome (winners and price).
 //!
 //! No bid, salt or bit opens otherwise. A node that lies about its share in the dealing check
@@ -19,18 +22,18 @@ use std::path::Path;
 use std::time::Instant;
 
 use ark_bn254::{Bn254, Fr};
-use ark_ff::{AdditiveGroup, BigInteger, Field, One, PrimeField, Zero};
+use ark_ff::{AdditiveGroup, BigInteger, One, PrimeField, Zero};
 use ark_groth16::{PreparedVerifyingKey, Proof, ProvingKey};
 use rand::{CryptoRng, RngCore};
 use revm::primitives::Address;
 use tacit_circuits::mpc::Mpc;
-use tacit_circuits::{Backend, R1cs};
+use tacit_circuits::R1cs;
 use tacit_mpc_engine::{Engine, PartyId, Shares, Transport};
 use tacit_prover::qap::R1csMatrices;
 
 use crate::bidder::{Submission, VALUES_PER_BID};
 use crate::chain::OnChainBids;
-use crate::circuit::{auction_outcome, unpack, PublicData, Secrets, Shape};
+use crate::circuit::{accumulator, auction_outcome, unpack, PublicData, Secrets, Shape};
 use crate::outcome::BID_BITS;
 use crate::{AuctionError, Outcome};
 
@@ -244,71 +247,67 @@ pub async fn run_node<T: Transport>(
         }
     }
 
-    // 3. Validity of each consistent dealing, one masked value per bidder.
-    let bid_shares: Vec<Fr> = consistent.iter().map(|i| values_of(*i).first().copied().unwrap_or_default()).collect();
-    let salt_shares: Vec<Fr> = consistent.iter().map(|i| values_of(*i).get(1).copied().unwrap_or_default()).collect();
-    let mut mpc = Mpc::new(engine);
-    let b = mpc.dealt_inputs(Some(&bid_shares), bid_shares.len())?;
-    let s = mpc.dealt_inputs(Some(&salt_shares), salt_shares.len())?;
-    let hashes = tacit_circuits::gadgets::commit(&mut mpc, &b, &s).await?;
-    let (_, mut engine) = mpc.finish().await?;
-    let bits: Vec<Fr> = consistent.iter().flat_map(|i| values_of(*i).iter().skip(2).copied()).collect();
-    let bits = Shares::from_raw(bits);
-    let bit_products = engine.mul(&bits, &bits.add_scalar(-Fr::one())).await?;
+    // 3. Well-formed bid bits, one masked value per bidder: zero if and only if its 64 bits
+    //    are bits (a random combination of b(b - 1), one inner product per bidder) and
+    //    recompose its bid. The commitment is checked inside the circuit.
     let gamma = engine.coin().await?;
     let delta = engine.coin().await?;
     let per = BID_BITS as usize;
-    let mut combined = Vec::with_capacity(consistent.len());
-    for (k, i) in consistent.iter().enumerate() {
+    let mut weighted_bits = Vec::with_capacity(consistent.len());
+    let mut shifted_bits = Vec::with_capacity(consistent.len());
+    let mut recomposition = Vec::with_capacity(consistent.len());
+    for i in &consistent {
         let vals = values_of(*i);
+        let bits = vals.get(2..2 + per).unwrap_or_default();
+        let mut weighted = Vec::with_capacity(per);
         let mut recomposed = Fr::zero();
-        let mut weight = Fr::one();
-        for bit in vals.iter().skip(2) {
+        let (mut power, mut weight) = (gamma, Fr::one());
+        for bit in bits {
+            weighted.push(power * bit);
             recomposed += weight * bit;
+            power *= gamma;
             weight.double_in_place();
         }
-        let z1 = vals.first().copied().unwrap_or_default() - recomposed;
-        let mut z2 = Fr::zero();
-        let mut power = Fr::one();
-        for p in bit_products.expose_shares().get(k * per..(k + 1) * per).unwrap_or_default() {
-            z2 += power * p;
-            power *= gamma;
-        }
-        let commitment = bids.commitments.get(*i).copied().unwrap_or_default();
-        let z3 = hashes.get(k).map(|h| h.expose()).unwrap_or_default() - commitment;
-        combined.push(z1 + delta * z2 + delta.square() * z3);
+        weighted_bits.push(Shares::from_raw(weighted));
+        shifted_bits.push(Shares::from_raw(bits.iter().map(|b| *b - Fr::one()).collect()));
+        recomposition.push(vals.first().copied().unwrap_or_default() - recomposed);
     }
+    let pairs: Vec<(&Shares<Fr>, &Shares<Fr>)> = weighted_bits.iter().zip(&shifted_bits).collect();
+    let not_bits = engine.inner_products(&pairs).await?;
+    let combined: Vec<Fr> =
+        recomposition.iter().zip(not_bits.expose_shares()).map(|(z1, z2)| *z1 + delta * z2).collect();
     let mask = engine.take_randoms(combined.len()).await?.into_shares();
     let masked = engine.mul(&Shares::from_raw(combined), &mask).await?;
     let opened = engine.open(&masked).await?;
-    let mut valid = vec![false; m];
+    let mut candidates = vec![false; m];
     for (i, v) in consistent.iter().zip(&opened) {
         if v.is_zero() {
-            if let Some(slot) = valid.get_mut(*i) {
+            if let Some(slot) = candidates.get_mut(*i) {
                 *slot = true;
             }
         }
     }
 
+    // 4. The circuit on shares: commitments checked (valid bidders decided), then the outcome.
+    let chosen: Vec<usize> = (0..m).filter(|i| candidates.get(*i) == Some(&true)).collect();
+    let values_at = |range: std::ops::Range<usize>| -> Vec<Fr> {
+        chosen.iter().flat_map(|i| values_of(*i).get(range.clone()).unwrap_or_default().to_vec()).collect()
+    };
+    let (cbids, csalts, cbits) = (values_at(0..1), values_at(1..2), values_at(2..2 + per));
+    let public = PublicData { seed: bids.seed(), commitments: bids.commitments.clone(), candidates };
+    let mut mpc = Mpc::new(engine);
+    let secrets = Secrets { bids: &cbids, salts: &csalts, bits: Some(&cbits) };
+    let revealed = auction_outcome(&mut mpc, keys.shape, &public, Some(secrets)).await?;
+    let (assignment, mut engine) = mpc.finish().await?;
+    let valid = revealed.valid;
     tracing::info!(
         node = %engine.id(),
         bidders = m,
         valid = valid.iter().filter(|v| **v).count(),
         "submissions checked inside the MPC"
     );
-
-    // 4. The outcome on shares.
-    let (vbids, vsalts): (Vec<Fr>, Vec<Fr>) = (0..m)
-        .filter(|i| valid[*i])
-        .map(|i| (values_of(i).first().copied().unwrap_or_default(), values_of(i).get(1).copied().unwrap_or_default()))
-        .unzip();
-    let public = PublicData { seed: bids.seed(), commitments: bids.commitments.clone(), valid: valid.clone() };
-    let mut mpc = Mpc::new(engine);
-    let revealed =
-        auction_outcome(&mut mpc, keys.shape, &public, Some(Secrets { bids: &vbids, salts: &vsalts })).await?;
-    let (assignment, mut engine) = mpc.finish().await?;
-    let expected_acc = public.accumulator()?;
-    let (Some(acc), Some(packed)) = (revealed.first(), revealed.get(1)) else {
+    let expected_acc = accumulator(public.seed, &public.commitments, &valid)?;
+    let (Some(acc), Some(packed)) = (revealed.public_inputs.first(), revealed.public_inputs.get(1)) else {
         return Err(AuctionError::Prover("the circuit revealed too little".into()));
     };
     if *acc != expected_acc {

@@ -89,6 +89,14 @@ fn vickrey_with_bad_bidders_settles_on_chain_and_refuses_wrong_settlements() {
         )
         .await;
         expected_bids.push(None);
+        // Bid 6 whose "bits" recompose it but are not bits (3 at weight 2): out of range in
+        // disguise (a field element this way could stand for any value).
+        let salt = Fr::rand(&mut r);
+        let mut values = bid_values(Fr::from(6u64), salt, 0);
+        values[3] = Fr::from(3u64);
+        bid_raw(&auction, &BidderKey::random(&mut r), commitment(Fr::from(6u64), salt).unwrap(), &values, |_, _| {})
+            .await;
+        expected_bids.push(None);
         // Shares that do not open the commitment (bids 950, commits to 951).
         let salt = Fr::rand(&mut r);
         let c = commitment(Fr::from(951u64), salt).unwrap();
@@ -125,28 +133,28 @@ fn vickrey_with_bad_bidders_settles_on_chain_and_refuses_wrong_settlements() {
         let late = BidderKey::random(&mut r).address();
         let err = auction.chain.with(move |ch| chain::commit(ch, address, late, Fr::from(3u64))).unwrap();
         assert!(matches!(err, Err(AuctionError::Rejected(ref m)) if m.contains("BiddingClosed")), "{err:?}");
-        let packets = tacit_auction::bidder::packets(&key, address, 6, &secret, 3, 1, &mut r).unwrap();
+        let packets = tacit_auction::bidder::packets(&key, address, 7, &secret, 3, 1, &mut r).unwrap();
         assert!(auction.send_packets(&packets).await.is_err());
 
         let run = auction.run().await.unwrap();
         let reference = reference_outcome(AuctionKind::Vickrey, &expected_bids);
         assert_eq!(run.outcome, reference);
         assert_eq!((run.outcome.winners.clone(), run.outcome.price), (vec![1], 900));
-        assert_eq!(run.outcome.excluded, vec![3, 4, 5, 6]);
+        assert_eq!(run.outcome.excluded, vec![3, 4, 5, 6, 7]);
 
         // Wrong winner, wrong price, wrong exclusions: refused.
         for wrong in [
             tacit_auction::Outcome { winners: vec![2], ..run.outcome.clone() },
             tacit_auction::Outcome { price: 899, ..run.outcome.clone() },
-            tacit_auction::Outcome { excluded: vec![3, 4, 5], ..run.outcome.clone() },
+            tacit_auction::Outcome { excluded: vec![3, 4, 5, 6], ..run.outcome.clone() },
         ] {
             let bad = tacit_auction::node::NodeRun { outcome: wrong, ..run.clone() };
             let err = auction.settle(&bad).unwrap_err();
             assert!(matches!(err, AuctionError::Rejected(ref m) if m.contains("ProofRejected")), "{err:?}");
         }
         let receipt = auction.settle(&run).unwrap();
-        println!("settle execution gas with 4 excluded bidders: {}", receipt.execution_gas);
-        assert_eq!(receipt.excluded, vec![3, 4, 5, 6]);
+        println!("settle execution gas with 5 excluded bidders: {}", receipt.execution_gas);
+        assert_eq!(receipt.excluded, vec![3, 4, 5, 6, 7]);
         let settled = auction.chain.with(move |ch| chain::read_settlement(ch, address)).unwrap().unwrap().unwrap();
         assert_eq!((settled.price, settled.winners), (900, vec![1]));
         let err = auction.settle(&run).unwrap_err();

@@ -27,7 +27,8 @@ fn auction(c: &mut Criterion) {
         auction
     });
     let bids = auction.bids().expect("bids");
-    let public = PublicData { seed: bids.seed(), commitments: bids.commitments.clone(), valid: vec![true; BIDDERS] };
+    let public =
+        PublicData { seed: bids.seed(), commitments: bids.commitments.clone(), candidates: vec![true; BIDDERS] };
     let values: Vec<Fr> = secrets.iter().map(|s| Fr::from(s.expose_bid())).collect();
     let salts: Vec<Fr> = secrets.iter().map(BidSecret::expose_salt).collect();
 
@@ -37,7 +38,9 @@ fn auction(c: &mut Criterion) {
         b.iter(|| rt.block_on(auction.run()).expect("run"))
     });
     group.bench_function("single_prover_same_circuit", |b| {
-        b.iter(|| prove_single(&auction.keys, &public, Secrets { bids: &values, salts: &salts }).expect("prove"))
+        b.iter(|| {
+            prove_single(&auction.keys, &public, Secrets { bids: &values, salts: &salts, bits: None }).expect("prove")
+        })
     });
     group.finish();
     rt.block_on(auction.shutdown());

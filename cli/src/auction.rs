@@ -421,9 +421,9 @@ async fn demo_run(args: &DemoArgs, kind: AuctionKind, dir: &Path) -> anyhow::Res
     ));
 
     let single_prove_s = if args.baseline {
-        let valid: Vec<bool> = bids.iter().map(Option::is_some).collect();
+        let candidates: Vec<bool> = bids.iter().map(Option::is_some).collect();
         let onchain = auction.bids()?;
-        let public = PublicData { seed: onchain.seed(), commitments: onchain.commitments.clone(), valid };
+        let public = PublicData { seed: onchain.seed(), commitments: onchain.commitments.clone(), candidates };
         let (vb, vs): (Vec<Fr>, Vec<Fr>) = bids
             .iter()
             .zip(&secrets)
@@ -431,7 +431,9 @@ async fn demo_run(args: &DemoArgs, kind: AuctionKind, dir: &Path) -> anyhow::Res
             .map(|(_, s)| (Fr::from(s.expose_bid()), s.expose_salt()))
             .unzip();
         let keys = auction.keys.clone();
-        let (_, s) = tokio::task::block_in_place(|| prove_single(&keys, &public, Secrets { bids: &vb, salts: &vs }))?;
+        let (_, s) = tokio::task::block_in_place(|| {
+            prove_single(&keys, &public, Secrets { bids: &vb, salts: &vs, bits: None })
+        })?;
         p.detail(&format!("single prover on the same circuit: {s:.2} s (ratio {:.2})", run.prove_s / s));
         Some(s)
     } else {
