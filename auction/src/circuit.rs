@@ -34,13 +34,13 @@
 //! Fixed by [`Shape`] (kind and capacity), so one verifying key serves the whole auction:
 //! slots past the number of bidders are inactive and take no part. Per slot about 490
 //! constraints for two Poseidon hashes (commitment, accumulator), 64 for the bid bits,
-//! and per winner about 70 for its tournament and 2 to find and remove it (one more
-//! tournament for the second or `(k+1)`-th price).
+//! and per winner about 70 for its tournament and 2 to find and remove it; the second or
+//! `(k+1)`-th price is the last tournament's second maximum (1 more per slot).
 
 use ark_bn254::Fr;
 use ark_ff::{AdditiveGroup, One, Zero};
 use tacit_circuits::backend::{Backend, CircuitError, Result};
-use tacit_circuits::gadgets::{argmax_one_hot, commit, less_than, max, not, poseidon_hash, select};
+use tacit_circuits::gadgets::{argmax_one_hot, commit, less_than, not, poseidon_hash, select, top_two_one_hot};
 
 use crate::outcome::{AuctionKind, BID_BITS, MAX_BIDDERS, WINNER_BITS};
 
@@ -312,35 +312,39 @@ pub async fn auction_outcome<B: Backend<F = Fr>>(
     let count = b.sum(&valid);
     let ranks: Vec<B::Value> = (0..=units).map(|j| b.constant(Fr::from(j as u64))).collect();
     let present = less_than(b, &ranks, &vec![count; units + 1], INDEX_BITS + 1).await?;
-    let mut tops = Vec::with_capacity(units);
+    // The price is the largest effective bid left after the winners: the second maximum of
+    // the last winner's tournament, except in first price (the winner's own bid).
+    let mut price_top = None;
     for (j, present_j) in present.iter().take(units).enumerate() {
-        let (top, one_hot) = argmax_one_hot(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?;
-        let index = one_hot
+        let last = j + 1 == units;
+        let top = if last && shape.kind != AuctionKind::FirstPrice {
+            top_two_one_hot(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?
+        } else {
+            argmax_one_hot(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?
+        };
+        let index = top
+            .one_hot
             .iter()
             .enumerate()
             .fold(b.constant(Fr::zero()), |acc, (i, h)| b.add(&acc, &b.scale(h, Fr::from(i as u64))));
         // With no valid bidder left the maximum is an empty slot: no winner here.
         let code = b.mul(std::slice::from_ref(present_j), &[b.add_constant(&index, Fr::one())]).await?;
         winner_codes.extend(code);
-        tops.push(top);
-        let last = j + 1 == units;
-        if last && shape.kind == AuctionKind::FirstPrice {
+        if last {
+            price_top = match shape.kind {
+                AuctionKind::FirstPrice => Some(top.max),
+                AuctionKind::Vickrey | AuctionKind::Uniform { .. } => top.second,
+            };
             break;
         }
         // Remove the winner.
-        let keep = not(b, &one_hot);
+        let keep = not(b, &top.one_hot);
         effective = b.mul(&keep, &effective).await?;
     }
-    let missing = || CircuitError::Synthesis("no top".into());
-    let (price_top, price_present) = match shape.kind {
-        AuctionKind::FirstPrice => {
-            (tops.into_iter().next().ok_or_else(missing)?, present.first().cloned().ok_or_else(missing)?)
-        }
-        AuctionKind::Vickrey | AuctionKind::Uniform { .. } => {
-            let top = max(b, std::slice::from_ref(&effective), RANK_BITS).await.and_then(only)?;
-            (top, present.get(units).cloned().ok_or_else(missing)?)
-        }
-    };
+    let missing = || CircuitError::Synthesis("no price".into());
+    let price_top = price_top.ok_or_else(missing)?;
+    let price_rank = if shape.kind == AuctionKind::FirstPrice { 0 } else { units };
+    let price_present = present.get(price_rank).cloned().ok_or_else(missing)?;
     let price = b.sub(&price_top, &price_present);
 
     let mut packed = price;

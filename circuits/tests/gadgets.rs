@@ -9,7 +9,7 @@ use ark_bn254::Fr;
 use common::{block_on, check, fr, Checked, Circuit};
 use proptest::prelude::*;
 use tacit_circuits::gadgets::{
-    argmax, argmax_one_hot, is_equal, is_zero, less_than, max, range_check, select, sums, top_two,
+    argmax, argmax_one_hot, is_equal, is_zero, less_than, max, range_check, select, sums, top_two, top_two_one_hot,
 };
 use tacit_circuits::{Backend, CircuitError, Plain, Result};
 
@@ -103,6 +103,7 @@ enum Which {
     Max,
     Argmax,
     ArgmaxOneHot,
+    TopTwoOneHot,
     TopTwo,
 }
 
@@ -122,7 +123,12 @@ impl Circuit for MaxFamily {
             Which::ArgmaxOneHot => argmax_one_hot(b, &vectors, self.bits)
                 .await?
                 .into_iter()
-                .flat_map(|(m, one_hot)| std::iter::once(m).chain(one_hot))
+                .flat_map(|t| std::iter::once(t.max).chain(t.one_hot))
+                .collect(),
+            Which::TopTwoOneHot => top_two_one_hot(b, &vectors, self.bits)
+                .await?
+                .into_iter()
+                .flat_map(|t| std::iter::once(t.max).chain(t.one_hot).chain(t.second))
                 .collect(),
             Which::TopTwo => {
                 top_two(b, &vectors, self.bits).await?.into_iter().flat_map(|t| [t.max, t.argmax, t.second]).collect()
@@ -150,6 +156,9 @@ fn expected_max(vectors: &[Vec<u64>], which: Which) -> Vec<Fr> {
                 Which::ArgmaxOneHot => {
                     std::iter::once(m).chain((0..v.len() as u64).map(|j| u64::from(j == i))).collect()
                 }
+                Which::TopTwoOneHot => {
+                    std::iter::once(m).chain((0..v.len() as u64).map(|j| u64::from(j == i))).chain([s]).collect()
+                }
                 Which::TopTwo => vec![m, i, s],
             }
         })
@@ -169,7 +178,7 @@ fn run_max(vectors: &[Vec<u64>], bits: u32, which: Which) -> Checked {
 #[test]
 fn max_ties_lowest_index_wins() {
     let vectors = vec![vec![5, 9, 9, 2], vec![7], vec![3, 3, 3], vec![0, 0], vec![1, 8, 8, 8, 4]];
-    for which in [Which::Max, Which::Argmax, Which::ArgmaxOneHot, Which::TopTwo] {
+    for which in [Which::Max, Which::Argmax, Which::ArgmaxOneHot, Which::TopTwoOneHot, Which::TopTwo] {
         run_max(&vectors, 4, which);
     }
     let c = run_max(&vectors, 4, Which::TopTwo);
@@ -199,6 +208,13 @@ fn max_family_calls_per_layer() {
     let merges: usize = vectors.iter().map(|v| v.len() - 1).sum();
     assert_eq!((c.plain.counts().to_bits_calls, c.plain.counts().mul_calls), (layers, 2 * layers));
     assert_eq!(c.plain.counts().mul_products, 2 * merges);
+    // With the second maximum: the same mul calls carry the opponents (2 products per merge),
+    // then one small tournament over each vector's per-layer opponents.
+    let c = run_max(&vectors, 10, Which::TopTwoOneHot);
+    let small_layers = 2; // 4 opponents each
+    assert_eq!(c.plain.counts().to_bits_calls, layers + small_layers);
+    assert_eq!(c.plain.counts().to_bits_values, merges + vectors.len() * (layers - 1));
+    assert_eq!(c.plain.counts().mul_products, 3 * merges + vectors.len() * (layers - 1));
     // One vector alone costs the same number of calls as the batch.
     let c = run_max(&vectors[..1], 10, Which::Argmax);
     assert_eq!((c.plain.counts().to_bits_calls, c.plain.counts().mul_calls), (layers, layers));
@@ -325,7 +341,7 @@ proptest! {
         vectors in proptest::collection::vec(proptest::collection::vec(any::<u64>(), 1..7), 1..4),
     ) {
         let vectors: Vec<Vec<u64>> = vectors.iter().map(|v| v.iter().map(|x| x & mask(bits)).collect()).collect();
-        for which in [Which::Max, Which::Argmax, Which::TopTwo] {
+        for which in [Which::Max, Which::Argmax, Which::ArgmaxOneHot, Which::TopTwoOneHot, Which::TopTwo] {
             run_max(&vectors, bits, which);
         }
     }

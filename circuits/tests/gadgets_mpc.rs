@@ -7,7 +7,7 @@ mod common;
 use ark_bn254::Fr;
 use tacit_circuits::gadgets::{
     argmax, argmax_one_hot, commit, is_equal, is_zero, less_than, max, poseidon_hash, range_check, select, sums,
-    top_two,
+    top_two, top_two_one_hot,
 };
 use tacit_circuits::mpc::Mpc;
 use tacit_circuits::{Backend, Plain, R1cs};
@@ -33,11 +33,14 @@ async fn all_gadgets<B: Backend<F = Fr>>(b: &mut B, values: Option<&[Fr]>) -> Ve
     out.extend(argmax(b, &vectors, 4).await.unwrap().into_iter().flat_map(|(m, i)| [m, i]));
     out.extend(top_two(b, &vectors, 4).await.unwrap().into_iter().flat_map(|t| [t.max, t.argmax, t.second]));
     out.extend(
-        argmax_one_hot(b, &vectors, 4)
+        argmax_one_hot(b, &vectors, 4).await.unwrap().into_iter().flat_map(|t| std::iter::once(t.max).chain(t.one_hot)),
+    );
+    out.extend(
+        top_two_one_hot(b, &vectors, 4)
             .await
             .unwrap()
             .into_iter()
-            .flat_map(|(m, one_hot)| std::iter::once(m).chain(one_hot)),
+            .flat_map(|t| std::iter::once(t.max).chain(t.one_hot).chain(t.second)),
     );
     // Inputs 5..8 are 1, 0, 1: bits.
     b.assert_bits(&x[5..]).await.unwrap();

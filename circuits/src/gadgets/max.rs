@@ -40,6 +40,8 @@ struct Layer<V> {
     pairs_per_list: Vec<usize>,
     tails: Vec<bool>,
     right_won: Vec<V>,
+    /// Per pair, the loser's value (linear in the pair and the winner).
+    losers: Vec<V>,
 }
 
 /// Runs the tournament; per layer: one `less_than` and one `mul` call, plus (when tracking
@@ -146,10 +148,13 @@ async fn tournament<B: Backend>(
         }
 
         if let Some(layers) = layers.as_deref_mut() {
+            let losers =
+                lefts.iter().zip(&rights).zip(&winners).map(|((l, r), w)| b.sub(&b.add(&l.value, &r.value), &w.value));
             layers.push(Layer {
                 pairs_per_list: pairs_per_list.clone(),
                 tails: tails.iter().map(Option::is_some).collect(),
                 right_won: c,
+                losers: losers.collect(),
             });
         }
         let mut winners = winners.into_iter();
@@ -184,9 +189,21 @@ pub async fn argmax<B: Backend>(b: &mut B, vectors: &[Vec<B::Value>], bits: u32)
         .collect()
 }
 
+/// The maximum of a vector, the one-hot indicator of where it is, and (when asked) the
+/// second maximum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OneHotMax<V> {
+    /// The maximum.
+    pub max: V,
+    /// `one_hot[i] = 1` exactly at the argmax (lowest index among ties); the index itself is
+    /// the linear `sum_i i * one_hot[i]`.
+    pub one_hot: Vec<V>,
+    /// The largest value other than the argmax element (`0` for one element), if asked.
+    pub second: Option<V>,
+}
+
 /// The maximum of each vector and the one-hot indicator of where it is (lowest index among
-/// ties): `(max, one_hot)` with `one_hot[i] = 1` exactly at the argmax. The index itself is
-/// the linear `sum_i i * one_hot[i]`.
+/// ties), see [`OneHotMax`].
 ///
 /// The tournament does not carry indices; the indicator is rebuilt from the layers' outcome
 /// bits, root to leaves, one `mul` call per layer: a pair's right member gets `parent * c`,
@@ -196,34 +213,102 @@ pub async fn argmax_one_hot<B: Backend>(
     b: &mut B,
     vectors: &[Vec<B::Value>],
     bits: u32,
-) -> Result<Vec<(B::Value, Vec<B::Value>)>> {
+) -> Result<Vec<OneHotMax<B::Value>>> {
+    one_hot_tournament(b, vectors, bits, false).await
+}
+
+/// [`argmax_one_hot`] with the second maximum. The second maximum lost directly to the
+/// maximum (whoever beat it is at least as large, and following those wins ends at the
+/// maximum), so it is the largest of the maximum's opponents, one per layer: the descent
+/// picks each layer's opponent with the products it already makes (`parent * loser`, in the
+/// same `mul` call), and a tournament over those `ceil(log2 n)` values finds the largest,
+/// instead of a second tournament over all `n`.
+pub async fn top_two_one_hot<B: Backend>(
+    b: &mut B,
+    vectors: &[Vec<B::Value>],
+    bits: u32,
+) -> Result<Vec<OneHotMax<B::Value>>> {
+    one_hot_tournament(b, vectors, bits, true).await
+}
+
+async fn one_hot_tournament<B: Backend>(
+    b: &mut B,
+    vectors: &[Vec<B::Value>],
+    bits: u32,
+    with_second: bool,
+) -> Result<Vec<OneHotMax<B::Value>>> {
     let mut layers = Vec::new();
     let tops = tournament(b, vectors, bits, false, false, Some(&mut layers)).await?;
     let one = b.constant(B::F::from(1u64));
     let mut indicators: Vec<Vec<B::Value>> = vec![vec![one]; vectors.len()];
+    // Per vector, the maximum's opponent at each layer (zero where it passed as a tail).
+    let mut opponents: Vec<Vec<B::Value>> = vec![Vec::with_capacity(layers.len()); vectors.len()];
+    let too_few = || CircuitError::Synthesis("mul returned too few products".into());
     for layer in layers.iter().rev() {
-        let mut parents = Vec::with_capacity(layer.right_won.len());
+        let mut factors = Vec::with_capacity(2 * layer.right_won.len());
+        let mut operands = Vec::with_capacity(2 * layer.right_won.len());
+        let mut pair = 0usize;
         for (list, pairs) in indicators.iter().zip(&layer.pairs_per_list) {
-            parents.extend(list.iter().take(*pairs).cloned());
-        }
-        let right = b.mul(&parents, &layer.right_won).await?;
-        let mut right = right.into_iter();
-        let mut next = Vec::with_capacity(indicators.len());
-        for ((list, pairs), tail) in indicators.iter().zip(&layer.pairs_per_list).zip(&layer.tails) {
-            let mut expanded = Vec::with_capacity(2 * pairs + 1);
             for parent in list.iter().take(*pairs) {
-                let r = right.next().ok_or_else(|| CircuitError::Synthesis("mul returned too few products".into()))?;
+                factors.push(parent.clone());
+                operands.push(layer.right_won.get(pair).cloned().ok_or_else(missing)?);
+                if with_second {
+                    factors.push(parent.clone());
+                    operands.push(layer.losers.get(pair).cloned().ok_or_else(missing)?);
+                }
+                pair += 1;
+            }
+        }
+        let products = b.mul(&factors, &operands).await?;
+        let mut products = products.into_iter();
+        let mut next = Vec::with_capacity(indicators.len());
+        for (((list, pairs), tail), opponent) in
+            indicators.iter().zip(&layer.pairs_per_list).zip(&layer.tails).zip(opponents.iter_mut())
+        {
+            let mut expanded = Vec::with_capacity(2 * pairs + 1);
+            let mut picked = zero(b);
+            for parent in list.iter().take(*pairs) {
+                let r = products.next().ok_or_else(too_few)?;
+                if with_second {
+                    picked = b.add(&picked, &products.next().ok_or_else(too_few)?);
+                }
                 expanded.push(b.sub(parent, &r));
                 expanded.push(r);
             }
             if *tail {
                 expanded.push(list.get(*pairs).cloned().ok_or_else(missing)?);
             }
+            opponent.push(picked);
             next.push(expanded);
         }
         indicators = next;
     }
-    Ok(tops.into_iter().map(|e| e.value).zip(indicators).collect())
+    let seconds = if with_second {
+        // A one-element vector had no opponent: its second maximum is 0.
+        let (lone, contested): (Vec<_>, Vec<_>) = opponents.iter().enumerate().partition(|(_, o)| o.is_empty());
+        let contested_vectors: Vec<Vec<B::Value>> = contested.iter().map(|(_, o)| (*o).clone()).collect();
+        let maxima = if contested_vectors.is_empty() { Vec::new() } else { max(b, &contested_vectors, bits).await? };
+        let mut seconds: Vec<Option<B::Value>> = vec![None; vectors.len()];
+        for ((i, _), m) in contested.iter().zip(maxima) {
+            if let Some(slot) = seconds.get_mut(*i) {
+                *slot = Some(m);
+            }
+        }
+        for (i, _) in lone {
+            if let Some(slot) = seconds.get_mut(i) {
+                *slot = Some(zero(b));
+            }
+        }
+        seconds
+    } else {
+        vec![None; vectors.len()]
+    };
+    Ok(tops
+        .into_iter()
+        .zip(indicators)
+        .zip(seconds)
+        .map(|((top, one_hot), second)| OneHotMax { max: top.value, one_hot, second })
+        .collect())
 }
 
 /// The maximum, its index and the second maximum of each vector.
