@@ -1,6 +1,7 @@
 //! `cargo run --release -p tacit-psi --example psi_bench -- [ITEMS] [MODE] [INSTITUTIONS] [committed]`:
 //! one query on 3 nodes over loopback QUIC (malicious security), random address sets with an
-//! eighth of the items in every set; prints one JSON object with the per-step times of node 1.
+//! eighth of the items in every set (MODE: `set`, `setQ` for "in at least Q sets", `cardinality`,
+//! `sum`); prints one JSON object with the per-step times of node 1.
 
 use rand::{Rng, SeedableRng};
 use tacit_psi::{oracle, InputSet, Item, Mode, RunOptions};
@@ -10,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let items: usize = args.get(1).map_or(Ok(1 << 12), |s| s.parse())?;
     let mode = match args.get(2).map(String::as_str) {
         Some("set") => Mode::Set,
+        Some(q) if q.starts_with("set") => Mode::SetAtLeast { min_sets: q.trim_start_matches("set").parse()? },
         Some("sum") => Mode::Sum { min_size: 1 },
         _ => Mode::Cardinality,
     };
@@ -50,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = run.seconds;
     let (outs, report) = run.into_result()?;
     let ok = match mode {
-        Mode::Set => outs.iter().zip(oracle(&sets, mode)).all(|(a, b)| match (a, b) {
+        Mode::Set | Mode::SetAtLeast { .. } => outs.iter().zip(oracle(&sets, mode)).all(|(a, b)| match (a, b) {
             (tacit_psi::PsiOutput::Set(x), tacit_psi::PsiOutput::Set(y)) => {
                 let mut x = x.clone();
                 let mut y = y.clone();
