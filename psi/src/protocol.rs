@@ -376,8 +376,10 @@ async fn oprf_phase<T: Transport>(
     let mut key = oprf::scalar_from_ark(key_shares.expose_shares().first().unwrap_or(&ark_secp256k1::Fr::zero()));
     drop(key_shares);
     drop(ke);
+    // A cheating node publishes its true K_i but answers with another key share.
+    let mut answer_key = key;
     if cheat == Some(Cheat::OprfResponse) {
-        key += k256::Scalar::ONE;
+        answer_key += k256::Scalar::ONE;
     }
     clock.lap("key");
 
@@ -388,14 +390,14 @@ async fn oprf_phase<T: Transport>(
         if blinded.len() > max_items * oprf::POINT_BYTES {
             return Err(PsiError::Institution { institution: c, reason: format!("more than {max_items} items") });
         }
-        let k = key;
+        let (k, answer_k) = (key, answer_key);
         let from = format!("institution {c}");
-        let evaluated = blocking(move || oprf::evaluate(&k, &blinded, &from)).await??;
-        sizes.push(evaluated.len() / oprf::POINT_BYTES);
+        let evaluated = blocking(move || oprf::evaluate_with(&k, &answer_k, &blinded, &from)).await??;
+        sizes.push(evaluated.len().saturating_sub(oprf::PROOF_BYTES) / oprf::POINT_BYTES);
         link.send(EVALUATED, &evaluated)?;
     }
-    key = k256::Scalar::ZERO;
-    let _ = key;
+    (key, answer_key) = (k256::Scalar::ZERO, k256::Scalar::ZERO);
+    let _ = (key, answer_key);
     clock.lap("oprf");
     Ok(sizes)
 }
@@ -955,7 +957,7 @@ async fn institution(
     for link in &mut links {
         responses.push(link.recv(EVALUATED).await?.to_vec());
     }
-    let tags = blocking(move || oprf::finalize(t, &responses, &blinding)).await??;
+    let tags = blocking(move || oprf::finalize(t, &responses, &blinding, &blinded)).await??;
     let tag_fields: Vec<Fr> = tags.iter().map(tag_to_field).collect();
 
     // Input.

@@ -2,7 +2,7 @@
 
 use ark_ff::{BigInteger, PrimeField};
 use rand::{Rng, SeedableRng};
-use tacit_mpc_engine::{Check, MpcError, PartyId};
+use tacit_mpc_engine::{Check, Culprit, MpcError, PartyId};
 use tacit_psi::oprf::OprfError;
 use tacit_psi::protocol::Cheat;
 use tacit_psi::{oracle, run_in_memory, InputSet, Item, Mode, PsiError, PsiOutput, RunOptions};
@@ -110,13 +110,25 @@ async fn cheat(mode: Mode, who: u16, cheat: Cheat) -> tacit_psi::LocalRun {
     run_in_memory(3, &inputs, &options).await
 }
 
+/// A node answering the OPRF with a wrong key share is named by every institution (its batch
+/// proof fails against its public key share), with 3 nodes and with 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_cheating_in_the_oprf_is_detected() {
-    let run = cheat(Mode::Cardinality, 2, Cheat::OprfResponse).await;
-    for r in &run.institutions {
-        assert!(matches!(r, Err(PsiError::Oprf(OprfError::Inconsistent { .. }))), "{r:?}");
+async fn a_node_cheating_in_the_oprf_is_named() {
+    for (n, t, who) in [(3usize, 1usize, 2u16), (5, 2, 4)] {
+        let inputs = planted(3, 16, 4, 2, 5);
+        let mut options = RunOptions::new(t, Mode::Cardinality);
+        options.cheat = PartyId::new(who).map(|p| (p, Cheat::OprfResponse));
+        let run = run_in_memory(n, &inputs, &options).await;
+        for r in &run.institutions {
+            match r {
+                Err(PsiError::Oprf(OprfError::Inconsistent { culprit: Culprit::Party(p), .. })) => {
+                    assert_eq!(p.get(), who, "n = {n}");
+                }
+                other => panic!("n = {n}: {other:?}"),
+            }
+        }
+        assert!(run.nodes.iter().all(Result::is_err));
     }
-    assert!(run.nodes.iter().all(Result::is_err));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
