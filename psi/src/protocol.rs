@@ -417,9 +417,12 @@ async fn check_bits<T: Transport>(e: &mut Engine<Fr, T>, bits: &[Shares<Fr>]) ->
     }
     let weighted: Vec<Shares<Fr>> =
         bits.iter().map(|b| b.mul_public(powers.get(..b.len()).unwrap_or_default())).collect();
-    let minus_one: Vec<Shares<Fr>> = bits.iter().map(|b| b.add_scalar(-Fr::one())).collect();
-    let pairs: Vec<(&Shares<Fr>, &Shares<Fr>)> = weighted.iter().zip(&minus_one).collect();
-    let products = e.inner_products(&pairs).await?;
+    // Σ ρ^j b_j (b_j - 1) = <ρ^j b_j, b_j> - Σ ρ^j b_j: one inner product, the rest local.
+    let pairs: Vec<(&Shares<Fr>, &Shares<Fr>)> = weighted.iter().zip(bits).collect();
+    let squares = e.inner_products(&pairs).await?;
+    let linear: Vec<Fr> = weighted.iter().map(|w| w.expose_shares().iter().sum()).collect();
+    drop(weighted);
+    let products = squares.sub(&Shares::from_raw(linear));
     let opened = e.open(&products).await?;
     match opened.iter().position(|v| !v.is_zero()) {
         Some(institution) => Err(PsiError::ValueOutOfRange { institution }),
@@ -547,9 +550,10 @@ async fn node_mpc<T: Transport>(
     let mut bits_by_institution = Vec::new();
     let mut salts = Vec::new();
     let mut offset = 0;
-    for (c, masked) in masked_all.iter().enumerate() {
+    for (c, masked) in masked_all.into_iter().enumerate() {
         let len = sizes.get(c).copied().unwrap_or(0);
-        let shares = masks.slice(offset..offset + input_len(c)).add_public(masked);
+        let shares = masks.slice(offset..offset + input_len(c)).add_public(&masked);
+        drop(masked);
         let s = shares.expose_shares();
         tag_col.extend_from_slice(s.get(..len).unwrap_or_default());
         let values = s.get(len..len + len * width).unwrap_or_default();
@@ -568,7 +572,8 @@ async fn node_mpc<T: Transport>(
         code_col.extend(std::iter::repeat_n(code(c, m), len));
         offset += input_len(c);
     }
-    drop(masked_all);
+    drop(masks);
+    clock.lap("input");
     if width == VALUE_BITS {
         check_bits(e, &bits_by_institution).await?;
         drop(bits_by_institution);
@@ -588,7 +593,6 @@ async fn node_mpc<T: Transport>(
         columns.push(Shares::from_raw(value_col));
     }
 
-    clock.lap("input");
     // 4. Shuffle, and the multiset check.
     let before: Vec<Shares<Fr>> = columns.clone();
     if rows > 0 {
