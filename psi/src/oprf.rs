@@ -528,13 +528,16 @@ mod tests {
             Err(OprfError::Inconsistent { index: 1, culprit: Culprit::Party(p) }) => assert_eq!(p, two),
             other => panic!("{other:?}"),
         }
-        // A wrong public key share is caught before the answers.
+        // A wrong (valid) public key share is caught before the answers.
         if let Some(r) = responses.get_mut(2) {
-            if let Some(b) = r.get_mut(5) {
-                *b ^= 1;
-            }
+            let k3 = decode_points(r.get(..POINT_BYTES).unwrap_or_default(), "x").unwrap_or_default();
+            let wrong = encode_points(&[k3.first().copied().unwrap_or_default() + ProjectivePoint::GENERATOR]);
+            r.splice(..POINT_BYTES, wrong);
         }
-        assert!(finalize(t, &responses, &blinding, &blinded).is_err());
+        assert!(matches!(
+            finalize(t, &responses, &blinding, &blinded),
+            Err(OprfError::KeyShares { culprit: Culprit::OneOf(_) })
+        ));
         // An identity point is refused by the node.
         let mut bad = blinded.clone();
         bad.truncate(POINT_BYTES);

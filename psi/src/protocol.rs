@@ -4,10 +4,13 @@
 //! 1. **Key.** The nodes draw a fresh Shamir-shared OPRF key `k` over secp256k1's scalar field
 //!    (a verified random sharing of the engine).
 //! 2. **Tags.** Each institution runs the threshold DH-OPRF (`oprf`) on its distinct items
-//!    and gets `tag(x) = blake3(k·H(x))`; the nodes see only blinded points.
-//! 3. **Input.** Each institution secret-shares its tags (and values in `sum` mode) to the
-//!    nodes: the nodes open a random sharing `[r]` to it, it sends `x - r` to every node, and
-//!    the nodes check by a broadcast digest that they all got the same vector.
+//!    and gets `tag(x) = blake3(k·H(x))`; the nodes see only blinded points. Each node's
+//!    answers carry its public key share and a batched DLEQ proof, so a wrong answer names it.
+//! 3. **Input.** Each institution secret-shares its tags (and in `sum` mode its values as 64
+//!    bits each) to the nodes: the nodes open a random sharing `[r]` to it, it sends `x - r`
+//!    to every node, and the nodes check by a broadcast digest that they all got the same
+//!    vector. `sum` values are recomposed from their bits, and the bits checked to be 0 or 1
+//!    (one verified inner product per institution), so every value is below 2^64.
 //! 4. **Shuffle.** The rows `(tag, code, value)` of all institutions (`code` = `(m+1)^c` for
 //!    institution `c`, set by the nodes) are shuffled obliviously: for every `t+1`-subset `S`
 //!    of the first `2t+1` nodes, the members of `S` agree on a permutation (a seed one of them
@@ -16,11 +19,14 @@
 //!    the composed permutation is unknown to it. A multiset check with random challenges
 //!    (`∏(γ - w_in) = ∏(γ - w_out)`, `w = tag + δ1·code + δ2·value`, verified multiplication
 //!    trees, the difference opened times a random mask) catches any deviation.
-//! 5. **Match.** The shuffled tags are opened. A tag seen `m` times is in every set; more than
-//!    `m` means an institution sent a tag twice (abort). For the `m`-groups, the codes must add
-//!    up to `Σ_c (m+1)^c` (checked by one opened random linear combination), so each group has
-//!    one row from every institution.
-//! 6. **Output.** `set`: the list of intersection tags goes to every institution, which maps
+//! 5. **Match.** The shuffled tags are opened. A tag seen `s` times is in `s` sets; more than
+//!    `m` means an institution sent a tag twice (abort). The groups with `s >= q` are selected
+//!    (`q = m` except in [`Mode::SetAtLeast`]). For the `m`-groups, the codes must add up to
+//!    `Σ_c (m+1)^c` (one opened random linear combination); in a smaller selected group the
+//!    codes must be pairwise distinct (the product of their differences, times a random mask,
+//!    opened after verification, is nonzero). So each selected group has one row from each
+//!    of `s` different institutions.
+//! 6. **Output.** `set`: the list of the selected tags goes to every institution, which maps
 //!    it to its own items. `cardinality`: the count. `sum`: the sum of the values of all
 //!    rows in `m`-groups, opened only when the count is at least the minimum.
 
