@@ -275,12 +275,13 @@ pub fn blind(items: &[&[u8]]) -> Result<(Vec<u8>, Blinding), OprfError> {
 }
 
 /// Node step: its public key share `K_i = k_i·G` and the batch proof ([`PROOF_BYTES`]), then
-/// `k_i · B_j` for every blinded point (encoded). `answer_key` is the scalar the answers are
-/// computed with: `key_share` for an honest node (tests pass another to simulate a cheat).
+/// `k_i · B_j` for every blinded point (encoded).
 pub fn evaluate(key_share: &Scalar, blinded: &[u8], from: &str) -> Result<Vec<u8>, OprfError> {
     evaluate_with(key_share, key_share, blinded, from)
 }
 
+/// As [`evaluate`], with the answers computed under `answer_key` while `K_i` and the proof
+/// use `key_share` (tests: a node that answers with a wrong key share).
 #[doc(hidden)]
 pub fn evaluate_with(
     key_share: &Scalar,
