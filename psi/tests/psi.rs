@@ -552,3 +552,45 @@ async fn a_sum_value_out_of_range_aborts_naming_the_institution() {
     assert_eq!(outs.first(), Some(&PsiOutput::Sum(Some(3 * u128::from(u64::MAX)))));
     assert_eq!(outs, oracle(&big, mode));
 }
+
+/// `set --min-sets q` with q < m: each institution receives exactly the answers to its own
+/// blinded points, its input-mask shares and a list of as many tags as there are items in at
+/// least q sets (nothing else, checked by length), and no other institution's item; nodes
+/// see no item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leakage_with_min_sets() {
+    let (n, q) = (3usize, 2usize);
+    let inputs = random_subsets(3, 20, 5, 44);
+    let mut options = RunOptions::new(1, Mode::SetAtLeast { min_sets: q });
+    options.record = true;
+    let run = run_in_memory(n, &inputs, &options).await;
+    let inst_logs = run.institution_transcripts.clone();
+    let node_logs = run.node_transcripts.clone();
+    let (outs, report) = run.into_result().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sorted(outs), sorted(oracle(&inputs, Mode::SetAtLeast { min_sets: q })));
+    let selected = count_in_at_least(&inputs, q) as usize;
+    assert_eq!(report.selected_size as usize, selected);
+    assert!(selected > count_in_at_least(&inputs, 3) as usize, "the sets must have items in exactly 2 sets");
+    for (c, log) in inst_logs.iter().enumerate() {
+        let own = inputs.get(c).map_or(0, InputSet::len);
+        // Per node: answers (kind, key share and proof, points), mask shares, the tag list.
+        let expected = n * ((1 + tacit_psi::oprf::PROOF_BYTES + 33 * own) + (1 + 32 * own) + (1 + 32 * selected));
+        assert_eq!(log.len(), expected, "institution {c}");
+        for (d, set) in inputs.iter().enumerate() {
+            if c != d {
+                for item in set.items() {
+                    assert!(!log.contains(item.canonical()));
+                }
+            }
+        }
+    }
+    for log in &node_logs {
+        for set in &inputs {
+            for item in set.items() {
+                assert!(!log.contains(item.canonical()));
+                let h = tacit_psi::oprf::hash_to_curve(item.canonical()).unwrap_or_default();
+                assert!(!log.contains(&tacit_psi::oprf::encode_points(&[h])));
+            }
+        }
+    }
+}
