@@ -34,6 +34,10 @@ pub enum PsiCommand {
         /// items.
         #[arg(long, default_value_t = 1)]
         min_size: u64,
+        /// `set` mode: report the items in at least this many of the institutions' sets
+        /// (2 to the number of inputs; default: all of them, the intersection).
+        #[arg(long)]
+        min_sets: Option<usize>,
         /// Engine security.
         #[arg(long, value_enum, default_value_t = SecurityArg::Malicious)]
         security: SecurityArg,
@@ -98,12 +102,16 @@ impl SecurityArg {
     }
 }
 
-fn mode_of(arg: ModeArg, min_size: u64) -> Mode {
-    match arg {
-        ModeArg::Set => Mode::Set,
-        ModeArg::Cardinality => Mode::Cardinality,
-        ModeArg::Sum => Mode::Sum { min_size },
-    }
+fn mode_of(arg: ModeArg, min_size: u64, min_sets: Option<usize>, institutions: usize) -> anyhow::Result<Mode> {
+    let mode = match (arg, min_sets) {
+        (ModeArg::Set, None) => Mode::Set,
+        (ModeArg::Set, Some(q)) => Mode::SetAtLeast { min_sets: q },
+        (_, Some(_)) => anyhow::bail!("--min-sets applies to --mode set only"),
+        (ModeArg::Cardinality, None) => Mode::Cardinality,
+        (ModeArg::Sum, None) => Mode::Sum { min_size },
+    };
+    mode.min_sets(institutions)?;
+    Ok(mode)
 }
 
 /// `tacit demo psi`
@@ -124,6 +132,11 @@ pub struct DemoArgs {
     /// `sum` mode release threshold.
     #[arg(long, default_value_t = 1)]
     pub min_size: u64,
+    /// `set` mode: report the items in at least this many sets (2 to `--institutions`;
+    /// default: all, the intersection). The demo then also plants `--overlap` items in the
+    /// first `min_sets` sets only.
+    #[arg(long)]
+    pub min_sets: Option<usize>,
     /// Nodes (threshold `(nodes - 1) / 2`).
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
@@ -145,6 +158,10 @@ struct DemoReport {
     items_per_institution: usize,
     mode: &'static str,
     intersection_size: u64,
+    /// `q` of the `set` mode (the number of institutions for the intersection).
+    min_sets: usize,
+    /// Distinct items in at least `min_sets` sets.
+    selected_size: u64,
     seconds: f64,
     bytes_sent_per_node: u64,
     nodes: usize,
@@ -156,8 +173,9 @@ struct DemoReport {
 
 pub fn run(command: PsiCommand) -> anyhow::Result<()> {
     match command {
-        PsiCommand::Run { cluster, input, mode, min_size, security, opening, json } => {
-            run_query(&cluster, &input, &opening, mode_of(mode, min_size), security.security(), json)
+        PsiCommand::Run { cluster, input, mode, min_size, min_sets, security, opening, json } => {
+            let mode = mode_of(mode, min_size, min_sets, input.len())?;
+            run_query(&cluster, &input, &opening, mode, security.security(), json)
         }
         PsiCommand::Commit { input, out } => commit(&input, &out),
     }
@@ -241,7 +259,7 @@ fn run_query(
         None
     } else {
         anyhow::ensure!(openings.len() == sets.len(), "one --opening per --input");
-        anyhow::ensure!(mode != Mode::Set, "committed queries are cardinality or sum queries");
+        anyhow::ensure!(!mode.is_set(), "committed queries are cardinality or sum queries");
         let mut o = Vec::with_capacity(sets.len());
         let mut c = Vec::with_capacity(sets.len());
         for (path, set) in openings.iter().zip(&sets) {
@@ -281,6 +299,7 @@ fn run_query(
             .collect();
         let v = serde_json::json!({
             "mode": mode.name(),
+            "min_sets": mode.min_sets(outputs.len())?,
             "nodes": n,
             "threshold": file.threshold,
             "institutions": per,
@@ -292,8 +311,15 @@ fn run_query(
     } else {
         for (p, o) in inputs.iter().zip(&outputs) {
             match o {
-                PsiOutput::Set(items) => {
+                PsiOutput::Set(items) if mode == Mode::Set => {
                     println!("{}: {} of its items are in every set", p.display(), items.len());
+                    for i in items {
+                        println!("  {}", i.display());
+                    }
+                }
+                PsiOutput::Set(items) => {
+                    let q = mode.min_sets(outputs.len())?;
+                    println!("{}: {} of its items are in at least {q} sets", p.display(), items.len());
                     for i in items {
                         println!("  {}", i.display());
                     }
@@ -309,15 +335,29 @@ fn run_query(
     Ok(())
 }
 
-/// Random sets of `items` addresses each with `overlap` planted in all of them.
-fn demo_sets(institutions: usize, items: usize, overlap: usize) -> anyhow::Result<Vec<InputSet>> {
+/// Random sets of `items` addresses each with `overlap` planted in all of them, and, when
+/// `partial` is `Some(q)` with `q` below the number of institutions, `overlap` more planted
+/// in the first `q` sets only.
+fn demo_sets(
+    institutions: usize,
+    items: usize,
+    overlap: usize,
+    partial: Option<usize>,
+) -> anyhow::Result<Vec<InputSet>> {
     let mut rng = rand_chacha_rng();
     let common: Vec<[u8; 20]> = (0..overlap).map(|_| rng.gen()).collect();
+    let q = partial.filter(|q| *q < institutions).unwrap_or(0);
+    let in_first_q: Vec<[u8; 20]> = (0..if q > 0 { overlap } else { 0 }).map(|_| rng.gen()).collect();
     (0..institutions)
-        .map(|_| {
+        .map(|c| {
             let mut pairs = Vec::with_capacity(items);
             for addr in &common {
                 pairs.push((Item::from_address(addr), rng.gen_range(0..1_000_000u64)));
+            }
+            for addr in in_first_q.iter().filter(|_| c < q) {
+                if pairs.len() < items {
+                    pairs.push((Item::from_address(addr), rng.gen_range(0..1_000_000u64)));
+                }
             }
             while pairs.len() < items {
                 pairs.push((Item::from_address(&rng.gen()), rng.gen_range(0..1_000_000u64)));
@@ -335,10 +375,10 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.institutions >= 2, "a query needs at least two institutions");
     anyhow::ensure!(args.nodes >= 3, "at least three nodes");
     let overlap = args.overlap.unwrap_or(args.items / 8).min(args.items);
-    let mode = mode_of(args.mode, args.min_size);
-    let sets = demo_sets(args.institutions, args.items, overlap)?;
+    let mode = mode_of(args.mode, args.min_size, args.min_sets, args.institutions)?;
+    let sets = demo_sets(args.institutions, args.items, overlap, args.min_sets)?;
     if args.committed {
-        anyhow::ensure!(mode != Mode::Set, "committed queries are cardinality or sum queries");
+        anyhow::ensure!(!mode.is_set(), "committed queries are cardinality or sum queries");
         anyhow::ensure!(args.items <= tacit_psi::MAX_COMMITTED_ITEMS, "committed queries take at most 2^12 items");
     }
     let published = if args.committed {
@@ -387,6 +427,8 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         items_per_institution: args.items,
         mode: mode.name(),
         intersection_size: report.intersection_size,
+        min_sets: mode.min_sets(args.institutions)?,
+        selected_size: report.selected_size,
         seconds,
         bytes_sent_per_node: bytes.iter().sum::<u64>() / bytes.len().max(1) as u64,
         nodes: args.nodes,
@@ -398,6 +440,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
+        if report.min_sets < report.institutions {
+            println!("{} items in at least {} of the sets", report.selected_size, report.min_sets);
+        }
         println!(
             "{} institutions x {} items, mode {}, {} nodes (t = {}) over loopback QUIC: intersection size {}, \
              {:.2} s, {} bytes sent per node, matches the plaintext oracle: {}; proof: {}",

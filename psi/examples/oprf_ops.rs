@@ -1,9 +1,12 @@
-//! Single-thread cost of the OPRF's curve operations (k256), to put the PSI figures in
-//! proportion: `cargo run --release -p tacit-psi --example oprf_ops`.
+//! Cost of the OPRF's curve operations (k256), to put the PSI figures in proportion, and of
+//! the batched DLEQ proofs that name a cheating node:
+//! `cargo run --release -p tacit-psi --example oprf_ops [BATCH]` (run with
+//! `RAYON_NUM_THREADS=1` for single-thread figures of the batch steps).
 
 use k256::elliptic_curve::ops::LinearCombination;
 use k256::elliptic_curve::Field;
 use k256::{ProjectivePoint, Scalar};
+use rayon::prelude::*;
 use tacit_psi::oprf;
 
 fn time<R>(what: &str, count: usize, mut f: impl FnMut(usize) -> R) {
@@ -12,10 +15,23 @@ fn time<R>(what: &str, count: usize, mut f: impl FnMut(usize) -> R) {
         std::hint::black_box(f(i));
     }
     let us = start.elapsed().as_secs_f64() * 1e6 / count as f64;
-    println!("{what:<28} {us:8.2} us");
+    println!("{what:<44} {us:8.2} us");
 }
 
-fn main() {
+/// Median of three runs of `f` over a batch of `len` items, per item.
+fn per_item<R>(what: &str, len: usize, mut f: impl FnMut() -> R) {
+    let mut runs: Vec<f64> = (0..3)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            std::hint::black_box(f());
+            start.elapsed().as_secs_f64() * 1e6 / len as f64
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    println!("{what:<44} {:8.2} us per item", runs.get(1).copied().unwrap_or_default());
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count = 4000;
     let mut rng = rand::thread_rng();
     let s: Vec<Scalar> = (0..count).map(|_| Scalar::random(&mut rng)).collect();
@@ -28,4 +44,23 @@ fn main() {
     time("encode (affine, compressed)", count, |i| oprf::encode_points(&p[i..i + 1]));
     time("decode (compressed)", count, |i| oprf::decode_points(&enc[i * 33..(i + 1) * 33], "x"));
     time("scalar invert", count, |i| s[i].invert());
+
+    // One node's answer to a batch, without and with the batch proof, and the client's
+    // verification of one node's proof (done only when the answers are inconsistent).
+    let batch: usize = std::env::args().nth(1).map_or(Ok(4096), |a| a.parse())?;
+    let batch_items: Vec<Vec<u8>> = (0..batch).map(|i| format!("str:batch-{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = batch_items.iter().map(Vec::as_slice).collect();
+    let (blinded, _blinding) = oprf::blind(&refs)?;
+    let key = Scalar::random(&mut rng);
+    println!("batch of {batch} items, {} rayon threads:", rayon::current_num_threads());
+    per_item("node: answers only (decode, k_i·B, encode)", batch, || {
+        let points = oprf::decode_points(&blinded, "client").unwrap_or_default();
+        let answers: Vec<ProjectivePoint> = points.par_iter().map(|b| *b * key).collect();
+        oprf::encode_points(&answers)
+    });
+    per_item("node: answers + K_i + batch DLEQ proof", batch, || oprf::evaluate(&key, &blinded, "client"));
+    let answer = oprf::evaluate(&key, &blinded, "client")?;
+    let responses = vec![answer];
+    per_item("client: verify one node's batch proof", batch, || oprf::failing_proofs(&responses, &blinded));
+    Ok(())
 }

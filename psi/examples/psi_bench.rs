@@ -1,6 +1,8 @@
 //! `cargo run --release -p tacit-psi --example psi_bench -- [ITEMS] [MODE] [INSTITUTIONS] [committed]`:
 //! one query on 3 nodes over loopback QUIC (malicious security), random address sets with an
-//! eighth of the items in every set; prints one JSON object with the per-step times of node 1.
+//! eighth of the items in every set (and, for `setQ`, another eighth in the first Q sets only;
+//! MODE: `set`, `setQ` for "in at least Q sets", `cardinality`, `sum`); prints one JSON object
+//! with the per-step times of node 1.
 
 use rand::{Rng, SeedableRng};
 use tacit_psi::{oracle, InputSet, Item, Mode, RunOptions};
@@ -10,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let items: usize = args.get(1).map_or(Ok(1 << 12), |s| s.parse())?;
     let mode = match args.get(2).map(String::as_str) {
         Some("set") => Mode::Set,
+        Some(q) if q.starts_with("set") => Mode::SetAtLeast { min_sets: q.trim_start_matches("set").parse()? },
         Some("sum") => Mode::Sum { min_size: 1 },
         _ => Mode::Cardinality,
     };
@@ -17,10 +20,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let committed = args.get(4).is_some_and(|s| s == "committed");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let common: Vec<[u8; 20]> = (0..items / 8).map(|_| rng.gen()).collect();
+    // With q < m, another eighth is in the first q sets only (exercising the smaller groups).
+    let q = match mode {
+        Mode::SetAtLeast { min_sets } if min_sets < institutions => min_sets,
+        _ => 0,
+    };
+    let in_first_q: Vec<[u8; 20]> = (0..if q > 0 { items / 8 } else { 0 }).map(|_| rng.gen()).collect();
     let sets: Vec<InputSet> = (0..institutions)
-        .map(|_| {
+        .map(|c| {
             let mut pairs: Vec<(Item, u64)> =
                 common.iter().map(|a| (Item::from_address(a), rng.gen_range(0..1000))).collect();
+            if c < q {
+                pairs.extend(in_first_q.iter().map(|a| (Item::from_address(a), rng.gen_range(0..1000))));
+            }
             while pairs.len() < items {
                 pairs.push((Item::from_address(&rng.gen()), rng.gen_range(0..1000)));
             }
@@ -50,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = run.seconds;
     let (outs, report) = run.into_result()?;
     let ok = match mode {
-        Mode::Set => outs.iter().zip(oracle(&sets, mode)).all(|(a, b)| match (a, b) {
+        Mode::Set | Mode::SetAtLeast { .. } => outs.iter().zip(oracle(&sets, mode)).all(|(a, b)| match (a, b) {
             (tacit_psi::PsiOutput::Set(x), tacit_psi::PsiOutput::Set(y)) => {
                 let mut x = x.clone();
                 let mut y = y.clone();

@@ -2,10 +2,10 @@
 //!
 //! Institutions (clients) ask a cluster of `n >= 3` nodes (`t < n/2`) how their sets of
 //! items (flagged addresses, customer identifiers) overlap, in one of three modes: `set`
-//! (each institution learns which of its own items are in every set), `cardinality` (only
-//! the size of the intersection) and `sum` (the sum of the values attached to intersecting
-//! items, released only when the intersection is large enough). See `psi/README.md` for the
-//! protocol and exactly what each party learns.
+//! (each institution learns which of its own items are in every set, or in at least `q` of
+//! them), `cardinality` (only the size of the intersection) and `sum` (the sum of the values
+//! attached to intersecting items, released only when the intersection is large enough).
+//! See `psi/README.md` for the protocol and exactly what each party learns.
 //!
 //! - [`input`]: CSV parsing and normalisation (EVM addresses with EIP-55 checks, UTF-8
 //!   strings, duplicates merged, errors with line numbers).

@@ -10,12 +10,25 @@
 //!   `k_i · B` is detected (the honest nodes, at least `t + 1`, fix the polynomial). It then
 //!   removes `ρ` and hashes the point to a 32-byte tag.
 //!
+//! - To name a node that answers wrong, node `i` also sends its public key share
+//!   `K_i = k_i·G` and one batched Chaum–Pedersen proof per batch that its answers `Y_j` and
+//!   `K_i` have the same discrete logarithm: for coefficients `c_j` (128 bits each) hashed
+//!   from `K_i`, the blinded points and the answers (Fiat–Shamir), it proves
+//!   `log_G K_i = log_{B*} Y*` with `B* = Σ c_j B_j`, `Y* = Σ c_j Y_j`. A batch with any
+//!   `Y_j ≠ k_i·B_j` passes only with probability about `2^-128` per hash query. The client
+//!   checks that the `K_i` lie on one degree-`t` polynomial (then they are the true ones, the
+//!   `t + 1` honest nodes fixing it), and verifies the proofs when the answers are
+//!   inconsistent: a node whose proof fails is named (also with `n = 3`).
+//!
 //! The nodes see only uniformly random blinded points; the client sees `k_i·B` for its own
-//! items (which, with the `t` shares it lacks, reveals nothing about `k`).
+//! items and `k_i·G` (which, with the `t` shares it lacks, reveal nothing about `k`).
 
-use k256::elliptic_curve::group::Group;
+use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
+use ark_ff::PrimeField as _;
+use k256::elliptic_curve::group::prime::PrimeCurveAffine;
 use k256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
 use k256::elliptic_curve::ops::LinearCombination;
+use k256::elliptic_curve::ops::Reduce;
 use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::elliptic_curve::{Field, PrimeField};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint, Scalar, Secp256k1};
@@ -29,6 +42,10 @@ pub const DST: &[u8] = b"TACIT-PSI-V1-OPRF-secp256k1_XMD:SHA-256_SSWU_RO_";
 
 /// Bytes of one point on the wire (SEC1 compressed).
 pub const POINT_BYTES: usize = 33;
+
+/// Bytes of the header of a node's answer: its public key share `K_i` and the batch proof
+/// (challenge and response scalars).
+pub const PROOF_BYTES: usize = POINT_BYTES + 64;
 
 /// A 32-byte pseudonymous tag `blake3(F_k(x))`.
 pub type Tag = [u8; 32];
@@ -52,6 +69,13 @@ pub enum OprfError {
     Inconsistent {
         /// First inconsistent item.
         index: usize,
+        /// The node(s) blamed.
+        culprit: Culprit,
+    },
+    /// The nodes' public key shares do not lie on one degree-`t` polynomial: some node
+    /// published a wrong `K_i` (with `n = 2t + 1` it cannot be told which).
+    #[error("the nodes' public key shares are inconsistent; culprit: {culprit}")]
+    KeyShares {
         /// The node(s) blamed.
         culprit: Culprit,
     },
@@ -84,6 +108,11 @@ pub fn encode_points(points: &[ProjectivePoint]) -> Vec<u8> {
 
 /// Decodes compressed points, refusing the identity and anything off the curve.
 pub fn decode_points(bytes: &[u8], from: &str) -> Result<Vec<ProjectivePoint>, OprfError> {
+    Ok(decode_affine(bytes, from)?.into_iter().map(ProjectivePoint::from).collect())
+}
+
+/// As [`decode_points`], in affine form.
+pub fn decode_affine(bytes: &[u8], from: &str) -> Result<Vec<AffinePoint>, OprfError> {
     if !bytes.len().is_multiple_of(POINT_BYTES) {
         return Err(OprfError::Shape(format!("{from} sent {} bytes, not a whole number of points", bytes.len())));
     }
@@ -94,13 +123,108 @@ pub fn decode_points(bytes: &[u8], from: &str) -> Result<Vec<ProjectivePoint>, O
             let bad = || OprfError::BadPoint { from: from.to_string(), index };
             let encoded = EncodedPoint::from_bytes(chunk).map_err(|_| bad())?;
             let affine: Option<AffinePoint> = AffinePoint::from_encoded_point(&encoded).into();
-            let point = ProjectivePoint::from(affine.ok_or_else(bad)?);
+            let point = affine.ok_or_else(bad)?;
             if bool::from(point.is_identity()) {
                 return Err(bad());
             }
             Ok(point)
         })
         .collect()
+}
+
+/// The same point in arkworks form (both libraries implement secp256k1).
+fn to_ark(p: &AffinePoint) -> ark_secp256k1::Affine {
+    let e = p.to_encoded_point(false);
+    match (e.x(), e.y()) {
+        (Some(x), Some(y)) => ark_secp256k1::Affine::new_unchecked(
+            ark_secp256k1::Fq::from_be_bytes_mod_order(x),
+            ark_secp256k1::Fq::from_be_bytes_mod_order(y),
+        ),
+        _ => ark_secp256k1::Affine::zero(),
+    }
+}
+
+/// Back to k256 (the identity for the point at infinity).
+fn from_ark(p: &ark_secp256k1::Projective) -> ProjectivePoint {
+    use ark_ff::BigInteger;
+    let Some((x, y)) = p.into_affine().xy() else { return ProjectivePoint::IDENTITY };
+    let (x, y) = (x.into_bigint().to_bytes_be(), y.into_bigint().to_bytes_be());
+    if x.len() != 32 || y.len() != 32 {
+        return ProjectivePoint::IDENTITY;
+    }
+    let e = EncodedPoint::from_affine_coordinates(
+        k256::FieldBytes::from_slice(&x),
+        k256::FieldBytes::from_slice(&y),
+        false,
+    );
+    let a: Option<AffinePoint> = AffinePoint::from_encoded_point(&e).into();
+    a.map_or(ProjectivePoint::IDENTITY, ProjectivePoint::from)
+}
+
+fn point_bytes(p: &ProjectivePoint) -> [u8; POINT_BYTES] {
+    let e = p.to_affine().to_encoded_point(true);
+    let mut out = [0u8; POINT_BYTES];
+    if e.as_bytes().len() == POINT_BYTES {
+        out.copy_from_slice(e.as_bytes());
+    }
+    out
+}
+
+/// The batch's 128-bit coefficients `c_j` (as low and high 64-bit halves), hashed from the
+/// statement: the node's `K_i`, the blinded points and its answers (all encoded).
+fn batch_coefficients(public: &[u8], blinded: &[u8], answers: &[u8], len: usize) -> (Vec<u64>, Vec<u64>) {
+    let mut h = blake3::Hasher::new_derive_key("tacit-psi v1 oprf batch dleq coefficients");
+    h.update(&(len as u64).to_le_bytes());
+    h.update(public);
+    h.update(blinded);
+    h.update(answers);
+    let mut xof = h.finalize_xof();
+    let mut lo = Vec::with_capacity(len);
+    let mut hi = Vec::with_capacity(len);
+    let mut buf = [0u8; 16 * 256];
+    let mut left = len;
+    while left > 0 {
+        let take = left.min(256);
+        let chunk = buf.get_mut(..16 * take).unwrap_or_default();
+        xof.fill(chunk);
+        for c in chunk.chunks_exact(16) {
+            let (l, h) = c.split_at(8);
+            lo.push(u64::from_le_bytes(l.try_into().unwrap_or_default()));
+            hi.push(u64::from_le_bytes(h.try_into().unwrap_or_default()));
+        }
+        left -= take;
+    }
+    (lo, hi)
+}
+
+/// `Σ c_j P_j` for 128-bit `c_j = lo_j + 2^64·hi_j` (two 64-bit multi-scalar multiplications).
+fn combine(points: &[ark_secp256k1::Affine], lo: &[u64], hi: &[u64]) -> ProjectivePoint {
+    let low = ark_secp256k1::Projective::msm_u64(points, lo);
+    let high = ark_secp256k1::Projective::msm_u64(points, hi);
+    let two_64 = ark_secp256k1::Fr::from(u64::MAX) + ark_secp256k1::Fr::from(1u64);
+    from_ark(&(low + high * two_64))
+}
+
+/// The Chaum–Pedersen challenge for `log_G K = log_{B*} Y*` with commitments `A1, A2`.
+fn dleq_challenge(points: [&ProjectivePoint; 5]) -> Scalar {
+    let mut h = blake3::Hasher::new_derive_key("tacit-psi v1 oprf batch dleq challenge");
+    for p in points {
+        h.update(&point_bytes(p));
+    }
+    <Scalar as Reduce<k256::U256>>::reduce_bytes(&k256::FieldBytes::from(*h.finalize().as_bytes()))
+}
+
+/// `B*` of node `i`'s batch, and `Y*` when its answers are given in affine form (the node
+/// itself computes `Y* = k_i·B*`).
+fn batch_statement(
+    public: &[u8],
+    blinded: (&[u8], &[AffinePoint]),
+    answers: (&[u8], Option<&[AffinePoint]>),
+) -> (ProjectivePoint, Option<ProjectivePoint>) {
+    let (lo, hi) = batch_coefficients(public, blinded.0, answers.0, blinded.1.len());
+    let to_ark_all = |v: &[AffinePoint]| -> Vec<ark_secp256k1::Affine> { v.par_iter().map(to_ark).collect() };
+    let b_star = combine(&to_ark_all(blinded.1), &lo, &hi);
+    (b_star, answers.1.map(|a| combine(&to_ark_all(a), &lo, &hi)))
 }
 
 /// A node's key share as a k256 scalar (same modulus as `ark_secp256k1::Fr`).
@@ -150,38 +274,146 @@ pub fn blind(items: &[&[u8]]) -> Result<(Vec<u8>, Blinding), OprfError> {
     Ok((encode_points(&points), Blinding { rho }))
 }
 
-/// Node step: `k_i · B_j` for every blinded point (encoded).
+/// Node step: its public key share `K_i = k_i·G` and the batch proof ([`PROOF_BYTES`]), then
+/// `k_i · B_j` for every blinded point (encoded).
 pub fn evaluate(key_share: &Scalar, blinded: &[u8], from: &str) -> Result<Vec<u8>, OprfError> {
-    let points = decode_points(blinded, from)?;
-    let out: Vec<ProjectivePoint> = points.par_iter().map(|p| *p * key_share).collect();
-    Ok(encode_points(&out))
+    evaluate_with(key_share, key_share, blinded, from)
+}
+
+/// As [`evaluate`], with the answers computed under `answer_key` while `K_i` and the proof
+/// use `key_share` (tests: a node that answers with a wrong key share).
+#[doc(hidden)]
+pub fn evaluate_with(
+    key_share: &Scalar,
+    answer_key: &Scalar,
+    blinded: &[u8],
+    from: &str,
+) -> Result<Vec<u8>, OprfError> {
+    let points = decode_affine(blinded, from)?;
+    let answers: Vec<ProjectivePoint> = points.par_iter().map(|p| ProjectivePoint::from(*p) * answer_key).collect();
+    let answers_affine: Vec<AffinePoint> = answers.par_iter().map(|p| p.to_affine()).collect();
+    let answer_bytes = encode_affine(&answers_affine);
+    let public = ProjectivePoint::GENERATOR * key_share;
+    let public_bytes = point_bytes(&public);
+    // Batch proof: the node knows k_i with K_i = k_i·G and Y* = k_i·B*.
+    let (b_star, _) = batch_statement(&public_bytes, (blinded, &points), (&answer_bytes, None));
+    let y_star = b_star * key_share;
+    let mut nonce = Scalar::random(&mut rand::rngs::OsRng);
+    let (a1, a2) = (ProjectivePoint::GENERATOR * nonce, b_star * nonce);
+    let challenge = dleq_challenge([&public, &b_star, &y_star, &a1, &a2]);
+    let response = nonce + challenge * key_share;
+    nonce = Scalar::ZERO;
+    let _ = nonce;
+    let mut out = Vec::with_capacity(PROOF_BYTES + answer_bytes.len());
+    out.extend_from_slice(&public_bytes);
+    out.extend_from_slice(&challenge.to_bytes());
+    out.extend_from_slice(&response.to_bytes());
+    out.extend_from_slice(&answer_bytes);
+    Ok(out)
+}
+
+fn encode_affine(points: &[AffinePoint]) -> Vec<u8> {
+    let encoded: Vec<[u8; POINT_BYTES]> = points
+        .par_iter()
+        .map(|p| {
+            let e = p.to_encoded_point(true);
+            let mut out = [0u8; POINT_BYTES];
+            if e.as_bytes().len() == POINT_BYTES {
+                out.copy_from_slice(e.as_bytes());
+            }
+            out
+        })
+        .collect();
+    encoded.concat()
+}
+
+/// One node's answer, split: `K_i`, the proof and the answered points.
+struct Answer<'a> {
+    public: ProjectivePoint,
+    public_bytes: &'a [u8],
+    challenge: Option<Scalar>,
+    response: Option<Scalar>,
+    points_bytes: &'a [u8],
+    points: Vec<AffinePoint>,
+}
+
+fn parse_answer<'a>(bytes: &'a [u8], from: &str) -> Result<Answer<'a>, OprfError> {
+    if bytes.len() < PROOF_BYTES {
+        return Err(OprfError::Shape(format!("{from} sent no key share and proof")));
+    }
+    let (header, points_bytes) = bytes.split_at(PROOF_BYTES);
+    let (public_bytes, scalars) = header.split_at(POINT_BYTES);
+    let (challenge, response) = scalars.split_at(32);
+    let scalar = |b: &[u8]| -> Option<Scalar> { Scalar::from_repr(*k256::FieldBytes::from_slice(b)).into() };
+    let public = decode_points(public_bytes, from)?.first().copied().unwrap_or(ProjectivePoint::IDENTITY);
+    Ok(Answer {
+        public,
+        public_bytes,
+        challenge: scalar(challenge),
+        response: scalar(response),
+        points_bytes,
+        points: decode_affine(points_bytes, from)?,
+    })
+}
+
+/// Verifies one node's batch proof against its `K_i` (the caller checked the `K_i`).
+fn verify_batch(answer: &Answer<'_>, blinded: &[u8], blinded_points: &[AffinePoint]) -> bool {
+    let (Some(challenge), Some(response)) = (answer.challenge, answer.response) else { return false };
+    if answer.points.len() != blinded_points.len() {
+        return false;
+    }
+    let (b_star, y_star) =
+        batch_statement(answer.public_bytes, (blinded, blinded_points), (answer.points_bytes, Some(&answer.points)));
+    let Some(y_star) = y_star else { return false };
+    let minus_e = -challenge;
+    let a1 = ProjectivePoint::lincomb(&ProjectivePoint::GENERATOR, &response, &answer.public, &minus_e);
+    let a2 = ProjectivePoint::lincomb(&b_star, &response, &y_star, &minus_e);
+    dleq_challenge([&answer.public, &b_star, &y_star, &a1, &a2]) == challenge
+}
+
+/// Checks every node's batch proof (the blinded points as sent, encoded) and returns the
+/// nodes whose proof fails; `responses[i]` is node `i + 1`'s answer. Run by [`finalize`]
+/// when the answers are inconsistent; public for benchmarks.
+pub fn failing_proofs(responses: &[Vec<u8>], blinded: &[u8]) -> Result<Vec<PartyId>, OprfError> {
+    let blinded_points = decode_affine(blinded, "the client")?;
+    let mut failing = Vec::new();
+    for (i, r) in responses.iter().enumerate() {
+        let node = PartyId::from_index(i).ok_or_else(|| OprfError::Shape(format!("no node {}", i + 1)))?;
+        let ok = parse_answer(r, &node.to_string()).is_ok_and(|a| verify_batch(&a, blinded, &blinded_points));
+        if !ok {
+            failing.push(node);
+        }
+    }
+    Ok(failing)
 }
 
 fn small_scalars(xs: &[u64]) -> Vec<ark_secp256k1::Fr> {
     xs.iter().map(|x| ark_secp256k1::Fr::from(*x)).collect()
 }
 
-/// Client step 2: from every node's responses (`responses[i]` from node `i + 1`, encoded),
-/// checks consistency and returns the tags. Needs `n ≥ t + 2` for the check.
-pub fn finalize(t: usize, responses: &[Vec<u8>], blinding: &Blinding) -> Result<Vec<Tag>, OprfError> {
+/// Client step 2: from every node's answers (`responses[i]` from node `i + 1`: key share,
+/// proof, points) to the blinded points `blinded` (as sent), checks consistency and returns
+/// the tags. Needs `n ≥ t + 2` for the check. When the answers are inconsistent, the batch
+/// proofs name the node(s) that answered wrong.
+pub fn finalize(t: usize, responses: &[Vec<u8>], blinding: &Blinding, blinded: &[u8]) -> Result<Vec<Tag>, OprfError> {
     let n = responses.len();
     if n < t + 2 {
         return Err(OprfError::Shape(format!("{n} responses cannot be checked at threshold {t}")));
     }
     let len = blinding.rho.len();
-    let decoded: Vec<Vec<ProjectivePoint>> = responses
+    let all_nodes = || Culprit::OneOf(PartyId::all(n).collect());
+    let answers: Vec<Answer<'_>> = responses
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let from = PartyId::from_index(i).map_or_else(|| format!("node {}", i + 1), |p| p.to_string());
-            let pts = decode_points(r, &from)?;
-            if pts.len() != len {
-                return Err(OprfError::Inconsistent {
-                    index: 0,
-                    culprit: PartyId::from_index(i).map_or(Culprit::Unknown, Culprit::Party),
-                });
+            let node = PartyId::from_index(i);
+            let from = node.map_or_else(|| format!("node {}", i + 1), |p| p.to_string());
+            let blame = || OprfError::Inconsistent { index: 0, culprit: node.map_or(Culprit::Unknown, Culprit::Party) };
+            let answer = parse_answer(r, &from).map_err(|_| blame())?;
+            if answer.points.len() != len {
+                return Err(blame());
             }
-            Ok(pts)
+            Ok(answer)
         })
         .collect::<Result<_, _>>()?;
     let base_x: Vec<u64> = (1..=t as u64 + 1).collect();
@@ -191,10 +423,20 @@ pub fn finalize(t: usize, responses: &[Vec<u8>], blinding: &Blinding) -> Result<
     let predictors: Vec<Vec<Scalar>> = ((t as u64 + 2)..=n as u64)
         .map(|x| lagrange_coefficients(&base, ark_secp256k1::Fr::from(x)).iter().map(scalar_from_ark).collect())
         .collect();
-    let (head, rest) = decoded.split_at(t + 1);
+    let (head, rest) = answers.split_at(t + 1);
+    // The public key shares lie on one degree-t polynomial: then they are the true k_i·G.
+    for (row, node) in predictors.iter().zip(rest) {
+        let expected = head.iter().zip(row).fold(ProjectivePoint::IDENTITY, |acc, (a, l)| acc + a.public * l);
+        if node.public != expected {
+            return Err(OprfError::KeyShares { culprit: all_nodes() });
+        }
+    }
+    let point = |a: &Answer<'_>, j: usize| -> ProjectivePoint {
+        a.points.get(j).map_or(ProjectivePoint::IDENTITY, |p| ProjectivePoint::from(*p))
+    };
     let combine = |j: usize, coeffs: &[Scalar], scale: Option<&Scalar>| -> ProjectivePoint {
         let c: Vec<Scalar> = coeffs.iter().map(|c| scale.map_or(*c, |s| *c * s)).collect();
-        let pts: Vec<ProjectivePoint> = head.iter().map(|v| v.get(j).copied().unwrap_or_default()).collect();
+        let pts: Vec<ProjectivePoint> = head.iter().map(|a| point(a, j)).collect();
         match (pts.as_slice(), c.as_slice()) {
             ([a, b], [x, y]) => ProjectivePoint::lincomb(a, x, b, y),
             _ => pts.iter().zip(&c).fold(ProjectivePoint::IDENTITY, |acc, (p, s)| acc + *p * s),
@@ -204,8 +446,7 @@ pub fn finalize(t: usize, responses: &[Vec<u8>], blinding: &Blinding) -> Result<
         .into_par_iter()
         .map(|j| {
             for (row, node) in predictors.iter().zip(rest) {
-                let expected = combine(j, row, None);
-                if node.get(j).copied().unwrap_or_default() != expected {
+                if point(node, j) != combine(j, row, None) {
                     return Err(j);
                 }
             }
@@ -220,9 +461,13 @@ pub fn finalize(t: usize, responses: &[Vec<u8>], blinding: &Blinding) -> Result<
         match r {
             Ok(tag) => tags.push(tag),
             Err(index) => {
-                // n = t + 2 cannot tell which node lied; name every node.
-                let all: Vec<PartyId> = PartyId::all(n).collect();
-                return Err(OprfError::Inconsistent { index, culprit: Culprit::OneOf(all) });
+                // The honest nodes' proofs verify; a node that answered wrong cannot prove it.
+                let culprit = match failing_proofs(responses, blinded)?.as_slice() {
+                    [one] => Culprit::Party(*one),
+                    [] => all_nodes(),
+                    several => Culprit::OneOf(several.to_vec()),
+                };
+                return Err(OprfError::Inconsistent { index, culprit });
             }
         }
     }
@@ -247,36 +492,86 @@ mod tests {
     use super::*;
     use tacit_mpc_engine::Shamir;
 
-    #[test]
-    fn threshold_oprf_matches_clear_and_detects_a_bad_node() {
-        let (n, t) = (3usize, 1usize);
+    fn shares(n: usize, t: usize) -> (ark_secp256k1::Fr, Vec<Scalar>) {
         let shamir = Shamir::<ark_secp256k1::Fr>::new(n, t).unwrap_or_else(|_| unreachable!());
         let mut rng = rand::thread_rng();
         let k = <ark_secp256k1::Fr as ark_ff::UniformRand>::rand(&mut rng);
-        let shares = shamir.share(k, t, &mut rng);
+        (k, shamir.share(k, t, &mut rng).iter().map(scalar_from_ark).collect())
+    }
+
+    #[test]
+    fn threshold_oprf_matches_clear_and_names_a_bad_node() {
+        let (n, t) = (3usize, 1usize);
+        let (k, shares) = shares(n, t);
         let items: Vec<&[u8]> = vec![b"str:alice", b"str:bob", b"addr:xyz"];
         let (blinded, blinding) = blind(&items).unwrap_or_else(|_| unreachable!());
         let mut responses: Vec<Vec<u8>> =
-            shares.iter().map(|s| evaluate(&scalar_from_ark(s), &blinded, "client").unwrap_or_default()).collect();
-        let tags = finalize(t, &responses, &blinding).unwrap_or_default();
+            shares.iter().map(|s| evaluate(s, &blinded, "client").unwrap_or_default()).collect();
+        let tags = finalize(t, &responses, &blinding, &blinded).unwrap_or_default();
         let key = scalar_from_ark(&k);
+        assert_eq!(tags.len(), items.len());
         for (item, tag) in items.iter().zip(&tags) {
             assert_eq!(Some(*tag), tag_in_clear(&key, item).ok());
         }
-        // Node 2 answers item 1 with another point.
-        let pts = decode_points(responses.get(1).map_or(&[][..], |v| v), "x").unwrap_or_default();
-        let mut pts = pts;
+        assert_eq!(failing_proofs(&responses, &blinded).ok(), Some(vec![]));
+        // Node 2 answers item 1 with another point: named by its failing proof.
+        let (header, body) = responses.get(1).map_or((&[][..], &[][..]), |r| r.split_at(PROOF_BYTES));
+        let mut pts = decode_points(body, "x").unwrap_or_default();
         if let Some(p) = pts.get_mut(1) {
             *p += ProjectivePoint::GENERATOR;
         }
+        let tampered = [header, &encode_points(&pts)].concat();
         if let Some(r) = responses.get_mut(1) {
-            *r = encode_points(&pts);
+            *r = tampered;
         }
-        assert!(matches!(finalize(t, &responses, &blinding), Err(OprfError::Inconsistent { index: 1, .. })));
+        let two = PartyId::new(2).unwrap_or_else(|| unreachable!());
+        match finalize(t, &responses, &blinding, &blinded) {
+            Err(OprfError::Inconsistent { index: 1, culprit: Culprit::Party(p) }) => assert_eq!(p, two),
+            other => panic!("{other:?}"),
+        }
+        // A wrong (valid) public key share is caught before the answers.
+        if let Some(r) = responses.get_mut(2) {
+            let k3 = decode_points(r.get(..POINT_BYTES).unwrap_or_default(), "x").unwrap_or_default();
+            let wrong = encode_points(&[k3.first().copied().unwrap_or_default() + ProjectivePoint::GENERATOR]);
+            r.splice(..POINT_BYTES, wrong);
+        }
+        assert!(matches!(
+            finalize(t, &responses, &blinding, &blinded),
+            Err(OprfError::KeyShares { culprit: Culprit::OneOf(_) })
+        ));
         // An identity point is refused by the node.
         let mut bad = blinded.clone();
         bad.truncate(POINT_BYTES);
         bad.fill(0);
         assert!(evaluate(&key, &bad, "client").is_err());
+    }
+
+    /// Five nodes at threshold 2: a node answering with a wrong key share is named, and
+    /// truncated or garbled answers are refused without a panic.
+    #[test]
+    fn five_nodes_name_the_wrong_answer_and_refuse_garbage() {
+        let (n, t) = (5usize, 2usize);
+        let (_, shares) = shares(n, t);
+        let items: Vec<&[u8]> = vec![b"a", b"b", b"c", b"d"];
+        let (blinded, blinding) = blind(&items).unwrap_or_else(|_| unreachable!());
+        let mut responses: Vec<Vec<u8>> = shares
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let answer_key = if i == 3 { *s + Scalar::ONE } else { *s };
+                evaluate_with(s, &answer_key, &blinded, "client").unwrap_or_default()
+            })
+            .collect();
+        let four = PartyId::new(4).unwrap_or_else(|| unreachable!());
+        match finalize(t, &responses, &blinding, &blinded) {
+            Err(OprfError::Inconsistent { culprit: Culprit::Party(p), .. }) => assert_eq!(p, four),
+            other => panic!("{other:?}"),
+        }
+        for len in [0, 10, PROOF_BYTES, PROOF_BYTES + 40] {
+            if let Some(r) = responses.get_mut(0) {
+                r.truncate(len);
+            }
+            assert!(finalize(t, &responses, &blinding, &blinded).is_err());
+        }
     }
 }

@@ -4,10 +4,13 @@
 //! 1. **Key.** The nodes draw a fresh Shamir-shared OPRF key `k` over secp256k1's scalar field
 //!    (a verified random sharing of the engine).
 //! 2. **Tags.** Each institution runs the threshold DH-OPRF (`oprf`) on its distinct items
-//!    and gets `tag(x) = blake3(k·H(x))`; the nodes see only blinded points.
-//! 3. **Input.** Each institution secret-shares its tags (and values in `sum` mode) to the
-//!    nodes: the nodes open a random sharing `[r]` to it, it sends `x - r` to every node, and
-//!    the nodes check by a broadcast digest that they all got the same vector.
+//!    and gets `tag(x) = blake3(k·H(x))`; the nodes see only blinded points. Each node's
+//!    answers carry its public key share and a batched DLEQ proof, so a wrong answer names it.
+//! 3. **Input.** Each institution secret-shares its tags (and in `sum` mode its values as 64
+//!    bits each) to the nodes: the nodes open a random sharing `[r]` to it, it sends `x - r`
+//!    to every node, and the nodes check by a broadcast digest that they all got the same
+//!    vector. `sum` values are recomposed from their bits, and the bits checked to be 0 or 1
+//!    (one verified inner product per institution), so every value is below 2^64.
 //! 4. **Shuffle.** The rows `(tag, code, value)` of all institutions (`code` = `(m+1)^c` for
 //!    institution `c`, set by the nodes) are shuffled obliviously: for every `t+1`-subset `S`
 //!    of the first `2t+1` nodes, the members of `S` agree on a permutation (a seed one of them
@@ -16,11 +19,14 @@
 //!    the composed permutation is unknown to it. A multiset check with random challenges
 //!    (`∏(γ - w_in) = ∏(γ - w_out)`, `w = tag + δ1·code + δ2·value`, verified multiplication
 //!    trees, the difference opened times a random mask) catches any deviation.
-//! 5. **Match.** The shuffled tags are opened. A tag seen `m` times is in every set; more than
-//!    `m` means an institution sent a tag twice (abort). For the `m`-groups, the codes must add
-//!    up to `Σ_c (m+1)^c` (checked by one opened random linear combination), so each group has
-//!    one row from every institution.
-//! 6. **Output.** `set`: the list of intersection tags goes to every institution, which maps
+//! 5. **Match.** The shuffled tags are opened. A tag seen `s` times is in `s` sets; more than
+//!    `m` means an institution sent a tag twice (abort). The groups with `s >= q` are selected
+//!    (`q = m` except in [`Mode::SetAtLeast`]). For the `m`-groups, the codes must add up to
+//!    `Σ_c (m+1)^c` (one opened random linear combination); in a smaller selected group the
+//!    codes must be pairwise distinct (the product of their differences, times a random mask,
+//!    opened after verification, is nonzero). So each selected group has one row from each
+//!    of `s` different institutions.
+//! 6. **Output.** `set`: the list of the selected tags goes to every institution, which maps
 //!    it to its own items. `cardinality`: the count. `sum`: the sum of the values of all
 //!    rows in `m`-groups, opened only when the count is at least the minimum.
 
@@ -43,6 +49,29 @@ use crate::oprf::{self, OprfError, Tag};
 /// Largest number of items one institution may submit (a node refuses more).
 pub const MAX_ITEMS: usize = 1 << 22;
 
+/// Largest number of items one institution may submit in `sum` mode, where each value is
+/// input as [`VALUE_BITS`] shared bits (a node refuses more).
+pub const MAX_SUM_ITEMS: usize = 1 << 16;
+
+/// Values are below `2^VALUE_BITS`; in `sum` mode each is input as this many shared bits.
+pub const VALUE_BITS: usize = 64;
+
+/// Shared field elements per value in an institution's input: [`VALUE_BITS`] bits in `sum`
+/// mode (range-checked), one element in a committed `cardinality` query (the value only
+/// enters its commitment), none otherwise.
+fn value_width(mode: Mode, committed: bool) -> usize {
+    if mode.with_values() {
+        VALUE_BITS
+    } else {
+        usize::from(committed)
+    }
+}
+
+/// `value`'s bits, least significant first, as field elements.
+fn value_bits(value: u64) -> impl Iterator<Item = Fr> {
+    (0..VALUE_BITS).map(move |i| Fr::from((value >> i) & 1))
+}
+
 const BLINDED: u8 = 1;
 const EVALUATED: u8 = 2;
 const MASK_SHARES: u8 = 3;
@@ -55,6 +84,12 @@ const SIZE: u8 = 6;
 pub enum Mode {
     /// Each institution learns which of its own items are in every set.
     Set,
+    /// Each institution learns which of its own items are in at least `min_sets` of the `m`
+    /// sets (`2 <= min_sets <= m`; `min_sets = m` is [`Mode::Set`]).
+    SetAtLeast {
+        /// `q`: how many institutions' sets an item must be in.
+        min_sets: usize,
+    },
     /// Only the size of the intersection.
     Cardinality,
     /// The sum of the values attached to intersecting items (over all institutions), only if
@@ -70,10 +105,27 @@ impl Mode {
         matches!(self, Mode::Sum { .. })
     }
 
+    /// Whether institutions learn which of their items are selected (`set` modes).
+    pub fn is_set(self) -> bool {
+        matches!(self, Mode::Set | Mode::SetAtLeast { .. })
+    }
+
+    /// `q`: the number of sets an item must be in to count, for `m` institutions; an error
+    /// unless `2 <= q <= m`.
+    pub fn min_sets(self, m: usize) -> Result<usize, PsiError> {
+        match self {
+            Mode::SetAtLeast { min_sets } if !(2..=m).contains(&min_sets) => {
+                Err(PsiError::Usage(format!("an item must be in at least 2 and at most {m} sets, not {min_sets}")))
+            }
+            Mode::SetAtLeast { min_sets } => Ok(min_sets),
+            _ => Ok(m),
+        }
+    }
+
     /// Short name (`set`, `cardinality`, `sum`).
     pub fn name(self) -> &'static str {
         match self {
-            Mode::Set => "set",
+            Mode::Set | Mode::SetAtLeast { .. } => "set",
             Mode::Cardinality => "cardinality",
             Mode::Sum { .. } => "sum",
         }
@@ -83,7 +135,7 @@ impl Mode {
 /// What one institution learns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PsiOutput {
-    /// Its own items that are in every set.
+    /// Its own items that are in every set (in at least `q` sets for [`Mode::SetAtLeast`]).
     Set(Vec<Item>),
     /// The intersection size.
     Cardinality(u64),
@@ -129,6 +181,13 @@ pub enum PsiError {
         reason: String,
         /// Who.
         culprit: Culprit,
+    },
+    /// An institution's `sum`-mode input holds a value that is not below 2^64 (one of its
+    /// dealt bits is not 0 or 1); the query aborts before anything else is opened.
+    #[error("institution {institution}: a value is not below 2^64")]
+    ValueOutOfRange {
+        /// 0-based index.
+        institution: usize,
     },
     /// Bad parameters.
     #[error("invalid request: {0}")]
@@ -178,6 +237,9 @@ pub struct NodeReport {
     pub histogram: Vec<usize>,
     /// Intersection size (known to the nodes from the histogram).
     pub intersection_size: u64,
+    /// Distinct items in at least `q` sets (the length of the `set` modes' list; the
+    /// intersection size when `q = m`).
+    pub selected_size: u64,
     /// Bytes this node sent (to other nodes and to institutions).
     pub bytes_sent: u64,
     /// Wall time of each step at this node, seconds.
@@ -233,18 +295,19 @@ pub async fn run_node<T: Transport>(
     config: NodeConfig,
     mut links: Vec<Link>,
 ) -> Result<NodeReport, PsiError> {
-    let NodeConfig { t, security, session, mode, commitments, cheat } = config;
+    let NodeConfig { t, security, session, mode, ref commitments, cheat } = config;
     let m = links.len();
     if m < 2 {
         return Err(usage("a query needs at least two institutions"));
     }
+    mode.min_sets(m)?;
     let start_bytes = transport.stats().bytes_sent;
     let mut clock = Clock::new();
 
     if commitments.as_ref().is_some_and(|c| c.len() != m) {
         return Err(usage("one commitment per institution"));
     }
-    if commitments.is_some() && mode == Mode::Set {
+    if commitments.is_some() && mode.is_set() {
         return Err(usage("committed queries are cardinality or sum queries"));
     }
     // The BN254 session exists from the start, so that a failure in the OPRF phase (e.g. an
@@ -254,7 +317,7 @@ pub async fn run_node<T: Transport>(
     let phase = if commitments.is_some() {
         committed_sizes(&mut links).await
     } else {
-        oprf_phase(&transport, t, security, session, cheat, &mut links, &mut clock).await
+        oprf_phase(&transport, &config, &mut links, &mut clock).await
     };
     let sizes = match phase {
         Ok(s) => s,
@@ -271,12 +334,13 @@ pub async fn run_node<T: Transport>(
             e.abort_with(MpcError::Usage(format!("psi: {err}"))).await;
         }
     }
-    let (histogram, count) = result?;
+    let (histogram, count, selected_size) = result?;
     let link_bytes: u64 = links.iter().map(Link::bytes_sent).sum();
     Ok(NodeReport {
         sizes,
         histogram,
         intersection_size: count,
+        selected_size,
         bytes_sent: transport.stats().bytes_sent - start_bytes + link_bytes,
         phases: clock.phases,
     })
@@ -302,13 +366,12 @@ async fn committed_sizes(links: &mut [Link]) -> Result<Vec<usize>, PsiError> {
 /// Steps 1 and 2: the key and the OPRF for every institution; returns the set sizes.
 async fn oprf_phase<T: Transport>(
     transport: &Arc<T>,
-    t: usize,
-    security: Security,
-    session: SessionId,
-    cheat: Option<Cheat>,
+    config: &NodeConfig,
     links: &mut [Link],
     clock: &mut Clock,
 ) -> Result<Vec<usize>, PsiError> {
+    let NodeConfig { t, security, session, mode, cheat, .. } = *config;
+    let max_items = if mode.with_values() { MAX_SUM_ITEMS } else { MAX_ITEMS };
     // 1. Key.
     let mut ke = Engine::<ark_secp256k1::Fr, T>::new(transport.clone(), t, security, session.child("psi key", 0))?;
     if ke.n() < t + 2 {
@@ -319,8 +382,10 @@ async fn oprf_phase<T: Transport>(
     let mut key = oprf::scalar_from_ark(key_shares.expose_shares().first().unwrap_or(&ark_secp256k1::Fr::zero()));
     drop(key_shares);
     drop(ke);
+    // A cheating node publishes its true K_i but answers with another key share.
+    let mut answer_key = key;
     if cheat == Some(Cheat::OprfResponse) {
-        key += k256::Scalar::ONE;
+        answer_key += k256::Scalar::ONE;
     }
     clock.lap("key");
 
@@ -328,19 +393,48 @@ async fn oprf_phase<T: Transport>(
     let mut sizes = Vec::with_capacity(links.len());
     for (c, link) in links.iter_mut().enumerate() {
         let blinded = link.recv(BLINDED).await?;
-        if blinded.len() > MAX_ITEMS * oprf::POINT_BYTES {
-            return Err(PsiError::Institution { institution: c, reason: format!("more than {MAX_ITEMS} items") });
+        if blinded.len() > max_items * oprf::POINT_BYTES {
+            return Err(PsiError::Institution { institution: c, reason: format!("more than {max_items} items") });
         }
-        let k = key;
+        let (k, answer_k) = (key, answer_key);
         let from = format!("institution {c}");
-        let evaluated = blocking(move || oprf::evaluate(&k, &blinded, &from)).await??;
-        sizes.push(evaluated.len() / oprf::POINT_BYTES);
+        let evaluated = blocking(move || oprf::evaluate_with(&k, &answer_k, &blinded, &from)).await??;
+        sizes.push(evaluated.len().saturating_sub(oprf::PROOF_BYTES) / oprf::POINT_BYTES);
         link.send(EVALUATED, &evaluated)?;
     }
-    key = k256::Scalar::ZERO;
-    let _ = key;
+    (key, answer_key) = (k256::Scalar::ZERO, k256::Scalar::ZERO);
+    let _ = (key, answer_key);
     clock.lap("oprf");
     Ok(sizes)
+}
+
+/// Checks that every dealt bit is 0 or 1, so every `sum` value is below 2^64: per
+/// institution, `Σ_j ρ^j b_j (b_j - 1)` for a coin `ρ` drawn after the inputs are fixed is
+/// zero, except with probability `len / p`, only if all its bits are. One inner product per
+/// institution; `open` verifies it first, so no node can frame an honest institution.
+async fn check_bits<T: Transport>(e: &mut Engine<Fr, T>, bits: &[Shares<Fr>]) -> Result<(), PsiError> {
+    let rho = e.coin().await?;
+    let longest = bits.iter().map(Shares::len).max().unwrap_or(0);
+    let mut powers = Vec::with_capacity(longest);
+    let mut power = rho;
+    for _ in 0..longest {
+        powers.push(power);
+        power *= rho;
+    }
+    let weighted: Vec<Shares<Fr>> =
+        bits.iter().map(|b| b.mul_public(powers.get(..b.len()).unwrap_or_default())).collect();
+    // Σ ρ^j b_j (b_j - 1) = <ρ^j b_j, b_j> - Σ ρ^j b_j: one inner product, the rest local.
+    let pairs: Vec<(&Shares<Fr>, &Shares<Fr>)> = weighted.iter().zip(bits).collect();
+    let squares = e.inner_products(&pairs).await?;
+    let linear: Vec<Fr> = weighted.iter().map(|w| w.expose_shares().iter().sum()).collect();
+    drop(weighted);
+    let products = squares.sub(&Shares::from_raw(linear));
+    let opened = e.open(&products).await?;
+    match opened.iter().position(|v| !v.is_zero()) {
+        Some(institution) => Err(PsiError::ValueOutOfRange { institution }),
+        None if opened.len() == bits.len() => Ok(()),
+        None => Err(usage("range check: wrong number of results")),
+    }
 }
 
 /// Recomputes every institution's commitment on shares, opens and compares them with the
@@ -381,7 +475,8 @@ async fn committed_tags<T: Transport>(
     Ok(tags)
 }
 
-/// Steps 3 to 6 of one node; returns the histogram and the intersection size.
+/// Steps 3 to 6 of one node; returns the histogram, the intersection size and the number of
+/// items in at least `q` sets.
 async fn node_mpc<T: Transport>(
     e: &mut Engine<Fr, T>,
     links: &mut [Link],
@@ -390,8 +485,9 @@ async fn node_mpc<T: Transport>(
     commitments: Option<&[Fr]>,
     cheat: Option<Cheat>,
     clock: &mut Clock,
-) -> Result<(Vec<usize>, u64), PsiError> {
+) -> Result<(Vec<usize>, u64, u64), PsiError> {
     let m = links.len();
+    let q = mode.min_sets(m)?;
     // 3. Inputs. The nodes first agree on the sizes.
     let size_bytes: Vec<u8> = sizes.iter().flat_map(|s| (*s as u64).to_le_bytes()).collect();
     let all_sizes = e.broadcast_bytes(&size_bytes, size_bytes.len()).await?;
@@ -404,9 +500,17 @@ async fn node_mpc<T: Transport>(
         return Err(err);
     }
     // Per institution: tags (and values), or for a committed query items, values and salt.
-    let cols = if mode.with_values() || commitments.is_some() { 2 } else { 1 };
+    if mode.with_values() {
+        if let Some(c) = sizes.iter().position(|s| *s > MAX_SUM_ITEMS) {
+            return Err(PsiError::Institution {
+                institution: c,
+                reason: format!("sum queries take at most {MAX_SUM_ITEMS} items"),
+            });
+        }
+    }
+    let width = value_width(mode, commitments.is_some());
     let extra = usize::from(commitments.is_some());
-    let input_len = |c: usize| sizes.get(c).copied().unwrap_or(0) * cols + extra;
+    let input_len = |c: usize| sizes.get(c).copied().unwrap_or(0) * (1 + width) + extra;
     let total: usize = (0..m).map(input_len).sum();
     let masks = e.take_randoms(total).await?.into_shares();
     let mut offset = 0;
@@ -445,26 +549,42 @@ async fn node_mpc<T: Transport>(
         });
     }
     // Columns in row order: institution by institution.
-    let mut tag_col = Vec::with_capacity(total / cols);
-    let mut code_col = Vec::with_capacity(total / cols);
+    let rows_total: usize = sizes.iter().sum();
+    let mut tag_col = Vec::with_capacity(rows_total);
+    let mut code_col = Vec::with_capacity(rows_total);
     let mut value_col = Vec::new();
+    let mut bits_by_institution = Vec::new();
     let mut salts = Vec::new();
     let mut offset = 0;
-    for (c, masked) in masked_all.iter().enumerate() {
+    for (c, masked) in masked_all.into_iter().enumerate() {
         let len = sizes.get(c).copied().unwrap_or(0);
-        let shares = masks.slice(offset..offset + input_len(c)).add_public(masked);
+        let shares = masks.slice(offset..offset + input_len(c)).add_public(&masked);
+        drop(masked);
         let s = shares.expose_shares();
         tag_col.extend_from_slice(s.get(..len).unwrap_or_default());
-        if cols == 2 {
-            value_col.extend_from_slice(s.get(len..2 * len).unwrap_or_default());
+        let values = s.get(len..len + len * width).unwrap_or_default();
+        if width == VALUE_BITS {
+            // Each value is the weighted sum of its bits; the bits are range-checked below.
+            value_col.extend(
+                values.chunks_exact(VALUE_BITS).map(|bits| bits.iter().rev().fold(Fr::zero(), |acc, b| acc + acc + b)),
+            );
+            bits_by_institution.push(Shares::from_raw(values.to_vec()));
+        } else {
+            value_col.extend_from_slice(values);
         }
         if extra == 1 {
-            salts.push(s.get(2 * len).copied().unwrap_or_default());
+            salts.push(s.get(len + len * width).copied().unwrap_or_default());
         }
         code_col.extend(std::iter::repeat_n(code(c, m), len));
         offset += input_len(c);
     }
-    drop(masked_all);
+    drop(masks);
+    clock.lap("input");
+    if width == VALUE_BITS {
+        check_bits(e, &bits_by_institution).await?;
+        drop(bits_by_institution);
+        clock.lap("range check");
+    }
     if let Some(published) = commitments {
         // The first column holds items: check the commitments, then derive the tags.
         tag_col = committed_tags(e, sizes, &tag_col, &value_col, &salts, published).await?;
@@ -473,14 +593,12 @@ async fn node_mpc<T: Transport>(
             value_col.clear();
         }
     }
-    let cols = if mode.with_values() { 2 } else { 1 };
     let rows = tag_col.len();
     let mut columns = vec![Shares::from_raw(tag_col), Shares::from_raw(code_col)];
-    if cols == 2 {
+    if mode.with_values() {
         columns.push(Shares::from_raw(value_col));
     }
 
-    clock.lap("input");
     // 4. Shuffle, and the multiset check.
     let before: Vec<Shares<Fr>> = columns.clone();
     if rows > 0 {
@@ -517,7 +635,8 @@ async fn node_mpc<T: Transport>(
     let tags = e.open(&tags_share).await?;
     let mut order: Vec<u32> = (0..rows as u32).collect();
     order.sort_unstable_by_key(|i| tags.get(*i as usize).copied().unwrap_or_default());
-    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    // Groups of rows with one tag, in at least `q` sets (for `cardinality` and `sum`, q = m).
+    let mut selected: Vec<std::ops::Range<usize>> = Vec::new();
     let mut histogram = vec![0usize; m];
     let mut i = 0;
     while i < rows {
@@ -535,23 +654,25 @@ async fn node_mpc<T: Transport>(
                 return Err(PsiError::DuplicateTag(format!("a tag occurs {size} times among {m} institutions")));
             }
         }
-        if size == m {
-            groups.push(i..j);
+        if size >= q {
+            selected.push(i..j);
         }
         i = j;
     }
-    let count = groups.len() as u64;
+    let count = histogram.last().copied().unwrap_or(0) as u64;
+    let codes = columns.get(1).map(|c| c.expose_shares().to_vec()).unwrap_or_default();
+    let group_codes = |g: &std::ops::Range<usize>| -> Vec<Fr> {
+        g.clone().filter_map(|k| order.get(k).and_then(|r| codes.get(*r as usize))).copied().collect()
+    };
     // Each m-group holds one row of every institution: its codes add up to Σ (m+1)^c.
     if count > 0 {
         let all: Fr = (0..m).map(|c| code(c, m)).sum();
         let rho = e.coin().await?;
-        let codes = columns.get(1).map(|c| c.expose_shares().to_vec()).unwrap_or_default();
         let mut acc = Fr::zero();
         let mut expected = Fr::zero();
         let mut power = Fr::one();
-        for g in &groups {
-            let s: Fr = g.clone().filter_map(|k| order.get(k).and_then(|r| codes.get(*r as usize))).sum();
-            acc += power * s;
+        for g in selected.iter().filter(|g| g.len() == m) {
+            acc += power * group_codes(g).iter().sum::<Fr>();
             expected += power * all;
             power *= rho;
         }
@@ -563,6 +684,32 @@ async fn node_mpc<T: Transport>(
             return Err(PsiError::DuplicateTag("an intersection group lacks some institution".into()));
         }
     }
+    // A selected group of fewer than m rows must come from distinct institutions: the product
+    // of its pairwise code differences is nonzero. Opened times a fresh random mask, it shows
+    // only whether it is zero; `open` verifies the products first, so no node can fake it.
+    let partial: Vec<&std::ops::Range<usize>> = selected.iter().filter(|g| g.len() < m).collect();
+    if !partial.is_empty() {
+        let masks = e.take_randoms(partial.len()).await?.into_shares();
+        let factors: Vec<Shares<Fr>> = partial
+            .iter()
+            .zip(masks.expose_shares())
+            .map(|(g, mask)| {
+                let c = group_codes(g);
+                let mut f = vec![*mask];
+                for (a, x) in c.iter().enumerate() {
+                    f.extend(c.iter().skip(a + 1).map(|y| *x - y));
+                }
+                Shares::from_raw(f)
+            })
+            .collect();
+        let products = product_trees(e, factors).await?;
+        let opened = e.open(&Shares::concat(&products.iter().collect::<Vec<_>>())).await?;
+        if opened.len() != partial.len() || opened.iter().any(Zero::is_zero) {
+            let err = MpcError::Cheating { check: Check::OutputVerification, culprit: Culprit::Unknown };
+            e.abort_with(err).await;
+            return Err(PsiError::DuplicateTag("a group holds two rows of one institution".into()));
+        }
+    }
 
     clock.lap("match");
     // 6. Output.
@@ -572,9 +719,11 @@ async fn node_mpc<T: Transport>(
     }
     let body: Vec<u8> = match mode {
         Mode::Cardinality => reported.to_le_bytes().to_vec(),
-        Mode::Set => {
-            let mut list: Vec<Fr> =
-                groups.iter().filter_map(|g| order.get(g.start).and_then(|r| tags.get(*r as usize)).copied()).collect();
+        Mode::Set | Mode::SetAtLeast { .. } => {
+            let mut list: Vec<Fr> = selected
+                .iter()
+                .filter_map(|g| order.get(g.start).and_then(|r| tags.get(*r as usize)).copied())
+                .collect();
             list.sort_unstable();
             if cheat == Some(Cheat::Output) {
                 list.push(Fr::one());
@@ -583,7 +732,7 @@ async fn node_mpc<T: Transport>(
         }
         Mode::Sum { min_size } => {
             let values = columns.get(2).map(|c| c.expose_shares().to_vec()).unwrap_or_default();
-            let sum: Fr = groups
+            let sum: Fr = selected
                 .iter()
                 .flat_map(|g| g.clone())
                 .filter_map(|k| order.get(k).and_then(|r| values.get(*r as usize)))
@@ -604,7 +753,7 @@ async fn node_mpc<T: Transport>(
         link.send(OUTPUT, &body)?;
     }
     clock.lap("output");
-    Ok((histogram, count))
+    Ok((histogram, count, selected.len() as u64))
 }
 
 /// Wall time per step.
@@ -769,7 +918,16 @@ pub async fn run_institution(
     mode: Mode,
     links: Vec<Link>,
 ) -> Result<PsiOutput, PsiError> {
-    institution(index, input, t, mode, links, false).await
+    institution(index, input, t, mode, links, Misbehaviour::default()).await
+}
+
+/// Deviations a test can make one institution commit.
+#[derive(Clone, Copy, Debug, Default)]
+struct Misbehaviour {
+    /// Sends its first item's tag in place of its second's.
+    duplicate_first_tag: bool,
+    /// Deals this field element as its first value (as the value's lowest "bit").
+    first_value: Option<Fr>,
 }
 
 async fn institution(
@@ -778,7 +936,7 @@ async fn institution(
     t: usize,
     mode: Mode,
     mut links: Vec<Link>,
-    duplicate_first_tag: bool,
+    misbehaviour: Misbehaviour,
 ) -> Result<PsiOutput, PsiError> {
     let n = links.len();
     let shamir = Shamir::<Fr>::new(n, t).map_err(usage)?;
@@ -790,7 +948,7 @@ async fn institution(
             link.send(SIZE, &(input.len() as u64).to_le_bytes())?;
         }
         let mut x: Vec<Fr> = input.items().iter().map(crate::committed::item_field).collect();
-        x.extend(input.values().iter().map(|v| Fr::from(*v)));
+        push_values(&mut x, input.values(), mode, true, misbehaviour.first_value);
         x.push(opening.expose_salt());
         send_input(&mut links, &shamir, t, &mut x).await?;
         return receive_output(&mut links, &shamir, t, mode, input, &[]).await;
@@ -809,22 +967,36 @@ async fn institution(
     for link in &mut links {
         responses.push(link.recv(EVALUATED).await?.to_vec());
     }
-    let tags = blocking(move || oprf::finalize(t, &responses, &blinding)).await??;
+    let tags = blocking(move || oprf::finalize(t, &responses, &blinding, &blinded)).await??;
     let tag_fields: Vec<Fr> = tags.iter().map(tag_to_field).collect();
 
     // Input.
     let mut x = tag_fields.clone();
-    if duplicate_first_tag {
+    if misbehaviour.duplicate_first_tag {
         if let (Some(first), Some(second)) = (x.first().copied(), x.get_mut(1)) {
             *second = first;
         }
     }
-    if mode.with_values() {
-        x.extend(input.values().iter().map(|v| Fr::from(*v)));
-    }
+    push_values(&mut x, input.values(), mode, false, misbehaviour.first_value);
     send_input(&mut links, &shamir, t, &mut x).await?;
     let _ = index;
     receive_output(&mut links, &shamir, t, mode, input, &tag_fields).await
+}
+
+/// Appends the values as the nodes expect them ([`value_width`] elements each); `first`
+/// replaces the first value's encoding by `[first, 0, ...]` (tests of the range check).
+fn push_values(x: &mut Vec<Fr>, values: &[u64], mode: Mode, committed: bool, first: Option<Fr>) {
+    let start = x.len();
+    match value_width(mode, committed) {
+        VALUE_BITS => x.extend(values.iter().flat_map(|v| value_bits(*v))),
+        1 => x.extend(values.iter().map(|v| Fr::from(*v))),
+        _ => return,
+    }
+    if let (Some(first), false) = (first, values.is_empty()) {
+        for (i, slot) in x.iter_mut().skip(start).take(value_width(mode, committed)).enumerate() {
+            *slot = if i == 0 { first } else { Fr::zero() };
+        }
+    }
 }
 
 /// Shares `x` with the nodes (they open a mask to us; we send `x - r`).
@@ -916,7 +1088,7 @@ async fn receive_output(
             let arr: [u8; 8] = body.as_ref().try_into().map_err(|_| malformed("bad count"))?;
             Ok(PsiOutput::Cardinality(u64::from_le_bytes(arr)))
         }
-        Mode::Set => {
+        Mode::Set | Mode::SetAtLeast { .. } => {
             let list = fr_from_bytes(&body, "nodes")?;
             let set: std::collections::HashSet<Fr> = list.into_iter().collect();
             let mine: Vec<Item> = input
@@ -946,13 +1118,16 @@ pub fn oracle(inputs: &[InputSet], mode: Mode) -> Vec<PsiOutput> {
         }
     }
     let m = inputs.len();
-    let in_all = |item: &Item| counts.get(item).is_some_and(|(c, _)| *c == m);
+    let q = mode.min_sets(m).unwrap_or(m);
+    let selected = |item: &Item| counts.get(item).is_some_and(|(c, _)| *c >= q);
     let size = counts.values().filter(|(c, _)| *c == m).count() as u64;
     let sum: u128 = counts.values().filter(|(c, _)| *c == m).map(|(_, v)| *v).sum();
     inputs
         .iter()
         .map(|set| match mode {
-            Mode::Set => PsiOutput::Set(set.items().iter().filter(|i| in_all(i)).cloned().collect()),
+            Mode::Set | Mode::SetAtLeast { .. } => {
+                PsiOutput::Set(set.items().iter().filter(|i| selected(i)).cloned().collect())
+            }
             Mode::Cardinality => PsiOutput::Cardinality(size),
             Mode::Sum { min_size } => PsiOutput::Sum((size >= min_size).then_some(sum)),
         })
@@ -977,12 +1152,23 @@ pub struct RunOptions {
     /// Makes this institution send its first item's tag in place of its second's (tests).
     #[doc(hidden)]
     pub duplicating_institution: Option<usize>,
+    /// Makes this institution deal this field element as its first value (tests).
+    #[doc(hidden)]
+    pub out_of_range_value: Option<(usize, Fr)>,
 }
 
 impl RunOptions {
     /// Malicious security, threshold `t`, no recording.
     pub fn new(t: usize, mode: Mode) -> Self {
-        Self { t, security: Security::Malicious, mode, record: false, cheat: None, duplicating_institution: None }
+        Self {
+            t,
+            security: Security::Malicious,
+            mode,
+            record: false,
+            cheat: None,
+            duplicating_institution: None,
+            out_of_range_value: None,
+        }
     }
 }
 
@@ -1086,8 +1272,11 @@ async fn run_local_inputs<T: Transport>(
     for (c, links) in inst_links.into_iter().enumerate() {
         let input = inputs.get(c).cloned().unwrap_or(Input::Plain(InputSet::default()));
         let (t, mode) = (options.t, options.mode);
-        let dup = options.duplicating_institution == Some(c);
-        inst_tasks.push(tokio::spawn(async move { institution(c, &input, t, mode, links, dup).await }));
+        let misbehaviour = Misbehaviour {
+            duplicate_first_tag: options.duplicating_institution == Some(c),
+            first_value: options.out_of_range_value.and_then(|(who, v)| (who == c).then_some(v)),
+        };
+        inst_tasks.push(tokio::spawn(async move { institution(c, &input, t, mode, links, misbehaviour).await }));
     }
     let mut institutions = Vec::with_capacity(m);
     for task in inst_tasks {

@@ -2,7 +2,7 @@
 
 use ark_ff::{BigInteger, PrimeField};
 use rand::{Rng, SeedableRng};
-use tacit_mpc_engine::{Check, MpcError, PartyId};
+use tacit_mpc_engine::{Check, Culprit, MpcError, PartyId};
 use tacit_psi::oprf::OprfError;
 use tacit_psi::protocol::Cheat;
 use tacit_psi::{oracle, run_in_memory, InputSet, Item, Mode, PsiError, PsiOutput, RunOptions};
@@ -110,13 +110,25 @@ async fn cheat(mode: Mode, who: u16, cheat: Cheat) -> tacit_psi::LocalRun {
     run_in_memory(3, &inputs, &options).await
 }
 
+/// A node answering the OPRF with a wrong key share is named by every institution (its batch
+/// proof fails against its public key share), with 3 nodes and with 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_cheating_in_the_oprf_is_detected() {
-    let run = cheat(Mode::Cardinality, 2, Cheat::OprfResponse).await;
-    for r in &run.institutions {
-        assert!(matches!(r, Err(PsiError::Oprf(OprfError::Inconsistent { .. }))), "{r:?}");
+async fn a_node_cheating_in_the_oprf_is_named() {
+    for (n, t, who) in [(3usize, 1usize, 2u16), (5, 2, 4)] {
+        let inputs = planted(3, 16, 4, 2, 5);
+        let mut options = RunOptions::new(t, Mode::Cardinality);
+        options.cheat = PartyId::new(who).map(|p| (p, Cheat::OprfResponse));
+        let run = run_in_memory(n, &inputs, &options).await;
+        for r in &run.institutions {
+            match r {
+                Err(PsiError::Oprf(OprfError::Inconsistent { culprit: Culprit::Party(p), .. })) => {
+                    assert_eq!(p.get(), who, "n = {n}");
+                }
+                other => panic!("n = {n}: {other:?}"),
+            }
+        }
+        assert!(run.nodes.iter().all(Result::is_err));
     }
-    assert!(run.nodes.iter().all(Result::is_err));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,6 +415,181 @@ async fn committed_leakage() {
                         assert!(!log.contains(&enc));
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `m` sets: each of `shared` items is held by a random subset of the institutions (so items
+/// sit in every number of sets), plus `own` items of each institution alone.
+fn random_subsets(m: usize, shared: usize, own: usize, seed: u64) -> Vec<InputSet> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let holders: Vec<Vec<bool>> = (0..shared).map(|_| (0..m).map(|_| rng.gen_bool(0.6)).collect()).collect();
+    (0..m)
+        .map(|c| {
+            let mut pairs: Vec<(Item, u64)> = holders
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.get(c).copied().unwrap_or(false))
+                .map(|(i, _)| (item(&format!("shared-{i}")), rng.gen_range(0..1000u64)))
+                .collect();
+            pairs.extend((0..own).map(|i| (item(&format!("own-{c}-{i}")), 1)));
+            InputSet::from_pairs(pairs).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect()
+}
+
+fn count_in_at_least(inputs: &[InputSet], q: usize) -> u64 {
+    let mut counts = std::collections::HashMap::new();
+    for set in inputs {
+        for i in set.items() {
+            *counts.entry(i.clone()).or_insert(0usize) += 1;
+        }
+    }
+    counts.values().filter(|c| **c >= q).count() as u64
+}
+
+/// `set` mode "in at least q of the m sets" against the plaintext oracle, for 3 and 4
+/// institutions; q = m is the intersection; q outside 2..=m is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_in_at_least_q_sets_matches_the_oracle() {
+    for (m, seed) in [(3usize, 41u64), (4, 42)] {
+        let inputs = random_subsets(m, 24, 6, seed);
+        for q in 2..=m {
+            let mode = Mode::SetAtLeast { min_sets: q };
+            let expected = sorted(oracle(&inputs, mode));
+            if q < m {
+                assert_ne!(expected, sorted(oracle(&inputs, Mode::Set)), "the sets must exercise q < m");
+            } else {
+                assert_eq!(expected, sorted(oracle(&inputs, Mode::Set)));
+            }
+            let run = run_in_memory(3, &inputs, &RunOptions::new(1, mode)).await;
+            let (outs, report) = run.into_result().unwrap_or_else(|e| panic!("m = {m}, q = {q}: {e}"));
+            assert_eq!(sorted(outs), expected, "m = {m}, q = {q}");
+            assert_eq!(report.selected_size, count_in_at_least(&inputs, q));
+            assert_eq!(report.intersection_size, count_in_at_least(&inputs, m));
+        }
+    }
+    let inputs = random_subsets(3, 8, 2, 43);
+    for q in [0, 1, 4] {
+        let run = run_in_memory(3, &inputs, &RunOptions::new(1, Mode::SetAtLeast { min_sets: q })).await;
+        assert!(run.nodes.iter().all(|r| matches!(r, Err(PsiError::Usage(_)))), "q = {q}: {:?}", run.nodes);
+    }
+}
+
+/// With q < m, a tag sent twice by one institution forms a group of q rows of one
+/// institution: the pairwise-distinct check on the codes aborts the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_tag_is_caught_in_a_group_smaller_than_m() {
+    // Institution 0's first item, "solo", is in no other set; it sends its tag in place of
+    // its second item's, so "solo" would look like an item in 2 sets.
+    let inputs: Vec<InputSet> = (0..3)
+        .map(|c| {
+            let mut pairs = if c == 0 { vec![(item("solo"), 1), (item("own-0"), 1)] } else { Vec::new() };
+            pairs.extend((0..3).map(|i| (item(&format!("all-{i}")), 1)));
+            if c > 0 {
+                pairs.push((item("in-1-and-2"), 1));
+            }
+            InputSet::from_pairs(pairs).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let mode = Mode::SetAtLeast { min_sets: 2 };
+    let mut options = RunOptions::new(1, mode);
+    options.duplicating_institution = Some(0);
+    let run = run_in_memory(3, &inputs, &options).await;
+    assert!(run.nodes.iter().any(|r| matches!(r, Err(PsiError::DuplicateTag(_)))), "{:?}", run.nodes);
+    for r in &run.nodes {
+        assert!(
+            matches!(r, Err(PsiError::DuplicateTag(_)) | Err(PsiError::Mpc(MpcError::PeerAborted { .. }))),
+            "{r:?}"
+        );
+    }
+    assert!(run.institutions.iter().all(Result::is_err));
+    // Honest, the same sets give the oracle's answer.
+    let run = run_in_memory(3, &inputs, &RunOptions::new(1, mode)).await;
+    let (outs, _) = run.into_result().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sorted(outs), sorted(oracle(&inputs, mode)));
+}
+
+/// `sum` mode range-checks every value on shares: an institution dealing 2^64 or p - 1 as a
+/// value makes the query abort naming it (OPRF and committed paths), with nothing released;
+/// the largest honest value, 2^64 - 1, passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sum_value_out_of_range_aborts_naming_the_institution() {
+    use ark_bn254::Fr;
+    let inputs = planted(3, 12, 4, 2, 51);
+    let (openings, commitments) = commit_all(&inputs);
+    let two_to_64 = Fr::from(u64::MAX) + Fr::from(1u64);
+    for (who, value, committed) in [(1usize, two_to_64, false), (2, -Fr::from(1u64), false), (0, two_to_64, true)] {
+        let mut options = RunOptions::new(1, Mode::Sum { min_size: 1 });
+        options.out_of_range_value = Some((who, value));
+        let run = if committed {
+            let transports = tacit_mpc_engine::transport::memory::MemoryTransport::network(3)
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect();
+            tacit_psi::run_local_committed(transports, &openings, &commitments, &options).await
+        } else {
+            run_in_memory(3, &inputs, &options).await
+        };
+        let named = |r: &Result<_, PsiError>| matches!(r, Err(PsiError::ValueOutOfRange { institution }) if *institution == who);
+        assert!(run.nodes.iter().any(named), "{:?}", run.nodes);
+        for r in &run.nodes {
+            assert!(named(r) || matches!(r, Err(PsiError::Mpc(MpcError::PeerAborted { .. }))), "{r:?}");
+        }
+        assert!(run.institutions.iter().all(Result::is_err));
+    }
+    // The largest value passes, and sums above 2^64 come out exact.
+    let big: Vec<InputSet> = (0..3)
+        .map(|c| {
+            let pairs = vec![(item("big"), u64::MAX), (item(&format!("own-{c}")), u64::MAX)];
+            InputSet::from_pairs(pairs).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let mode = Mode::Sum { min_size: 1 };
+    let run = run_in_memory(3, &big, &RunOptions::new(1, mode)).await;
+    let (outs, _) = run.into_result().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outs.first(), Some(&PsiOutput::Sum(Some(3 * u128::from(u64::MAX)))));
+    assert_eq!(outs, oracle(&big, mode));
+}
+
+/// `set --min-sets q` with q < m: each institution receives exactly the answers to its own
+/// blinded points, its input-mask shares and a list of as many tags as there are items in at
+/// least q sets (nothing else, checked by length), and no other institution's item; nodes
+/// see no item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leakage_with_min_sets() {
+    let (n, q) = (3usize, 2usize);
+    let inputs = random_subsets(3, 20, 5, 44);
+    let mut options = RunOptions::new(1, Mode::SetAtLeast { min_sets: q });
+    options.record = true;
+    let run = run_in_memory(n, &inputs, &options).await;
+    let inst_logs = run.institution_transcripts.clone();
+    let node_logs = run.node_transcripts.clone();
+    let (outs, report) = run.into_result().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sorted(outs), sorted(oracle(&inputs, Mode::SetAtLeast { min_sets: q })));
+    let selected = count_in_at_least(&inputs, q) as usize;
+    assert_eq!(report.selected_size as usize, selected);
+    assert!(selected > count_in_at_least(&inputs, 3) as usize, "the sets must have items in exactly 2 sets");
+    for (c, log) in inst_logs.iter().enumerate() {
+        let own = inputs.get(c).map_or(0, InputSet::len);
+        // Per node: answers (kind, key share and proof, points), mask shares, the tag list.
+        let expected = n * ((1 + tacit_psi::oprf::PROOF_BYTES + 33 * own) + (1 + 32 * own) + (1 + 32 * selected));
+        assert_eq!(log.len(), expected, "institution {c}");
+        for (d, set) in inputs.iter().enumerate() {
+            if c != d {
+                for item in set.items() {
+                    assert!(!log.contains(item.canonical()));
+                }
+            }
+        }
+    }
+    for log in &node_logs {
+        for set in &inputs {
+            for item in set.items() {
+                assert!(!log.contains(item.canonical()));
+                let h = tacit_psi::oprf::hash_to_curve(item.canonical()).unwrap_or_default();
+                assert!(!log.contains(&tacit_psi::oprf::encode_points(&[h])));
             }
         }
     }
