@@ -92,18 +92,18 @@ pub fn hash_to_curve(item: &[u8]) -> Result<ProjectivePoint, OprfError> {
 
 /// Encodes points (compressed), in parallel.
 pub fn encode_points(points: &[ProjectivePoint]) -> Vec<u8> {
-    let encoded: Vec<[u8; POINT_BYTES]> = points
-        .par_iter()
-        .map(|p| {
-            let e = p.to_affine().to_encoded_point(true);
-            let mut out = [0u8; POINT_BYTES];
-            if e.as_bytes().len() == POINT_BYTES {
-                out.copy_from_slice(e.as_bytes());
-            }
-            out
-        })
-        .collect();
+    let encoded: Vec<[u8; POINT_BYTES]> = points.par_iter().map(|p| compressed(&p.to_affine())).collect();
     encoded.concat()
+}
+
+/// One point, compressed (the identity, which has no compressed form here, as zeros).
+fn compressed(point: &AffinePoint) -> [u8; POINT_BYTES] {
+    let e = point.to_encoded_point(true);
+    let mut out = [0u8; POINT_BYTES];
+    if e.as_bytes().len() == POINT_BYTES {
+        out.copy_from_slice(e.as_bytes());
+    }
+    out
 }
 
 /// Decodes compressed points, refusing the identity and anything off the curve.
@@ -313,17 +313,7 @@ pub fn evaluate_with(
 }
 
 fn encode_affine(points: &[AffinePoint]) -> Vec<u8> {
-    let encoded: Vec<[u8; POINT_BYTES]> = points
-        .par_iter()
-        .map(|p| {
-            let e = p.to_encoded_point(true);
-            let mut out = [0u8; POINT_BYTES];
-            if e.as_bytes().len() == POINT_BYTES {
-                out.copy_from_slice(e.as_bytes());
-            }
-            out
-        })
-        .collect();
+    let encoded: Vec<[u8; POINT_BYTES]> = points.par_iter().map(compressed).collect();
     encoded.concat()
 }
 

@@ -285,21 +285,10 @@ async fn one_hot_tournament<B: Backend>(
     }
     let seconds = if with_second {
         // A one-element vector had no opponent: its second maximum is 0.
-        let (lone, contested): (Vec<_>, Vec<_>) = opponents.iter().enumerate().partition(|(_, o)| o.is_empty());
-        let contested_vectors: Vec<Vec<B::Value>> = contested.iter().map(|(_, o)| (*o).clone()).collect();
-        let maxima = if contested_vectors.is_empty() { Vec::new() } else { max(b, &contested_vectors, bits).await? };
-        let mut seconds: Vec<Option<B::Value>> = vec![None; vectors.len()];
-        for ((i, _), m) in contested.iter().zip(maxima) {
-            if let Some(slot) = seconds.get_mut(*i) {
-                *slot = Some(m);
-            }
+        for list in opponents.iter_mut().filter(|o| o.is_empty()) {
+            list.push(zero(b));
         }
-        for (i, _) in lone {
-            if let Some(slot) = seconds.get_mut(i) {
-                *slot = Some(zero(b));
-            }
-        }
-        seconds
+        max(b, &opponents, bits).await?.into_iter().map(Some).collect()
     } else {
         vec![None; vectors.len()]
     };
