@@ -95,18 +95,25 @@ pub fn from_hex(s: &str) -> Option<Fr> {
 
 /// `C = Poseidon(root, len, salt)` in the clear.
 pub fn commitment(set: &InputSet, salt: Fr) -> Result<Fr, CircuitError> {
-    let mut level: Vec<Fr> = set
-        .items()
-        .iter()
-        .zip(set.values())
-        .map(|(i, v)| poseidon_reference(&[item_field(i), Fr::from(*v)]))
-        .collect::<Result<_, _>>()?;
+    let items: Vec<Fr> = set.items().iter().map(item_field).collect();
+    let values: Vec<Fr> = set.values().iter().map(|v| Fr::from(*v)).collect();
+    commitment_of_fields(&items, &values, salt)
+}
+
+/// [`commitment`] over the field elements of the items and values (any field elements, as
+/// a dishonest institution could commit to; the nodes check what they compute on shares).
+pub fn commitment_of_fields(items: &[Fr], values: &[Fr], salt: Fr) -> Result<Fr, CircuitError> {
+    if items.len() != values.len() {
+        return Err(CircuitError::Usage("one value per item".into()));
+    }
+    let mut level: Vec<Fr> =
+        items.iter().zip(values).map(|(i, v)| poseidon_reference(&[*i, *v])).collect::<Result<_, _>>()?;
     level.resize(level.len().max(1).next_power_of_two(), Fr::zero());
     while level.len() > 1 {
         level = level.chunks(2).map(poseidon_reference).collect::<Result<_, _>>()?;
     }
     let root = level.first().copied().unwrap_or_default();
-    poseidon_reference(&[root, Fr::from(set.len() as u64), salt])
+    poseidon_reference(&[root, Fr::from(items.len() as u64), salt])
 }
 
 /// One institution's shared items, values and salt.

@@ -6,11 +6,9 @@
 //! 2. **Tags.** Each institution runs the threshold DH-OPRF (`oprf`) on its distinct items
 //!    and gets `tag(x) = blake3(k·H(x))`; the nodes see only blinded points. Each node's
 //!    answers carry its public key share and a batched DLEQ proof, so a wrong answer names it.
-//! 3. **Input.** Each institution secret-shares its tags (and in `sum` mode its values as 64
-//!    bits each) to the nodes: the nodes open a random sharing `[r]` to it, it sends `x - r`
-//!    to every node, and the nodes check by a broadcast digest that they all got the same
-//!    vector. `sum` values are recomposed from their bits, and the bits checked to be 0 or 1
-//!    (one verified inner product per institution), so every value is below 2^64.
+//! 3. **Input.** Each institution secret-shares its tags (and in `sum` mode its values) to
+//!    the nodes: the nodes open a random sharing `[r]` to it, it sends `x - r` to every node,
+//!    and the nodes check by a broadcast digest that they all got the same vector.
 //! 4. **Shuffle.** The rows `(tag, code, value)` of all institutions (`code` = `(m+1)^c` for
 //!    institution `c`, set by the nodes) are shuffled obliviously: for every `t+1`-subset `S`
 //!    of the first `2t+1` nodes, the members of `S` agree on a permutation (a seed one of them
@@ -49,27 +47,14 @@ use crate::oprf::{self, OprfError, Tag};
 /// Largest number of items one institution may submit (a node refuses more).
 pub const MAX_ITEMS: usize = 1 << 22;
 
-/// Largest number of items one institution may submit in `sum` mode, where each value is
-/// input as [`VALUE_BITS`] shared bits (a node refuses more).
-pub const MAX_SUM_ITEMS: usize = 1 << 16;
+/// Values are below `2^VALUE_BITS`: in `sum` mode the values that enter the sum are
+/// range-checked before it is released.
+pub const VALUE_BITS: u32 = 64;
 
-/// Values are below `2^VALUE_BITS`; in `sum` mode each is input as this many shared bits.
-pub const VALUE_BITS: usize = 64;
-
-/// Shared field elements per value in an institution's input: [`VALUE_BITS`] bits in `sum`
-/// mode (range-checked), one element in a committed `cardinality` query (the value only
-/// enters its commitment), none otherwise.
+/// Shared field elements per value in an institution's input: one in `sum` mode and in a
+/// committed `cardinality` query (where the value only enters its commitment), none otherwise.
 fn value_width(mode: Mode, committed: bool) -> usize {
-    if mode.with_values() {
-        VALUE_BITS
-    } else {
-        usize::from(committed)
-    }
-}
-
-/// `value`'s bits, least significant first, as field elements.
-fn value_bits(value: u64) -> impl Iterator<Item = Fr> {
-    (0..VALUE_BITS).map(move |i| Fr::from((value >> i) & 1))
+    usize::from(mode.with_values() || committed)
 }
 
 const BLINDED: u8 = 1;
@@ -182,8 +167,8 @@ pub enum PsiError {
         /// Who.
         culprit: Culprit,
     },
-    /// An institution's `sum`-mode input holds a value that is not below 2^64 (one of its
-    /// dealt bits is not 0 or 1); the query aborts before anything else is opened.
+    /// An institution's `sum`-mode input holds a value, of an item in the intersection, that
+    /// is not below 2^64; the query aborts before the sum is released.
     #[error("institution {institution}: a value is not below 2^64")]
     ValueOutOfRange {
         /// 0-based index.
@@ -370,8 +355,8 @@ async fn oprf_phase<T: Transport>(
     links: &mut [Link],
     clock: &mut Clock,
 ) -> Result<Vec<usize>, PsiError> {
-    let NodeConfig { t, security, session, mode, cheat, .. } = *config;
-    let max_items = if mode.with_values() { MAX_SUM_ITEMS } else { MAX_ITEMS };
+    let NodeConfig { t, security, session, cheat, .. } = *config;
+    let max_items = MAX_ITEMS;
     // 1. Key.
     let mut ke = Engine::<ark_secp256k1::Fr, T>::new(transport.clone(), t, security, session.child("psi key", 0))?;
     if ke.n() < t + 2 {
@@ -408,33 +393,47 @@ async fn oprf_phase<T: Transport>(
     Ok(sizes)
 }
 
-/// Checks that every dealt bit is 0 or 1, so every `sum` value is below 2^64: per
-/// institution, `Σ_j ρ^j b_j (b_j - 1)` for a coin `ρ` drawn after the inputs are fixed is
-/// zero, except with probability `len / p`, only if all its bits are. One inner product per
-/// institution; `open` verifies it first, so no node can frame an honest institution.
-async fn check_bits<T: Transport>(e: &mut Engine<Fr, T>, bits: &[Shares<Fr>]) -> Result<(), PsiError> {
-    let rho = e.coin().await?;
-    let longest = bits.iter().map(Shares::len).max().unwrap_or(0);
-    let mut powers = Vec::with_capacity(longest);
-    let mut power = rho;
-    for _ in 0..longest {
-        powers.push(power);
-        power *= rho;
+/// Checks that the values of `rows` (shuffled rows in the intersection) are below 2^64: the
+/// engine decomposes them into 64 bits (opening each value plus a random mask 40 bits wider
+/// than it, which hides a value that is in range), and each recomposes its value or the
+/// difference, times a fresh random mask, opens nonzero. Such a row's code is then opened to
+/// name its institution: every institution holds every intersection item, so that says
+/// nothing new.
+async fn check_value_range<T: Transport>(
+    e: &mut Engine<Fr, T>,
+    rows: &[usize],
+    values: &[Fr],
+    codes: &[Fr],
+    m: usize,
+) -> Result<(), PsiError> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    let weighted: Vec<Shares<Fr>> =
-        bits.iter().map(|b| b.mul_public(powers.get(..b.len()).unwrap_or_default())).collect();
-    // Σ ρ^j b_j (b_j - 1) = <ρ^j b_j, b_j> - Σ ρ^j b_j: one inner product, the rest local.
-    let pairs: Vec<(&Shares<Fr>, &Shares<Fr>)> = weighted.iter().zip(bits).collect();
-    let squares = e.inner_products(&pairs).await?;
-    let linear: Vec<Fr> = weighted.iter().map(|w| w.expose_shares().iter().sum()).collect();
-    drop(weighted);
-    let products = squares.sub(&Shares::from_raw(linear));
-    let opened = e.open(&products).await?;
-    match opened.iter().position(|v| !v.is_zero()) {
-        Some(institution) => Err(PsiError::ValueOutOfRange { institution }),
-        None if opened.len() == bits.len() => Ok(()),
-        None => Err(usage("range check: wrong number of results")),
+    let value_shares = Shares::from_raw(rows.iter().map(|r| values.get(*r).copied().unwrap_or_default()).collect());
+    let bits = e.bit_decompose(&value_shares, VALUE_BITS).await?;
+    let mut weights = Vec::with_capacity(bits.len());
+    let mut weight = Fr::one();
+    for _ in &bits {
+        weights.push(weight);
+        weight += weight;
     }
+    let parts: Vec<(&Shares<Fr>, Fr)> = bits.iter().zip(weights).collect();
+    let recomposed = Shares::linear_combination(&parts);
+    drop(parts);
+    drop(bits);
+    let masks = e.take_randoms(rows.len()).await?.into_shares();
+    let masked = e.mul(&recomposed.sub(&value_shares), &masks).await?;
+    let opened = e.open(&masked).await?;
+    let Some(bad) = opened.iter().position(|v| !v.is_zero()) else { return Ok(()) };
+    let code_share = rows.get(bad).and_then(|r| codes.get(*r)).copied().unwrap_or_default();
+    let code_value = e.open(&Shares::from_raw(vec![code_share])).await?;
+    let institution = (0..m).find(|c| code_value.first() == Some(&code(*c, m)));
+    let err = MpcError::Cheating { check: Check::OutputVerification, culprit: Culprit::Unknown };
+    e.abort_with(err).await;
+    Err(match institution {
+        Some(institution) => PsiError::ValueOutOfRange { institution },
+        None => PsiError::Nodes { reason: "a row of no institution".into(), culprit: Culprit::Unknown },
+    })
 }
 
 /// Recomputes every institution's commitment on shares, opens and compares them with the
@@ -500,14 +499,6 @@ async fn node_mpc<T: Transport>(
         return Err(err);
     }
     // Per institution: tags (and values), or for a committed query items, values and salt.
-    if mode.with_values() {
-        if let Some(c) = sizes.iter().position(|s| *s > MAX_SUM_ITEMS) {
-            return Err(PsiError::Institution {
-                institution: c,
-                reason: format!("sum queries take at most {MAX_SUM_ITEMS} items"),
-            });
-        }
-    }
     let width = value_width(mode, commitments.is_some());
     let extra = usize::from(commitments.is_some());
     let input_len = |c: usize| sizes.get(c).copied().unwrap_or(0) * (1 + width) + extra;
@@ -553,7 +544,6 @@ async fn node_mpc<T: Transport>(
     let mut tag_col = Vec::with_capacity(rows_total);
     let mut code_col = Vec::with_capacity(rows_total);
     let mut value_col = Vec::new();
-    let mut bits_by_institution = Vec::new();
     let mut salts = Vec::new();
     let mut offset = 0;
     for (c, masked) in masked_all.into_iter().enumerate() {
@@ -562,16 +552,7 @@ async fn node_mpc<T: Transport>(
         drop(masked);
         let s = shares.expose_shares();
         tag_col.extend_from_slice(s.get(..len).unwrap_or_default());
-        let values = s.get(len..len + len * width).unwrap_or_default();
-        if width == VALUE_BITS {
-            // Each value is the weighted sum of its bits; the bits are range-checked below.
-            value_col.extend(
-                values.chunks_exact(VALUE_BITS).map(|bits| bits.iter().rev().fold(Fr::zero(), |acc, b| acc + acc + b)),
-            );
-            bits_by_institution.push(Shares::from_raw(values.to_vec()));
-        } else {
-            value_col.extend_from_slice(values);
-        }
+        value_col.extend_from_slice(s.get(len..len + len * width).unwrap_or_default());
         if extra == 1 {
             salts.push(s.get(len + len * width).copied().unwrap_or_default());
         }
@@ -580,11 +561,6 @@ async fn node_mpc<T: Transport>(
     }
     drop(masks);
     clock.lap("input");
-    if width == VALUE_BITS {
-        check_bits(e, &bits_by_institution).await?;
-        drop(bits_by_institution);
-        clock.lap("range check");
-    }
     if let Some(published) = commitments {
         // The first column holds items: check the commitments, then derive the tags.
         tag_col = committed_tags(e, sizes, &tag_col, &value_col, &salts, published).await?;
@@ -738,6 +714,11 @@ async fn node_mpc<T: Transport>(
                 .filter_map(|k| order.get(k).and_then(|r| values.get(*r as usize)))
                 .sum();
             if count >= min_size {
+                // Only the values that enter the sum need to be below 2^64.
+                let rows: Vec<usize> =
+                    selected.iter().flat_map(|g| g.clone()).filter_map(|k| order.get(k).map(|r| *r as usize)).collect();
+                check_value_range(e, &rows, &values, &codes, m).await?;
+                clock.lap("range check");
                 // The sum goes to the institutions only, as shares, once every product
                 // it depends on is verified; the nodes never see it.
                 e.verify().await?;
@@ -926,8 +907,8 @@ pub async fn run_institution(
 struct Misbehaviour {
     /// Sends its first item's tag in place of its second's.
     duplicate_first_tag: bool,
-    /// Deals this field element as its first value (as the value's lowest "bit").
-    first_value: Option<Fr>,
+    /// Deals this field element as every value.
+    every_value: Option<Fr>,
 }
 
 async fn institution(
@@ -948,7 +929,7 @@ async fn institution(
             link.send(SIZE, &(input.len() as u64).to_le_bytes())?;
         }
         let mut x: Vec<Fr> = input.items().iter().map(crate::committed::item_field).collect();
-        push_values(&mut x, input.values(), mode, true, misbehaviour.first_value);
+        push_values(&mut x, input.values(), mode, true, misbehaviour.every_value);
         x.push(opening.expose_salt());
         send_input(&mut links, &shamir, t, &mut x).await?;
         return receive_output(&mut links, &shamir, t, mode, input, &[]).await;
@@ -977,25 +958,17 @@ async fn institution(
             *second = first;
         }
     }
-    push_values(&mut x, input.values(), mode, false, misbehaviour.first_value);
+    push_values(&mut x, input.values(), mode, false, misbehaviour.every_value);
     send_input(&mut links, &shamir, t, &mut x).await?;
     let _ = index;
     receive_output(&mut links, &shamir, t, mode, input, &tag_fields).await
 }
 
-/// Appends the values as the nodes expect them ([`value_width`] elements each); `first`
-/// replaces the first value's encoding by `[first, 0, ...]` (tests of the range check).
-fn push_values(x: &mut Vec<Fr>, values: &[u64], mode: Mode, committed: bool, first: Option<Fr>) {
-    let start = x.len();
-    match value_width(mode, committed) {
-        VALUE_BITS => x.extend(values.iter().flat_map(|v| value_bits(*v))),
-        1 => x.extend(values.iter().map(|v| Fr::from(*v))),
-        _ => return,
-    }
-    if let (Some(first), false) = (first, values.is_empty()) {
-        for (i, slot) in x.iter_mut().skip(start).take(value_width(mode, committed)).enumerate() {
-            *slot = if i == 0 { first } else { Fr::zero() };
-        }
+/// Appends the values as the nodes expect them ([`value_width`] elements each); `every`
+/// replaces each of them (tests of the range check).
+fn push_values(x: &mut Vec<Fr>, values: &[u64], mode: Mode, committed: bool, every: Option<Fr>) {
+    if value_width(mode, committed) == 1 {
+        x.extend(values.iter().map(|v| every.unwrap_or_else(|| Fr::from(*v))));
     }
 }
 
@@ -1152,7 +1125,7 @@ pub struct RunOptions {
     /// Makes this institution send its first item's tag in place of its second's (tests).
     #[doc(hidden)]
     pub duplicating_institution: Option<usize>,
-    /// Makes this institution deal this field element as its first value (tests).
+    /// Makes this institution deal this field element as every value (tests).
     #[doc(hidden)]
     pub out_of_range_value: Option<(usize, Fr)>,
 }
@@ -1274,7 +1247,7 @@ async fn run_local_inputs<T: Transport>(
         let (t, mode) = (options.t, options.mode);
         let misbehaviour = Misbehaviour {
             duplicate_first_tag: options.duplicating_institution == Some(c),
-            first_value: options.out_of_range_value.and_then(|(who, v)| (who == c).then_some(v)),
+            every_value: options.out_of_range_value.and_then(|(who, v)| (who == c).then_some(v)),
         };
         inst_tasks.push(tokio::spawn(async move { institution(c, &input, t, mode, links, misbehaviour).await }));
     }

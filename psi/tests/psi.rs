@@ -517,12 +517,23 @@ async fn a_duplicate_tag_is_caught_in_a_group_smaller_than_m() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sum_value_out_of_range_aborts_naming_the_institution() {
     use ark_bn254::Fr;
+    // The institution deals the value for every item, so for intersection items too (only
+    // those enter the sum and are checked).
     let inputs = planted(3, 12, 4, 2, 51);
-    let (openings, commitments) = commit_all(&inputs);
+    let (openings, honest_commitments) = commit_all(&inputs);
     let two_to_64 = Fr::from(u64::MAX) + Fr::from(1u64);
     for (who, value, committed) in [(1usize, two_to_64, false), (2, -Fr::from(1u64), false), (0, two_to_64, true)] {
         let mut options = RunOptions::new(1, Mode::Sum { min_size: 1 });
         options.out_of_range_value = Some((who, value));
+        // Committed: the institution published a commitment to the out-of-range values.
+        let mut commitments = honest_commitments.clone();
+        if committed {
+            let set = &openings[who].set;
+            let items: Vec<Fr> = set.items().iter().map(tacit_psi::committed::item_field).collect();
+            let values = vec![value; items.len()];
+            commitments[who] = tacit_psi::committed::commitment_of_fields(&items, &values, openings[who].expose_salt())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
         let run = if committed {
             let transports = tacit_mpc_engine::transport::memory::MemoryTransport::network(3)
                 .into_iter()
