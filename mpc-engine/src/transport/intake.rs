@@ -21,9 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::DistinguishedName;
 
-use super::tls::{peer_fingerprint, provider, Fingerprint, PartyIdentity, PinnedServerVerifier};
+use super::tls::{
+    peer_fingerprint, provider, tls13_signature_methods, Fingerprint, PartyIdentity, PinnedServerVerifier,
+};
 use super::TransportError;
 use crate::party::PartyId;
 
@@ -173,27 +175,7 @@ impl ClientCertVerifier for AnyClientCert {
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
+    tls13_signature_methods!();
 }
 
 async fn accept_loop(endpoint: Endpoint, tx: mpsc::Sender<IntakeRequest>, max_request: usize, authenticated: bool) {
