@@ -50,3 +50,13 @@ pub enum AuctionError {
     #[error("store: {0}")]
     Store(String),
 }
+
+impl From<tacit_prover::collaborative::CollaborativeError> for AuctionError {
+    /// An engine failure (a cheat names its culprit) stays one; anything else is the prover's.
+    fn from(e: tacit_prover::collaborative::CollaborativeError) -> Self {
+        match e {
+            tacit_prover::collaborative::CollaborativeError::Mpc(e) => Self::Mpc(e),
+            other => Self::Prover(other.to_string()),
+        }
+    }
+}

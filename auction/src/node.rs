@@ -330,11 +330,7 @@ pub async fn run_node<T: Transport>(
         &assignment.instance,
         &assignment.witness,
     )
-    .await
-    .map_err(|e| match e {
-        tacit_prover::collaborative::CollaborativeError::Mpc(e) => AuctionError::Mpc(e),
-        other => AuctionError::Prover(other.to_string()),
-    })?;
+    .await?;
     Ok(NodeRun {
         outcome,
         public_inputs: assignment.instance.clone(),

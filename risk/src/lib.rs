@@ -86,3 +86,13 @@ pub enum RiskError {
     #[error("invalid request: {0}")]
     Usage(String),
 }
+
+impl From<tacit_prover::collaborative::CollaborativeError> for RiskError {
+    /// An engine failure (a cheat names its culprit) stays one; anything else is the proof's.
+    fn from(e: tacit_prover::collaborative::CollaborativeError) -> Self {
+        match e {
+            tacit_prover::collaborative::CollaborativeError::Mpc(e) => Self::Mpc(e),
+            other => Self::Proof(other.to_string()),
+        }
+    }
+}

@@ -321,10 +321,6 @@ async fn prove_release<T: Transport>(
         &assignment.instance,
         &assignment.witness,
     )
-    .await
-    .map_err(|e| match e {
-        tacit_prover::collaborative::CollaborativeError::Mpc(e) => RiskError::Mpc(e),
-        other => RiskError::Proof(other.to_string()),
-    })?;
+    .await?;
     Ok((statement, proof))
 }
