@@ -24,7 +24,7 @@ use crate::transport::Transport;
 /// Format tag at the start of every encoded batch.
 const FORMAT: &[u8; 8] = b"tacitpb1";
 /// Most items of one kind in a batch (a bound on what a decode may allocate).
-pub const MAX_BATCH_ITEMS: usize = 1 << 22;
+pub const MAX_BATCH_ITEMS: usize = 1 << 20;
 /// Most batches one session loads.
 pub const MAX_LOADED_BATCHES: usize = 4096;
 /// Header: format, id, n, t, party, security, field fingerprint, three counts.

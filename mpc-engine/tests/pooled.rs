@@ -3,12 +3,18 @@
 //! batches (another party's, another mode, corrupt bytes) are refused without a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+// The shared harness re-exports more than this file uses.
+#[allow(unused_imports)]
+mod common;
+
 use std::sync::Arc;
 
 use ark_bn254::Fr;
 use tacit_mpc_engine::simulate::run_engines;
 use tacit_mpc_engine::transport::memory::MemoryTransport;
-use tacit_mpc_engine::{BatchError, BatchId, MpcError, PartyId, PrepBatch, PrepCounts, Security, SessionId};
+use tacit_mpc_engine::{
+    BatchError, BatchId, Check, MpcError, PartyId, PrepBatch, PrepCounts, Security, SessionId, Transport,
+};
 
 const COUNTS: PrepCounts = PrepCounts { doubles: 300, randoms: 200, bits: 64 };
 
@@ -83,6 +89,41 @@ fn loaded_batches_feed_a_later_session() {
             assert_eq!(r.unwrap(), want);
         }
     });
+}
+
+#[test]
+fn a_batch_dealt_by_a_cheater_never_leaves_its_session() {
+    // P1 shifts the shares it deals (bits and double sharings): the session's verification
+    // fails, so no honest party gets a batch to store.
+    let rule = |_to: PartyId, kind: u8, msg: &mut [u8]| {
+        if kind == common::KIND_DEAL {
+            for i in 0..8 {
+                common::add_to_element(msg, i, Fr::from(1u64));
+            }
+            true
+        } else {
+            false
+        }
+    };
+    let (transports, cheater) = common::network_with_cheater(3, 1, Box::new(rule));
+    cheater.arm();
+    let out = runtime().block_on(run_engines::<Fr, _, _, _, _>(
+        transports,
+        1,
+        Security::Malicious,
+        SessionId::random(),
+        |mut e| async move {
+            e.export_preprocessing(BatchId([6; 32]), PrepCounts { doubles: 0, randoms: 0, bits: 64 }).await
+        },
+    ));
+    for (i, r) in out.into_iter().enumerate().skip(1) {
+        match r {
+            Err(MpcError::Cheating { check: Check::Multiplication | Check::OpeningConsistency, .. })
+            | Err(MpcError::PeerAborted { .. }) => {}
+            other => panic!("P{}: expected an abort, got {other:?}", i + 1),
+        }
+    }
+    assert_eq!(cheater.id(), pid(1));
 }
 
 #[test]
