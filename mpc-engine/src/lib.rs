@@ -4,6 +4,8 @@
 //! preprocessing (DN07 random and double sharings, random bits), vectorised online operations
 //! (one network round per batch), and malicious security with abort: every multiplication is
 //! verified in a batch, and all broadcasts checked for agreement, before any output opens.
+//! Verified preprocessing can outlive its session ([`pooled`]): exported as a batch, kept by
+//! the caller, loaded into a later session of the same cluster.
 //!
 //! Protocols run against the [`Transport`] trait; [`transport::memory`] runs n parties in one
 //! process and [`transport::quic`] runs them over QUIC with mutual TLS.
