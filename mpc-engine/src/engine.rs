@@ -89,6 +89,8 @@ pub struct Engine<F: WireField, T: Transport> {
     aborted: bool,
     /// Added to this party's next degree-reduction message (tests of the verification).
     product_error: Option<F>,
+    /// Counts preprocessing taken and generated on demand, for whoever sized a pool.
+    pub(crate) meter: Option<Arc<crate::pooled::PrepMeter>>,
 }
 
 impl<F: WireField, T: Transport> std::fmt::Debug for Engine<F, T> {
@@ -127,6 +129,7 @@ impl<F: WireField, T: Transport> Engine<F, T> {
             multiplications: 0,
             aborted: false,
             product_error: None,
+            meter: None,
         }
     }
 
@@ -569,16 +572,20 @@ impl<F: WireField, T: Transport> Engine<F, T> {
     pub async fn take_randoms(&mut self, count: usize) -> Result<RandomShares<F>> {
         if self.randoms.len() < count {
             let more = self.generate_randoms((count - self.randoms.len()).max(MIN_PREP_BATCH)).await?;
+            self.meter_generated(crate::pooled::PrepKind::Randoms, more.len());
             self.randoms.append(more);
         }
+        self.meter_taken(crate::pooled::PrepKind::Randoms, count);
         self.randoms.take(count).ok_or_else(|| MpcError::Usage("random pool short".into()))
     }
 
     pub(crate) async fn take_doubles(&mut self, count: usize) -> Result<DoubleShares<F>> {
         if self.doubles.len() < count {
             let more = self.generate_doubles((count - self.doubles.len()).max(MIN_PREP_BATCH)).await?;
+            self.meter_generated(crate::pooled::PrepKind::Doubles, more.len());
             self.doubles.append(more);
         }
+        self.meter_taken(crate::pooled::PrepKind::Doubles, count);
         self.doubles.take(count).ok_or_else(|| MpcError::Usage("double-sharing pool short".into()))
     }
 
@@ -586,8 +593,10 @@ impl<F: WireField, T: Transport> Engine<F, T> {
     pub async fn take_bits(&mut self, count: usize) -> Result<RandomBits<F>> {
         if self.bits.len() < count {
             let more = self.generate_bits((count - self.bits.len()).max(MIN_PREP_BATCH)).await?;
+            self.meter_generated(crate::pooled::PrepKind::Bits, more.len());
             self.bits.append(more);
         }
+        self.meter_taken(crate::pooled::PrepKind::Bits, count);
         self.bits.take(count).ok_or_else(|| MpcError::Usage("bit pool short".into()))
     }
 

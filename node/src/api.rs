@@ -37,11 +37,13 @@ pub enum JobType {
     /// every node derives from a public seed. NOT private (the seed reveals the bids): for
     /// figures over the real mesh only.
     AuctionBench,
+    /// Internal: makes MPC preprocessing batches for the pool (proposed by party 1 only).
+    PrepRefill,
 }
 
 impl JobType {
     /// Every type.
-    pub const ALL: [JobType; 9] = [
+    pub const ALL: [JobType; 10] = [
         JobType::SignerDkg,
         JobType::SignerRefresh,
         JobType::SignerReshare,
@@ -51,6 +53,7 @@ impl JobType {
         JobType::SignerInfo,
         JobType::JobStatus,
         JobType::AuctionBench,
+        JobType::PrepRefill,
     ];
 
     /// The name used in policies, metrics and logs.
@@ -65,6 +68,7 @@ impl JobType {
             JobType::SignerInfo => "signer.info",
             JobType::JobStatus => "job.status",
             JobType::AuctionBench => "auction.bench",
+            JobType::PrepRefill => "prep.refill",
         }
     }
 
@@ -151,6 +155,20 @@ pub enum JobSpec {
         /// Seed of the setup and the bids.
         seed: u64,
     },
+    /// Internal: `batches` preprocessing batches of the given composition, numbered from
+    /// `first_seq` (the proposer's counter, which orders the pool).
+    PrepRefill {
+        /// Number of the first batch.
+        first_seq: u64,
+        /// How many batches.
+        batches: usize,
+        /// Double sharings per batch.
+        doubles: usize,
+        /// Random sharings per batch.
+        randoms: usize,
+        /// Random bits per batch.
+        bits: usize,
+    },
 }
 
 impl JobSpec {
@@ -165,6 +183,7 @@ impl JobSpec {
             JobSpec::SignerPolicy { .. } => JobType::SignerPolicy,
             JobSpec::SignerInfo => JobType::SignerInfo,
             JobSpec::AuctionBench { .. } => JobType::AuctionBench,
+            JobSpec::PrepRefill { .. } => JobType::PrepRefill,
         }
     }
 
@@ -207,6 +226,7 @@ impl JobSpec {
                     return bad("bidders must be in 1..=1000".into());
                 }
             }
+            JobSpec::PrepRefill { .. } => return bad("prep.refill is started by the nodes only".into()),
             JobSpec::SignerDkg | JobSpec::SignerRefresh | JobSpec::SignerInfo => {}
         }
         Ok(())

@@ -32,6 +32,14 @@
 //! batch = 8                            # presignatures per refill session
 //! signer_sets = [[1, 2]]               # default: the first t+1 parties
 //!
+//! [pools.mpc]                          # MPC preprocessing (BN254) for MPC jobs
+//! batches = 4                          # target batches held (0: no pool)
+//! low_water = 1                        # refill below this
+//! per_refill = 2                       # batches per refill session (at most 16)
+//! doubles = 65536                      # double sharings per batch
+//! randoms = 4096                       # random sharings per batch
+//! bits = 16384                         # random bits per batch
+//!
 //! [timeouts]
 //! connect_ms = 10000
 //! recv_ms = 10000
@@ -139,11 +147,48 @@ pub struct Pools {
     pub batch: usize,
     /// Signer sets to keep pools for; empty: the first t+1 parties.
     pub signer_sets: Vec<Vec<u16>>,
+    /// The MPC engine's preprocessing.
+    pub mpc: MpcPool,
 }
 
 impl Default for Pools {
     fn default() -> Self {
-        Self { presignatures: 0, low_water: 2, batch: 8, signer_sets: Vec::new() }
+        Self { presignatures: 0, low_water: 2, batch: 8, signer_sets: Vec::new(), mpc: MpcPool::default() }
+    }
+}
+
+/// Most batches one refill session makes.
+pub const MAX_PER_REFILL: usize = 16;
+
+/// The pool of MPC preprocessing batches (BN254, malicious security) that MPC jobs load
+/// instead of generating their own; every node must configure the same batch composition.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MpcPool {
+    /// Target batches held (0: no pool; jobs generate their own preprocessing).
+    pub batches: usize,
+    /// Refill when fewer are held.
+    pub low_water: usize,
+    /// Batches made per refill session (1..=16).
+    pub per_refill: usize,
+    /// Double sharings per batch (one per multiplication).
+    pub doubles: usize,
+    /// Random sharings per batch (input masks, coins, verification masks).
+    pub randoms: usize,
+    /// Random bits per batch (comparison masks).
+    pub bits: usize,
+}
+
+impl Default for MpcPool {
+    fn default() -> Self {
+        Self { batches: 0, low_water: 1, per_refill: 2, doubles: 65_536, randoms: 4_096, bits: 16_384 }
+    }
+}
+
+impl MpcPool {
+    /// Items per batch.
+    pub fn counts(&self) -> tacit_mpc_engine::PrepCounts {
+        tacit_mpc_engine::PrepCounts { doubles: self.doubles, randoms: self.randoms, bits: self.bits }
     }
 }
 
@@ -310,6 +355,17 @@ impl NodeConfig {
             }
             tacit_signer::presign::validate_signers(&ids, n, file.threshold)
                 .map_err(|e| NodeError::Config(format!("pool signer set {set:?}: {e}")))?;
+        }
+        let mpc = &file.pools.mpc;
+        if mpc.per_refill == 0 || mpc.per_refill > MAX_PER_REFILL {
+            return bad(format!("pools.mpc.per_refill must be in 1..={MAX_PER_REFILL}"));
+        }
+        let max = tacit_mpc_engine::pooled::MAX_BATCH_ITEMS;
+        if [mpc.doubles, mpc.randoms, mpc.bits].iter().any(|c| *c > max) {
+            return bad(format!("pools.mpc item counts must be at most {max}"));
+        }
+        if mpc.batches > 0 && mpc.doubles + mpc.randoms + mpc.bits == 0 {
+            return bad("pools.mpc batches would be empty".into());
         }
         if file.max_request < 1024 || file.max_request > (64 << 20) {
             return bad("max_request must be in 1 KiB..=64 MiB".into());

@@ -61,6 +61,9 @@ pub enum Control {
         /// Why not.
         #[serde(default)]
         reason: String,
+        /// Named preprocessing batches this node does not hold (hex ids).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        missing_batches: Vec<String>,
     },
     /// The proposer failed a job before committing it (e.g. a peer was unreachable): every
     /// node fails its copy.
@@ -234,7 +237,15 @@ async fn lead_job(shared: &Arc<Shared>, id: [u8; 16], stop: &mut watch::Receiver
             let mut refusal = None;
             for p in &peers {
                 match recv_until(&transport, *p, wait.min(deadline)).await? {
-                    Control::Ack { job: j, attempt: a, ok, reason } if j == job && a == attempt => {
+                    Control::Ack { job: j, attempt: a, ok, reason, missing_batches } if j == job && a == attempt => {
+                        if !missing_batches.is_empty() {
+                            // Orphans of a refill that peer did not store: never name them again.
+                            let why = format!("{p} lacks them");
+                            if let Err(e) = crate::prep::discard(&shared.store, &missing_batches, &why) {
+                                tracing::error!(target: "tacit::node", "store: {e}");
+                            }
+                            shared.update_pool_metrics();
+                        }
                         if !ok && refusal.is_none() {
                             refusal = Some(NodeError::PeerRefused { peer: *p, job: job.clone(), reason });
                         }
@@ -298,7 +309,16 @@ async fn run_job(
     shared.mark_running(id, attempt);
     let before = transport.stats();
     let started = Instant::now();
-    let run = crate::jobs::run_coordinated(&shared.signer, transport.clone(), shared.cfg.t(), session, spec, resolved);
+    let run = crate::jobs::run_coordinated(
+        &shared.signer,
+        &shared.store,
+        id,
+        transport.clone(),
+        shared.cfg.t(),
+        session,
+        spec,
+        resolved,
+    );
     let mut result = match tokio::time::timeout_at(deadline, run).await {
         Ok(r) => r,
         Err(_) => Err(NodeError::Other(format!("job did not finish within {:?}", shared.cfg.job_timeout()))),
@@ -377,12 +397,21 @@ pub async fn follow(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         };
-        let check = shared.check_proposal(&job, &digest, internal.map(|b| *b)).await;
+        let mut missing_batches = Vec::new();
+        let check = match crate::prep::missing(&shared.store, &resolved.prep_batches) {
+            Ok(m) if m.is_empty() => shared.check_proposal(&job, &digest, internal.map(|b| *b)).await,
+            Ok(m) => {
+                let list = m.join(", ");
+                missing_batches = m;
+                Err(NodeError::BadRequest(format!("job {job} names preprocessing batches not held here: {list}")))
+            }
+            Err(e) => Err(e),
+        };
         let (ok, reason) = match &check {
             Ok(_) => (true, String::new()),
             Err(e) => (false, e.to_string()),
         };
-        let ack = Control::Ack { job: job.clone(), attempt, ok, reason };
+        let ack = Control::Ack { job: job.clone(), attempt, ok, reason, missing_batches };
         if let Err(e) = transport.send(CONTROL, leader, ack.encode()).await {
             shared.mesh.reset(&e.to_string()).await;
             continue;

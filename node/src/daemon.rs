@@ -134,18 +134,59 @@ impl Shared {
                 let id = pool.into_iter().min().ok_or_else(|| {
                     NodeError::Other(format!("no presignature for signer set {signers:?} in the pool"))
                 })?;
-                Ok(Resolved { presig_id: Some(id), key_public: None })
+                Ok(Resolved { presig_id: Some(id), ..Resolved::default() })
             }
             JobSpec::SignerReshare { .. } => {
                 let p = self.signer.key_public()?;
-                Ok(Resolved { presig_id: None, key_public: Some(hex::encode(p.to_bytes())) })
+                Ok(Resolved { key_public: Some(hex::encode(p.to_bytes())), ..Resolved::default() })
+            }
+            JobSpec::AuctionBench { .. } => {
+                // The batches covering what this shape used last time; none on its first run
+                // (it generates its own preprocessing and the demand is recorded).
+                let demand = crate::jobs::demand_shape(spec).and_then(|shape| crate::prep::demand(&self.store, &shape));
+                let prep_batches = match demand {
+                    Some(d) => crate::prep::choose(&self.store, d, self.cfg.file.pools.mpc.counts())?,
+                    None => Vec::new(),
+                };
+                Ok(Resolved { prep_batches, ..Resolved::default() })
             }
             _ => Ok(Resolved::default()),
         }
     }
 
-    /// A presign job to refill a pool, if one is low (proposer).
+    /// A job to refill a pool, if one is low (proposer): presignatures first, then MPC
+    /// preprocessing batches.
     pub fn pool_refill(&self) -> Option<JobSpec> {
+        self.presign_refill().or_else(|| self.prep_refill())
+    }
+
+    fn prep_refill(&self) -> Option<JobSpec> {
+        let mpc = &self.cfg.file.pools.mpc;
+        if mpc.batches == 0 {
+            return None;
+        }
+        let level = match crate::prep::level(&self.store) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(target: "tacit::node", "store: {e}");
+                return None;
+            }
+        };
+        if level >= mpc.batches || (level >= mpc.low_water && mpc.batches - level < mpc.per_refill) {
+            return None;
+        }
+        let batches = mpc.per_refill.min(mpc.batches - level);
+        let first_seq = match crate::prep::reserve_seqs(&self.store, batches) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(target: "tacit::node", "store: {e}");
+                return None;
+            }
+        };
+        Some(JobSpec::PrepRefill { first_seq, batches, doubles: mpc.doubles, randoms: mpc.randoms, bits: mpc.bits })
+    }
+
+    fn presign_refill(&self) -> Option<JobSpec> {
         let pools = &self.cfg.file.pools;
         if pools.presignatures == 0 || self.signer.key_share().is_err() {
             return None;
@@ -275,6 +316,14 @@ impl Shared {
         for (label, level) in crate::jobs::pool_levels(&self.signer, &self.cfg.pool_sets) {
             self.metrics.set_pool("presignatures", &label, level, target);
         }
+        let mpc = &self.cfg.file.pools.mpc;
+        if mpc.batches > 0 {
+            match crate::prep::level(&self.store) {
+                // Every party takes part in an MPC job: the signer-set label is "all".
+                Ok(level) => self.metrics.set_pool("mpc_batches", "all", level, mpc.batches),
+                Err(e) => tracing::error!(target: "tacit::node", "store: {e}"),
+            }
+        }
     }
 
     /// A follower's check of a proposal: the job is held here from an authorised client with
@@ -291,6 +340,12 @@ impl Shared {
             let allowed = match &spec {
                 JobSpec::SignerPresign { count, signers } => {
                     *count <= self.cfg.file.pools.batch && self.cfg.pool_sets.contains(signers)
+                }
+                JobSpec::PrepRefill { batches, doubles, randoms, bits, .. } => {
+                    let mpc = &self.cfg.file.pools.mpc;
+                    mpc.batches > 0
+                        && *batches <= mpc.per_refill
+                        && (*doubles, *randoms, *bits) == (mpc.doubles, mpc.randoms, mpc.bits)
                 }
                 _ => false,
             };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tacit_mpc_engine::transport::quic::QuicTransport;
-use tacit_mpc_engine::{Engine, PartyId, Security, SessionId};
+use tacit_mpc_engine::{Engine, PartyId, PrepCounts, PrepMeter, Security, SessionId};
 use tacit_signer::curve::{keccak, point_to_bytes, Scalar};
 use tacit_signer::dkg::DkgFaults;
 use tacit_signer::keys::KeyPublic;
@@ -15,7 +15,7 @@ use tacit_signer::{Node as SignerNode, SignRequest};
 
 use crate::api::JobSpec;
 use crate::error::{NodeError, Result};
-use crate::store::now;
+use crate::store::{now, NodeStore};
 
 /// What the proposing node resolved for a job (e.g. which pool presignature a signing uses).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -27,6 +27,9 @@ pub struct Resolved {
     /// The public key description, for a replaced node that has none yet (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_public: Option<String>,
+    /// The preprocessing batches an MPC job loads (hex ids, see [`crate::prep`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prep_batches: Vec<String>,
 }
 
 fn key_json(p: &KeyPublic) -> serde_json::Value {
@@ -42,9 +45,12 @@ fn ids(signers: &[u16]) -> Result<Vec<PartyId>> {
     signers.iter().map(|s| PartyId::new(*s).ok_or_else(|| NodeError::BadRequest(format!("no party {s}")))).collect()
 }
 
-/// Runs a coordinated job at this node.
+/// Runs coordinated job `job` at this node.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_coordinated(
     signer: &SignerNode,
+    store: &NodeStore,
+    job: &[u8; 16],
     transport: Arc<QuicTransport>,
     t: usize,
     session: SessionId,
@@ -146,7 +152,15 @@ pub async fn run_coordinated(
                 "tx_hash": out.tx_hash.map(|b| format!("0x{}", hex::encode(b))),
             }))
         }
-        JobSpec::AuctionBench { bidders, seed } => auction_bench(transport, t, session, *bidders, *seed).await,
+        JobSpec::AuctionBench { bidders, seed } => {
+            let pooled = Pooled { store, job, batches: &resolved.prep_batches };
+            auction_bench(transport, t, session, *bidders, *seed, pooled).await
+        }
+        JobSpec::PrepRefill { first_seq, batches, doubles, randoms, bits } => {
+            let counts = PrepCounts { doubles: *doubles, randoms: *randoms, bits: *bits };
+            let plan = crate::prep::RefillPlan { first_seq: *first_seq, batches: *batches, counts };
+            crate::prep::refill(store, transport, t, session, job, plan).await
+        }
         JobSpec::SignerPolicy { .. } | JobSpec::SignerInfo => Err(NodeError::Other("not a coordinated job".into())),
     }
 }
@@ -160,15 +174,36 @@ fn auction_err(e: tacit_auction::AuctionError) -> NodeError {
     NodeError::Other(format!("auction: {e}"))
 }
 
+fn prep_load_err(e: tacit_mpc_engine::MpcError) -> NodeError {
+    NodeError::Signer(tacit_signer::SignerError::Mpc(e))
+}
+
+/// The pool batches an MPC job loads, and where they are kept.
+struct Pooled<'a> {
+    store: &'a NodeStore,
+    job: &'a [u8; 16],
+    batches: &'a [String],
+}
+
+/// The shape a job's preprocessing demand is recorded under.
+pub fn demand_shape(spec: &JobSpec) -> Option<String> {
+    match spec {
+        JobSpec::AuctionBench { bidders, .. } => Some(format!("auction.bench/{bidders}")),
+        _ => None,
+    }
+}
+
 /// The benchmark auction at this node: keys and bids from the public seed (the same at every
-/// node), this node's column of the dealt shares, then the node's run (validity checks, the
-/// outcome on shares, the collaborative proof, verified).
+/// node), this node's column of the dealt shares, the pool batches the proposal named (burned
+/// here first, then loaded), then the node's run (validity checks, the outcome on shares, the
+/// collaborative proof, verified).
 async fn auction_bench(
     transport: Arc<QuicTransport>,
     t: usize,
     session: SessionId,
     bidders: usize,
     seed: u64,
+    pooled: Pooled<'_>,
 ) -> Result<serde_json::Value> {
     use rand::SeedableRng;
     use tacit_auction::bidder::{deal, BidSecret};
@@ -218,10 +253,33 @@ async fn auction_bench(
     // Proving keeps a node busy for seconds between messages on a loaded machine: wait for
     // peers up to two minutes (a dead peer still fails at once when its connection closes).
     let patient = Arc::new(Patient { inner: transport, limit: std::time::Duration::from_secs(120) });
-    let engine: Engine<ark_bn254::Fr, Patient> =
+    let mut engine: Engine<ark_bn254::Fr, Patient> =
         Engine::new(patient, t, Security::Malicious, session).map_err(|e| NodeError::Other(e.to_string()))?;
+    let meter = Arc::new(PrepMeter::default());
+    engine.set_prep_meter(meter.clone());
+    let mut loaded = PrepCounts::default();
+    if !pooled.batches.is_empty() {
+        // Burned before use; a node that cannot take them aborts the session, so the others
+        // stop at once with an error naming it.
+        match crate::prep::take_for_job(pooled.store, pooled.batches, pooled.job) {
+            Ok(batches) => loaded = engine.load_preprocessing(batches).await.map_err(prep_load_err)?,
+            Err(e) => {
+                let reason = tacit_mpc_engine::MpcError::Usage(e.to_string());
+                engine.abort_with(reason).await;
+                return Err(e);
+            }
+        }
+    }
     let run = tacit_auction::node::run_node(engine, &keys, &bids, mine).await.map_err(auction_err)?;
+    let used = meter.reading();
+    if let Some(shape) = demand_shape(&JobSpec::AuctionBench { bidders, seed }) {
+        crate::prep::record_demand(pooled.store, &shape, used.taken)?;
+    }
     Ok(json!({
+        "prep_batches": pooled.batches,
+        "prep_loaded": crate::prep::counts_json(loaded),
+        "prep_used": crate::prep::counts_json(used.taken),
+        "prep_generated": crate::prep::counts_json(used.generated),
         "bidders": bidders,
         "winners": run.outcome.winners,
         "price": run.outcome.price,

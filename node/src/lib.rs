@@ -12,7 +12,9 @@
 //! - [`mesh`]: the peer mesh (QUIC, mutual TLS) that reconnects after a peer restarts, and
 //!   [`coord`]: how the nodes agree on the next job (party 1 proposes, every node checks it
 //!   holds the same authorised job, then all run it under one session id).
-//! - [`jobs`]: job execution (signer DKG, refresh, reshare, presign, sign).
+//! - [`jobs`]: job execution (signer DKG, refresh, reshare, presign, sign, auction.bench).
+//! - [`prep`]: the pool of MPC preprocessing batches MPC jobs load (made in the background,
+//!   sealed, burned durably before use).
 //! - [`metrics`]: Prometheus text on a tiny HTTP endpoint.
 //! - [`daemon`]: everything wired together, with graceful shutdown.
 //! - [`client`]: the SDK client (sends one job to every node).
@@ -31,6 +33,7 @@ pub mod init;
 pub mod jobs;
 pub mod mesh;
 pub mod metrics;
+pub mod prep;
 pub mod relay;
 pub mod secret;
 pub mod store;

@@ -4,7 +4,8 @@
 //! `tacit_node_job_duration_seconds{type,quantile}` (p50/p95 over the last 1024 jobs of the
 //! type, with `_count` and `_sum`), `tacit_node_queue_depth`,
 //! `tacit_node_job_failures_total{type,reason}`, `tacit_node_pool_level{pool,signers}`,
-//! `tacit_node_pool_target{pool,signers}`, `tacit_node_sign_approval_latency_seconds{quantile}`
+//! `tacit_node_pool_target{pool,signers}` (pools `presignatures` per signer set, and
+//! `mpc_batches` with signers `all`), `tacit_node_sign_approval_latency_seconds{quantile}`
 //! (client submission to released signature), `tacit_node_mesh_connected`,
 //! `tacit_node_mesh_connects_total`.
 

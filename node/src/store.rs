@@ -20,6 +20,30 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const BUDGETS: TableDefinition<&str, u64> = TableDefinition::new("budgets");
 const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 
+/// Items usable once (sealed), and the record of those used: an item leaves `items` and enters
+/// `burned` in one transaction, committed before the caller sees its plaintext, and an id ever
+/// burned is never stored again.
+#[derive(Clone, Copy)]
+pub struct SingleUse {
+    /// Name for errors and associated data.
+    pub name: &'static str,
+    items: TableDefinition<'static, &'static [u8], &'static [u8]>,
+    burned: TableDefinition<'static, &'static [u8], &'static [u8]>,
+}
+
+impl std::fmt::Debug for SingleUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SingleUse").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// The MPC engine's preprocessing batches (see [`crate::prep`]).
+pub const PREP_POOL: SingleUse = SingleUse {
+    name: "preprocessing batch",
+    items: TableDefinition::new("prep"),
+    burned: TableDefinition::new("prep_burned"),
+};
+
 fn db_err(e: impl std::fmt::Display) -> NodeError {
     NodeError::Store(e.to_string())
 }
@@ -114,6 +138,10 @@ pub struct CheckReport {
     pub states: [usize; 4],
     /// Audit entries.
     pub audit_entries: u64,
+    /// Preprocessing batches available.
+    pub prep_available: usize,
+    /// Preprocessing batches used (or discarded).
+    pub prep_burned: usize,
 }
 
 /// The node's store.
@@ -147,6 +175,8 @@ impl NodeStore {
             w.open_table(AUDIT).map_err(db_err)?;
             w.open_table(BUDGETS).map_err(db_err)?;
             w.open_table(SECRETS).map_err(db_err)?;
+            w.open_table(PREP_POOL.items).map_err(db_err)?;
+            w.open_table(PREP_POOL.burned).map_err(db_err)?;
         }
         w.commit().map_err(db_err)?;
         let key = match NodeKey::load_raw(source, base)? {
@@ -368,6 +398,20 @@ impl NodeStore {
             prev = hex::encode(blake3::hash(v.value()).as_bytes());
         }
         report.audit_entries = audit.len().map_err(db_err)?;
+        let items = r.open_table(PREP_POOL.items).map_err(db_err)?;
+        let burned = r.open_table(PREP_POOL.burned).map_err(db_err)?;
+        for item in items.iter().map_err(db_err)? {
+            let (k, _) = item.map_err(db_err)?;
+            if burned.get(k.value()).map_err(db_err)?.is_some() {
+                return Err(NodeError::Store(format!(
+                    "{} {} is both burned and available",
+                    PREP_POOL.name,
+                    hex::encode(k.value())
+                )));
+            }
+            report.prep_available += 1;
+        }
+        report.prep_burned = usize::try_from(burned.len().map_err(db_err)?).unwrap_or(usize::MAX);
         Ok(report)
     }
 
@@ -382,6 +426,140 @@ impl NodeStore {
         }
         Ok(out)
     }
+}
+
+impl NodeStore {
+    /// Seals and stores new single-use items in one transaction; refused if any id is already
+    /// held or was ever burned (an id is never reused).
+    pub fn put_single_use(&self, pool: SingleUse, items: &[(Vec<u8>, Zeroizing<Vec<u8>>)]) -> Result<()> {
+        let mut sealed = Vec::with_capacity(items.len());
+        for (id, plain) in items {
+            sealed.push((id, self.seal(&single_use_aad(pool, id), plain)?));
+        }
+        let w = self.db.begin_write().map_err(db_err)?;
+        {
+            let burned = w.open_table(pool.burned).map_err(db_err)?;
+            let mut t = w.open_table(pool.items).map_err(db_err)?;
+            for (id, s) in &sealed {
+                if burned.get(id.as_slice()).map_err(db_err)?.is_some()
+                    || t.get(id.as_slice()).map_err(db_err)?.is_some()
+                {
+                    return Err(NodeError::Store(format!("{} {} exists or was used", pool.name, hex::encode(id))));
+                }
+                t.insert(id.as_slice(), s.as_slice()).map_err(db_err)?;
+            }
+        }
+        w.commit().map_err(db_err)
+    }
+
+    /// Ids of the items available, ascending.
+    pub fn single_use_ids(&self, pool: SingleUse) -> Result<Vec<Vec<u8>>> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = r.open_table(pool.items).map_err(db_err)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(db_err)? {
+            let (k, _) = item.map_err(db_err)?;
+            out.push(k.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Whether `id` was burned.
+    pub fn single_use_burned(&self, pool: SingleUse, id: &[u8]) -> Result<bool> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = r.open_table(pool.burned).map_err(db_err)?;
+        Ok(t.get(id).map_err(db_err)?.is_some())
+    }
+
+    /// Burns `ids` for `user` (a job id, or why they were discarded) in one transaction and
+    /// returns their plaintexts: all or none. The commit is durable when this returns, so an
+    /// item is handed out at most once whatever happens afterwards. Fails, burning nothing, if
+    /// one of them was burned before or is not held.
+    pub fn burn_single_use(&self, pool: SingleUse, ids: &[Vec<u8>], user: &str) -> Result<Vec<Zeroizing<Vec<u8>>>> {
+        let w = self.db.begin_write().map_err(db_err)?;
+        let mut out = Vec::with_capacity(ids.len());
+        {
+            let mut burned = w.open_table(pool.burned).map_err(db_err)?;
+            let mut items = w.open_table(pool.items).map_err(db_err)?;
+            for id in ids {
+                if let Some(by) = burned.get(id.as_slice()).map_err(db_err)? {
+                    return Err(NodeError::Store(format!(
+                        "{} {} was already used by {}",
+                        pool.name,
+                        hex::encode(id),
+                        String::from_utf8_lossy(by.value())
+                    )));
+                }
+                let sealed = items
+                    .remove(id.as_slice())
+                    .map_err(db_err)?
+                    .map(|g| g.value().to_vec())
+                    .ok_or_else(|| NodeError::Store(format!("no {} {} here", pool.name, hex::encode(id))))?;
+                out.push(self.unseal(&single_use_aad(pool, id), &sealed)?);
+                burned.insert(id.as_slice(), user.as_bytes()).map_err(db_err)?;
+            }
+            let detail = format!("{} {} burned", ids.len(), pool.name);
+            drop((burned, items));
+            append_audit(&w, "burn", user, pool.name, "", &detail)?;
+        }
+        w.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    /// Burns whichever of `ids` are held, unread (orphans: another node lacks them).
+    pub fn discard_single_use(&self, pool: SingleUse, ids: &[Vec<u8>], why: &str) -> Result<usize> {
+        let w = self.db.begin_write().map_err(db_err)?;
+        let mut count = 0;
+        {
+            let mut burned = w.open_table(pool.burned).map_err(db_err)?;
+            let mut items = w.open_table(pool.items).map_err(db_err)?;
+            for id in ids {
+                if items.remove(id.as_slice()).map_err(db_err)?.is_some() {
+                    burned.insert(id.as_slice(), why.as_bytes()).map_err(db_err)?;
+                    count += 1;
+                }
+            }
+        }
+        if count > 0 {
+            append_audit(&w, "discard", "", pool.name, "", &format!("{count} discarded: {why}"))?;
+        }
+        w.commit().map_err(db_err)?;
+        Ok(count)
+    }
+
+    /// A public value kept in the store's metadata.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        meta_get(&self.db, key)
+    }
+
+    /// Sets a public metadata value.
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        meta_put(&self.db, key, value)
+    }
+
+    /// Reserves `count` numbers of the counter `key` (durably, before they are used) and
+    /// returns the first.
+    pub fn reserve(&self, key: &str, count: u64) -> Result<u64> {
+        let w = self.db.begin_write().map_err(db_err)?;
+        let first = {
+            let mut t = w.open_table(META).map_err(db_err)?;
+            let first = t
+                .get(key)
+                .map_err(db_err)?
+                .and_then(|g| <[u8; 8]>::try_from(g.value()).ok())
+                .map_or(0, u64::from_be_bytes);
+            t.insert(key, first.saturating_add(count).to_be_bytes().as_slice()).map_err(db_err)?;
+            first
+        };
+        w.commit().map_err(db_err)?;
+        Ok(first)
+    }
+}
+
+fn single_use_aad(pool: SingleUse, id: &[u8]) -> Vec<u8> {
+    let mut aad = format!("{}/", pool.name).into_bytes();
+    aad.extend_from_slice(id);
+    aad
 }
 
 fn decode_job(b: &[u8]) -> Result<JobRecord> {

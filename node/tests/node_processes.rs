@@ -1,8 +1,9 @@
 //! Three `tacit-node` processes on loopback: jobs while a node is killed (SIGKILL) at random
 //! points and restarted; the survivors' errors name it, a retry of the same job succeeds after
 //! the restart, every store opens with its invariants intact (job records, audit chain, no
-//! presignature both burned and available), SIGTERM stops the nodes gracefully, and no secret
-//! (store keys, TLS keys, key shares) appears in any log line (JSON logs at debug level).
+//! presignature or MPC preprocessing batch both burned and available), SIGTERM stops the nodes
+//! gracefully, and no secret (store keys, TLS keys, key shares) appears in any log line (JSON
+//! logs at debug level).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -44,7 +45,12 @@ fn tune(configs: &[PathBuf]) {
         let mut text = std::fs::read_to_string(c).unwrap();
         text = text
             .replace("keep_alive_ms = 2000", "keep_alive_ms = 1000")
-            .replace("idle_timeout_ms = 10000", "idle_timeout_ms = 4000");
+            .replace("idle_timeout_ms = 10000", "idle_timeout_ms = 4000")
+            // A small MPC preprocessing pool (one batch covers a 4-bidder auction.bench).
+            .replace("batches = 0", "batches = 2")
+            .replace("doubles = 65536", "doubles = 8192")
+            .replace("randoms = 4096", "randoms = 1024")
+            .replace("bits = 16384", "bits = 2048");
         std::fs::write(c, text).unwrap();
     }
 }
@@ -84,12 +90,16 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
         submit_until_done(&client, &new_job_id(), &JobSpec::SignerPresign { count: 8, signers: vec![1, 2] }, RETRY)
             .await;
 
-        for round in 0..3u64 {
+        // An auction's first run records its preprocessing demand; later runs load pool batches.
+        let auction = JobSpec::AuctionBench { bidders: 4, seed: 3 };
+        submit_until_done(&client, &new_job_id(), &auction, RETRY).await;
+
+        for round in 0..4u64 {
             let victim = rng.gen_range(2..=3usize);
-            let spec = if round % 2 == 0 {
-                JobSpec::SignerPresign { count: 16, signers: vec![1, 2] }
-            } else {
-                common::sign_spec(&key_id, round, vec![1, 2])
+            let spec = match round {
+                0 | 2 => JobSpec::SignerPresign { count: 16, signers: vec![1, 2] },
+                1 => common::sign_spec(&key_id, round, vec![1, 2]),
+                _ => auction.clone(),
             };
             let id = new_job_id();
             let job = {
@@ -135,6 +145,22 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
         }
         // One more signature after all the restarts.
         submit_until_done(&client, &new_job_id(), &common::sign_spec(&key_id, 99, vec![1, 2]), RETRY).await;
+        // And an auction once the proposer holds a pool batch again: it loads one.
+        let metrics = NodeConfig::load(&configs[0]).unwrap().file.metrics_listen.unwrap();
+        let start = Instant::now();
+        loop {
+            let text = tacit_node::metrics::scrape(metrics).await.unwrap_or_default();
+            let level = text
+                .lines()
+                .find_map(|l| l.strip_prefix("tacit_node_pool_level{pool=\"mpc_batches\",signers=\"all\"} "))
+                .and_then(|v| v.parse::<u64>().ok());
+            if level.is_some_and(|l| l >= 1) {
+                break;
+            }
+            assert!(start.elapsed() < RETRY, "the pool did not refill: {level:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        submit_until_done(&client, &new_job_id(), &auction, RETRY).await;
     });
 
     for p in &procs {
@@ -158,6 +184,10 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
         let report = tacit_node::cli::check_stores(&cfg).unwrap();
         assert_eq!(report["running"], 0, "{report}");
         assert_eq!(report["queued"], 0, "{report}");
+        if i == 0 {
+            // The proposer burned the batches its auctions loaded.
+            assert!(report["prep_batches_burned"].as_u64().unwrap() >= 1, "{report}");
+        }
         secrets.push(std::fs::read_to_string(dir.path().join(format!("party-{}.store.key", i + 1))).unwrap());
         secrets.push(hex::encode(std::fs::read(dir.path().join(format!("party-{}.key.der", i + 1))).unwrap()));
         let key =
