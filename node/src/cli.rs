@@ -200,9 +200,9 @@ pub fn main_with(args: NodeArgs) -> Result<()> {
             let (configs, client) =
                 crate::init::init(&dir, &InitOptions { parties, threshold, base_port, hosts, pool, timeouts })?;
             for c in configs {
-                println!("{}", c.display());
+                print_line(c.display())?;
             }
-            println!("{}", client.display());
+            print_line(client.display())?;
             Ok(())
         }
         Some(NodeCommand::Submit { client, job, job_id, timeout_s }) => {
@@ -222,7 +222,7 @@ pub fn main_with(args: NodeArgs) -> Result<()> {
                         serde_json::json!({ "node": p.get(), "job_id": id, "error": e.to_string() })
                     }
                 };
-                println!("{line}");
+                print_line(line)?;
             }
             if failed {
                 return Err(NodeError::Other(format!("job {id} did not finish at every node")));
@@ -237,7 +237,7 @@ pub fn main_with(args: NodeArgs) -> Result<()> {
                     Ok(v) => serde_json::json!({ "node": p.get(), "job": v }),
                     Err(e) => serde_json::json!({ "node": p.get(), "error": e.to_string() }),
                 };
-                println!("{line}");
+                print_line(line)?;
             }
             Ok(())
         }
@@ -250,8 +250,18 @@ pub fn main_with(args: NodeArgs) -> Result<()> {
         }
         Some(NodeCommand::Check { config }) => {
             let cfg = NodeConfig::load(&config)?;
-            println!("{}", check_stores(&cfg)?);
+            print_line(check_stores(&cfg)?)?;
             Ok(())
         }
+    }
+}
+
+/// Prints one line of output; a closed stdout (e.g. piped into `head`) ends the output
+/// quietly instead of panicking like `println!`.
+fn print_line(line: impl std::fmt::Display) -> Result<(), NodeError> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(NodeError::Other(format!("stdout: {e}"))),
+        _ => Ok(()),
     }
 }
