@@ -8,7 +8,7 @@
 # With --delay-ms D every dialled link goes through `tacit-node relay` adding D ms each way
 # (RTT 2D), as in scripts/netns.sh.
 #
-#   scripts/prep-pool-bench.sh [--bidders 100] [--runs 2] [--delay-ms 0] [--bin target/debug/tacit-node]
+#   scripts/prep-pool-bench.sh [--bidders 100] [--runs 2] [--delay-ms 0] [--one-round-sbox] [--bin target/debug/tacit-node]
 set -euo pipefail
 
 BIDDERS=100
@@ -18,6 +18,7 @@ BIN=target/debug/tacit-node
 # Batch composition: a 100-bidder auction.bench (validity, outcome and proof) uses about 253k
 # double sharings, 2.6k random sharings and 43k bits: four batches.
 BATCHES=8
+SBOX=false
 DOUBLES=65536
 RANDOMS=4096
 BITS=16384
@@ -27,6 +28,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS=$2; shift 2 ;;
         --delay-ms) DELAY_MS=$2; shift 2 ;;
         --bin) BIN=$2; shift 2 ;;
+        --one-round-sbox) SBOX=true; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -78,7 +80,7 @@ bench() { # label base_port runs
             done
         fi
         "$BIN" submit --client "$dir/client.toml" --timeout-s 900 \
-            --job "{\"auction_bench\":{\"bidders\":$BIDDERS,\"seed\":1}}" |
+            --job "{\"auction_bench\":{\"bidders\":$BIDDERS,\"seed\":1,\"one_round_sbox\":$SBOX}}" |
             jq -c --arg c "$1" --arg r "$run" --arg d "$DELAY_MS" 'select(.node == 1) | .job.result | {cluster: $c,
                 delay_ms: ($d|tonumber), run: ($r|tonumber), mpc_s, mpc_rounds,
                 mpc_bytes_sent, prove_s, seconds, batches: (.prep_batches|length), prep_used, prep_generated}'

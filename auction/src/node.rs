@@ -194,13 +194,32 @@ fn to_bytes(values: &[Fr]) -> Vec<u8> {
     values.iter().flat_map(|v| v.into_bigint().to_bytes_be()).collect()
 }
 
+/// How the nodes run the MPC (every node must use the same options).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The Poseidon S-box in one round instead of three ([`Mpc::one_round_sbox`]): fewer
+    /// rounds for more computation, for nodes far apart.
+    pub one_round_sbox: bool,
+}
+
 /// Runs the auction at one node; every node calls it in the same session with the same
 /// chain data and its own stored shares.
 pub async fn run_node<T: Transport>(
+    engine: Engine<Fr, T>,
+    keys: &AuctionKeys,
+    bids: &OnChainBids,
+    my_shares: Vec<Option<Vec<Fr>>>,
+) -> Result<NodeRun, AuctionError> {
+    run_node_with(engine, keys, bids, my_shares, RunOptions::default()).await
+}
+
+/// [`run_node`] with options.
+pub async fn run_node_with<T: Transport>(
     mut engine: Engine<Fr, T>,
     keys: &AuctionKeys,
     bids: &OnChainBids,
     my_shares: Vec<Option<Vec<Fr>>>,
+    options: RunOptions,
 ) -> Result<NodeRun, AuctionError> {
     let started = Instant::now();
     let (rounds0, bytes0) = (engine.stats().rounds, engine.stats().transport.bytes_sent);
@@ -295,7 +314,7 @@ pub async fn run_node<T: Transport>(
     };
     let (cbids, csalts, cbits) = (values_at(0..1), values_at(1..2), values_at(2..2 + per));
     let public = PublicData { seed: bids.seed(), commitments: bids.commitments.clone(), candidates };
-    let mut mpc = Mpc::new(engine);
+    let mut mpc = Mpc::new(engine).one_round_sbox(options.one_round_sbox);
     let secrets = Secrets { bids: &cbids, salts: &csalts, bits: Some(&cbits) };
     let revealed = auction_outcome(&mut mpc, keys.shape, &public, Some(secrets)).await?;
     let (assignment, mut engine) = mpc.finish().await?;

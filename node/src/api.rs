@@ -154,6 +154,10 @@ pub enum JobSpec {
         bidders: usize,
         /// Seed of the setup and the bids.
         seed: u64,
+        /// The Poseidon S-box in one round instead of three (fewer rounds for more
+        /// computation: for nodes far apart).
+        #[serde(default)]
+        one_round_sbox: bool,
     },
     /// Internal: `batches` preprocessing batches of the given composition, numbered from
     /// `first_seq` (the proposer's counter, which orders the pool).

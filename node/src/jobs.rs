@@ -152,9 +152,10 @@ pub async fn run_coordinated(
                 "tx_hash": out.tx_hash.map(|b| format!("0x{}", hex::encode(b))),
             }))
         }
-        JobSpec::AuctionBench { bidders, seed } => {
+        JobSpec::AuctionBench { bidders, seed, one_round_sbox } => {
             let pooled = Pooled { store, job, batches: &resolved.prep_batches };
-            auction_bench(transport, t, session, *bidders, *seed, pooled).await
+            let options = tacit_auction::node::RunOptions { one_round_sbox: *one_round_sbox };
+            auction_bench(transport, t, session, (*bidders, *seed), options, pooled).await
         }
         JobSpec::PrepRefill { first_seq, batches, doubles, randoms, bits } => {
             let counts = PrepCounts { doubles: *doubles, randoms: *randoms, bits: *bits };
@@ -188,7 +189,9 @@ struct Pooled<'a> {
 /// The shape a job's preprocessing demand is recorded under.
 pub fn demand_shape(spec: &JobSpec) -> Option<String> {
     match spec {
-        JobSpec::AuctionBench { bidders, .. } => Some(format!("auction.bench/{bidders}")),
+        JobSpec::AuctionBench { bidders, one_round_sbox, .. } => {
+            Some(format!("auction.bench/{bidders}{}", if *one_round_sbox { "/one-round-sbox" } else { "" }))
+        }
         _ => None,
     }
 }
@@ -201,8 +204,8 @@ async fn auction_bench(
     transport: Arc<QuicTransport>,
     t: usize,
     session: SessionId,
-    bidders: usize,
-    seed: u64,
+    (bidders, seed): (usize, u64),
+    options: tacit_auction::node::RunOptions,
     pooled: Pooled<'_>,
 ) -> Result<serde_json::Value> {
     use rand::SeedableRng;
@@ -270,9 +273,10 @@ async fn auction_bench(
             }
         }
     }
-    let run = tacit_auction::node::run_node(engine, &keys, &bids, mine).await.map_err(auction_err)?;
+    let run = tacit_auction::node::run_node_with(engine, &keys, &bids, mine, options).await.map_err(auction_err)?;
     let used = meter.reading();
-    if let Some(shape) = demand_shape(&JobSpec::AuctionBench { bidders, seed }) {
+    let spec = JobSpec::AuctionBench { bidders, seed, one_round_sbox: options.one_round_sbox };
+    if let Some(shape) = demand_shape(&spec) {
         crate::prep::record_demand(pooled.store, &shape, used.taken)?;
     }
     Ok(json!({

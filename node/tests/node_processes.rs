@@ -91,7 +91,7 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
             .await;
 
         // An auction's first run records its preprocessing demand; later runs load pool batches.
-        let auction = JobSpec::AuctionBench { bidders: 4, seed: 3 };
+        let auction = JobSpec::AuctionBench { bidders: 4, seed: 3, one_round_sbox: false };
         submit_until_done(&client, &new_job_id(), &auction, RETRY).await;
 
         for round in 0..4u64 {

@@ -38,7 +38,7 @@ async fn start_all(configs: &[PathBuf]) -> Vec<NodeHandle> {
 }
 
 async fn run_auction(client: &Client) -> Vec<JobView> {
-    let spec = JobSpec::AuctionBench { bidders: BIDDERS, seed: SEED };
+    let spec = JobSpec::AuctionBench { bidders: BIDDERS, seed: SEED, one_round_sbox: false };
     let answers = client.submit(&new_job_id(), &spec, T).await;
     answers
         .into_iter()
