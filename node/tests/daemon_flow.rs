@@ -9,21 +9,11 @@ use std::time::Duration;
 use tacit_node::api::{new_job_id, JobSpec};
 use tacit_node::client::Client;
 use tacit_node::config::NodeConfig;
-use tacit_node::store::JobState;
 
 const T: Duration = Duration::from_secs(60);
 
 async fn all_done(client: &Client, spec: &JobSpec) -> Vec<tacit_node::api::JobView> {
-    let id = new_job_id();
-    let answers = client.submit(&id, spec, T).await;
-    answers
-        .into_iter()
-        .map(|(p, a)| {
-            let v = a.unwrap_or_else(|e| panic!("{p}: {e}"));
-            assert_eq!(v.state, JobState::Done, "{p}: {v:?}");
-            v
-        })
-        .collect()
+    common::submit_done(client, spec, T).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

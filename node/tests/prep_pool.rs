@@ -9,11 +9,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tacit_node::api::{new_job_id, JobSpec, JobView};
+use tacit_node::api::{JobSpec, JobView};
 use tacit_node::client::Client;
 use tacit_node::config::{MpcPool, NodeConfig};
 use tacit_node::daemon::NodeHandle;
-use tacit_node::store::{JobState, PREP_POOL};
+use tacit_node::store::PREP_POOL;
 
 const T: Duration = Duration::from_secs(120);
 const BIDDERS: usize = 4;
@@ -39,15 +39,7 @@ async fn start_all(configs: &[PathBuf]) -> Vec<NodeHandle> {
 
 async fn run_auction(client: &Client) -> Vec<JobView> {
     let spec = JobSpec::AuctionBench { bidders: BIDDERS, seed: SEED, one_round_sbox: false };
-    let answers = client.submit(&new_job_id(), &spec, T).await;
-    answers
-        .into_iter()
-        .map(|(p, a)| {
-            let v = a.unwrap_or_else(|e| panic!("{p}: {e}"));
-            assert_eq!(v.state, JobState::Done, "{p}: {v:?}");
-            v
-        })
-        .collect()
+    common::submit_done(client, &spec, T).await
 }
 
 /// The Vickrey outcome of the bids the nodes derive from the seed (same derivation as the

@@ -3,9 +3,11 @@
 use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 
-use tacit_node::api::JobSpec;
+use tacit_node::api::{new_job_id, JobSpec, JobView};
+use tacit_node::client::Client;
 use tacit_node::config::Timeouts;
 use tacit_node::init::InitOptions;
+use tacit_node::store::JobState;
 
 fn free(port: u16) -> bool {
     let a = (Ipv4Addr::LOCALHOST, port);
@@ -48,4 +50,18 @@ pub fn sign_spec(key_id_hex: &str, nonce: u64, signers: Vec<u16>) -> JobSpec {
     let mut key_id = [0u8; 16];
     hex::decode_to_slice(key_id_hex, &mut key_id).unwrap();
     tacit_node::drill::demo_sign(key_id, nonce, signers).unwrap()
+}
+
+/// Submits `spec` under a fresh job id to every node and returns each node's view, asserting
+/// that every node answered and finished the job.
+pub async fn submit_done(client: &Client, spec: &JobSpec, timeout: std::time::Duration) -> Vec<JobView> {
+    let answers = client.submit(&new_job_id(), spec, timeout).await;
+    answers
+        .into_iter()
+        .map(|(p, a)| {
+            let v = a.unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert_eq!(v.state, JobState::Done, "{p}: {v:?}");
+            v
+        })
+        .collect()
 }
