@@ -527,21 +527,7 @@ impl Demo {
     }
 
     fn transfer(&self, to: [u8; 20], value: u128, nonce: u64) -> Intent {
-        Intent {
-            key_id: self.key_id,
-            kind: IntentKind::Transaction,
-            chain_id: 1,
-            to,
-            value,
-            data_hash: keccak(&[]),
-            data: Vec::new(),
-            nonce,
-            max_priority_fee_per_gas: 1_000_000_000,
-            max_fee_per_gas: 30_000_000_000,
-            gas_limit: 21_000,
-            expiry: now() + 600,
-            request_id: rand::random(),
-        }
+        Intent::simple_transfer(self.key_id, to, value, nonce, now() + 600)
     }
 
     async fn presign(&self, t: usize, count: usize, signers: &[PartyId]) -> anyhow::Result<Vec<[u8; 32]>> {

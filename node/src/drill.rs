@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tacit_signer::curve::keccak;
-use tacit_signer::eth::{Intent, IntentKind};
+use tacit_signer::eth::Intent;
 use tacit_signer::k256::ecdsa::SigningKey;
 use tacit_signer::policy::{approve, Policy};
 
@@ -37,21 +36,7 @@ pub fn demo_policy() -> Result<Policy> {
 
 /// A transfer of 1000 wei to the demo destination, approved by the demo approver.
 pub fn demo_sign(key_id: [u8; 16], nonce: u64, signers: Vec<u16>) -> Result<JobSpec> {
-    let intent = Intent {
-        key_id,
-        kind: IntentKind::Transaction,
-        chain_id: 1,
-        to: DEMO_DEST,
-        value: 1000,
-        data_hash: keccak(&[]),
-        data: Vec::new(),
-        nonce,
-        max_priority_fee_per_gas: 1_000_000_000,
-        max_fee_per_gas: 30_000_000_000,
-        gas_limit: 21_000,
-        expiry: now() + 600,
-        request_id: rand::random(),
-    };
+    let intent = Intent::simple_transfer(key_id, DEMO_DEST, 1000, nonce, now() + 600);
     let approval = approve(&demo_approver()?, &intent.digest()).ok_or_else(|| NodeError::Other("approve".into()))?;
     Ok(JobSpec::SignerSign { intent, approvals: vec![approval], signers, presig_id: None })
 }

@@ -292,6 +292,27 @@ pub struct Intent {
 pub const INTENT_TYPE: &str = "SigningIntent(bytes16 keyId,uint8 kind,uint256 chainId,address to,uint256 value,bytes32 dataHash,uint256 nonce,uint256 maxPriorityFeePerGas,uint256 maxFeePerGas,uint256 gasLimit,uint64 expiry,bytes32 requestId)";
 
 impl Intent {
+    /// A plain ether transfer on mainnet (`chain_id` 1): no call data, 21,000 gas, 1 gwei tip,
+    /// 30 gwei fee cap, a fresh request id, expiring at `expiry` (the demos' and drills'
+    /// transfer).
+    pub fn simple_transfer(key_id: [u8; 16], to: [u8; 20], value: u128, nonce: u64, expiry: u64) -> Self {
+        Self {
+            key_id,
+            kind: IntentKind::Transaction,
+            chain_id: 1,
+            to,
+            value,
+            data_hash: keccak(&[]),
+            data: Vec::new(),
+            nonce,
+            max_priority_fee_per_gas: 1_000_000_000,
+            max_fee_per_gas: 30_000_000_000,
+            gas_limit: 21_000,
+            expiry,
+            request_id: rand::random(),
+        }
+    }
+
     /// The EIP-712 domain approvals are made under.
     pub fn domain(&self) -> Eip712Domain {
         Eip712Domain {
