@@ -76,7 +76,7 @@ declare -A PIDS=()
 RELAYS=()
 cleanup() {
   set +e
-  for pid in "${PIDS[@]:-}" "${RELAYS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]:-}" "${RELAYS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${P}" ); do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     ip netns del "$ns" 2>/dev/null
@@ -116,7 +116,8 @@ net_down() {
     ip netns del "$ns" 2>/dev/null || true
   done
   PIDS=()
-  for pid in "${RELAYS[@]:-}"; do if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi; done
+  # Reaped here, so the shell does not report each relay as "Killed".
+  for pid in "${RELAYS[@]:-}"; do if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; done
   RELAYS=()
   return 0
 }
