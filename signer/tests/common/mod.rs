@@ -9,8 +9,7 @@ use std::time::Duration;
 use tacit_mpc_engine::transport::memory::MemoryTransport;
 use tacit_mpc_engine::{PartyId, SessionId, Transport};
 use tacit_signer::cluster::{self, honest, KeyOp};
-use tacit_signer::curve::keccak;
-use tacit_signer::eth::{Intent, IntentKind};
+use tacit_signer::eth::Intent;
 use tacit_signer::k256::ecdsa::SigningKey;
 use tacit_signer::keys::KeyPublic;
 use tacit_signer::policy::{approve, Policy};
@@ -115,21 +114,7 @@ impl<T: Transport> Cluster<T> {
     }
 
     pub fn intent(&self, value: u128, nonce: u64) -> Intent {
-        Intent {
-            key_id: self.key_id(),
-            kind: IntentKind::Transaction,
-            chain_id: 1,
-            to: DEST,
-            value,
-            data_hash: keccak(&[]),
-            data: Vec::new(),
-            nonce,
-            max_priority_fee_per_gas: 1_000_000_000,
-            max_fee_per_gas: 30_000_000_000,
-            gas_limit: 21_000,
-            expiry: NOW + 600,
-            request_id: rand::random(),
-        }
+        Intent::simple_transfer(self.key_id(), DEST, value, nonce, NOW + 600)
     }
 
     pub fn request(&self, intent: Intent, presig: [u8; 32], signers: &[PartyId]) -> SignRequest {
