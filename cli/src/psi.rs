@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tacit_psi::tacit_mpc_engine::Security;
-use tacit_psi::{oracle, InputSet, Item, LocalRun, Mode, PsiOutput, RunOptions};
+use tacit_psi::{oracle, Input, InputSet, Item, LocalRun, Mode, PsiOutput, RunOptions};
 
 /// Largest set size per institution for which committed-input proofs are specified.
 const PROOF_LIMIT: usize = 1 << 12;
@@ -46,6 +46,48 @@ pub enum PsiCommand {
         /// the commitment in its opening file on shares.
         #[arg(long, num_args = 1..)]
         opening: Vec<PathBuf>,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Writes a query file for institutions that run as clients of a node cluster (every
+    /// institution joins the same file with `tacit psi join`).
+    Query {
+        /// What the query reveals.
+        #[arg(long, value_enum, default_value_t = ModeArg::Set)]
+        mode: ModeArg,
+        /// `sum` mode release threshold.
+        #[arg(long, default_value_t = 1)]
+        min_size: u64,
+        /// `set` mode: items in at least this many sets.
+        #[arg(long)]
+        min_sets: Option<usize>,
+        /// Each institution, in order: its certificate (DER file) or its fingerprint (hex).
+        #[arg(long, required = true, num_args = 1..)]
+        institution: Vec<String>,
+        /// For a committed query: each institution's published commitment, in the same order.
+        #[arg(long, num_args = 1..)]
+        commitment: Vec<String>,
+        /// The query file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Joins a query on the nodes as one of its institutions (`client.toml` from
+    /// `tacit node init --institutions K`, or your own) and prints what this institution
+    /// learns.
+    Join {
+        /// This institution's client file (certificate, key, nodes).
+        #[arg(long)]
+        client: PathBuf,
+        /// The query file (`tacit psi query`).
+        #[arg(long)]
+        query: PathBuf,
+        /// This institution's CSV.
+        #[arg(long)]
+        input: PathBuf,
+        /// For a committed query: this institution's opening file (`tacit psi commit`).
+        #[arg(long)]
+        opening: Option<PathBuf>,
         /// Print exactly one JSON object.
         #[arg(long)]
         json: bool,
@@ -178,6 +220,122 @@ pub fn run(command: PsiCommand) -> anyhow::Result<()> {
             run_query(&cluster, &input, &opening, mode, security.security(), json)
         }
         PsiCommand::Commit { input, out } => commit(&input, &out),
+        PsiCommand::Query { mode, min_size, min_sets, institution, commitment, out } => {
+            let mode = mode_of(mode, min_size, min_sets, institution.len())?;
+            write_query(mode, &institution, commitment, &out)
+        }
+        PsiCommand::Join { client, query, input, opening, json } => join(&client, &query, &input, opening, json),
+    }
+}
+
+/// A query file: the job id and spec every institution joins.
+#[derive(Serialize, serde::Deserialize)]
+struct QueryFile {
+    job_id: String,
+    spec: tacit_node::api::JobSpec,
+}
+
+fn write_query(mode: Mode, institutions: &[String], commitments: Vec<String>, out: &Path) -> anyhow::Result<()> {
+    use tacit_psi::tacit_mpc_engine::transport::quic::Fingerprint;
+    let fingerprints = institutions
+        .iter()
+        .map(|i| match std::fs::read(i) {
+            Ok(der) => Fingerprint::of_cert_der(&der).map_err(|e| anyhow::anyhow!("{i}: {e}")),
+            Err(_) => Fingerprint::from_hex(i).map_err(|e| anyhow::anyhow!("{i}: neither a certificate file nor {e}")),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let commitments = (!commitments.is_empty()).then_some(commitments);
+    let spec = tacit_node::api::JobSpec::PsiQuery { mode, institutions: fingerprints, commitments };
+    // The nodes' own bounds (3 nodes, t = 1 here: the query's checks do not depend on them).
+    spec.validate(3, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = QueryFile { job_id: tacit_node::api::new_job_id(), spec };
+    std::fs::write(out, serde_json::to_string_pretty(&file)?).with_context(|| format!("writing {}", out.display()))?;
+    println!("query {} written to {}", file.job_id, out.display());
+    Ok(())
+}
+
+fn join(client: &Path, query: &Path, input: &Path, opening: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let client = tacit_node::client::Client::load(client).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = std::fs::read_to_string(query).with_context(|| format!("reading {}", query.display()))?;
+    let QueryFile { job_id, spec } =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", query.display()))?;
+    let tacit_node::api::JobSpec::PsiQuery { mode, commitments, .. } = &spec else {
+        anyhow::bail!("{} is not a PSI query", query.display());
+    };
+    let mode = *mode;
+    let index = spec
+        .institution_index(&client.fingerprint())
+        .context("this client's certificate is not listed in the query")?;
+    let set = InputSet::read_csv(input).with_context(|| format!("{}", input.display()))?;
+    let input = match (opening, commitments) {
+        (Some(path), Some(published)) => {
+            let (opening, commitment) = read_opening(&path, set)?;
+            let listed = published.get(index).and_then(|h| tacit_psi::committed::from_hex(h));
+            anyhow::ensure!(listed == Some(commitment), "the query lists another commitment for this institution");
+            Input::Committed(opening)
+        }
+        (None, None) => Input::Plain(set),
+        (None, Some(_)) => anyhow::bail!("a committed query: give --opening"),
+        (Some(_), None) => anyhow::bail!("--opening is for committed queries"),
+    };
+    let n = client.nodes().len();
+    let t = (n - 1) / 2;
+    let rt = crate::bench::runtime()?;
+    let bar = crate::bench::spinner("waiting for the other institutions, then running the query", json);
+    let started = std::time::Instant::now();
+    let output = rt.block_on(async {
+        let links = client
+            .join_psi(&job_id, &spec, std::time::Duration::from_secs(30))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::Ok(tacit_psi::run_institution(index, &input, t, mode, links).await?)
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if json {
+        let v = serde_json::json!({
+            "query": job_id,
+            "mode": mode.name(),
+            "institution": index,
+            "output": output_json(&output),
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        let who = format!("institution {index} ({} items)", input.set().len());
+        print_output(&who, &output, mode, spec_institutions(&spec))?;
+    }
+    Ok(())
+}
+
+/// One institution's output, for people (`who` names the input).
+fn print_output(who: &str, output: &PsiOutput, mode: Mode, institutions: usize) -> anyhow::Result<()> {
+    match output {
+        PsiOutput::Set(items) if mode == Mode::Set => {
+            println!("{who}: {} of its items are in every set", items.len());
+            for i in items {
+                println!("  {}", i.display());
+            }
+        }
+        PsiOutput::Set(items) => {
+            let q = mode.min_sets(institutions)?;
+            println!("{who}: {} of its items are in at least {q} sets", items.len());
+            for i in items {
+                println!("  {}", i.display());
+            }
+        }
+        PsiOutput::Cardinality(k) => println!("{who}: intersection size {k}"),
+        PsiOutput::Sum(Some(s)) => println!("{who}: intersection sum {s}"),
+        PsiOutput::Sum(None) => println!("{who}: sum withheld (intersection below the minimum)"),
+    }
+    Ok(())
+}
+
+fn spec_institutions(spec: &tacit_node::api::JobSpec) -> usize {
+    match spec {
+        tacit_node::api::JobSpec::PsiQuery { institutions, .. } => institutions.len(),
+        _ => 0,
     }
 }
 
@@ -310,24 +468,7 @@ fn run_query(
         println!("{}", serde_json::to_string(&v)?);
     } else {
         for (p, o) in inputs.iter().zip(&outputs) {
-            match o {
-                PsiOutput::Set(items) if mode == Mode::Set => {
-                    println!("{}: {} of its items are in every set", p.display(), items.len());
-                    for i in items {
-                        println!("  {}", i.display());
-                    }
-                }
-                PsiOutput::Set(items) => {
-                    let q = mode.min_sets(outputs.len())?;
-                    println!("{}: {} of its items are in at least {q} sets", p.display(), items.len());
-                    for i in items {
-                        println!("  {}", i.display());
-                    }
-                }
-                PsiOutput::Cardinality(k) => println!("{}: intersection size {k}", p.display()),
-                PsiOutput::Sum(Some(s)) => println!("{}: intersection sum {s}", p.display()),
-                PsiOutput::Sum(None) => println!("{}: sum withheld (intersection below the minimum)", p.display()),
-            }
+            print_output(&p.display().to_string(), o, mode, outputs.len())?;
         }
         println!("{n} nodes (threshold {}), {seconds:.2} s, {} bytes sent per node", file.threshold, report.bytes_sent);
         println!("proof: {}", proof_note(max_items));

@@ -72,3 +72,126 @@ fn set_in_at_least_q_sets_through_the_cli() {
     assert_eq!((demo["intersection_size"].clone(), demo["selected_size"].clone()), (8.into(), 16.into()), "{demo}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Three `tacit node` processes; three institutions, each its own `tacit psi join` process
+/// with its own certificate, run one query file; a committed query checks the commitments.
+#[test]
+fn institutions_join_a_query_on_node_processes() {
+    let dir = std::env::temp_dir().join(format!("tacit-psi-nodes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let d = s(&dir);
+    let base_port = (20_000 + std::process::id() % 30_000).to_string();
+    let (ok, _, err) = tacit(&[
+        "node",
+        "init",
+        "--dir",
+        &d,
+        "--parties",
+        "3",
+        "--threshold",
+        "1",
+        "--institutions",
+        "3",
+        "--base-port",
+        &base_port,
+    ]);
+    assert!(ok, "{err}");
+    let mut nodes: Vec<_> = (1..=3)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_tacit"))
+                .args(["node", "--config", &s(&dir.join(format!("party-{i}.toml")))])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let csvs = ["alice,5\nbob,7\ncarol,1\n", "alice,1\nbob,2\ndave,3\n", "bob,10\nalice,20\nerin,30\n"];
+    let certs: Vec<String> = (1..=3).map(|k| s(&dir.join(format!("institution-{k}.cert.der")))).collect();
+    for (k, body) in csvs.iter().enumerate() {
+        std::fs::write(dir.join(format!("{k}.csv")), body).unwrap();
+        let opening = s(&dir.join(format!("{k}.open.json")));
+        assert!(tacit(&["psi", "commit", "--input", &s(&dir.join(format!("{k}.csv"))), "--out", &opening]).0);
+    }
+    let commitment = |k: usize| {
+        let text = std::fs::read_to_string(dir.join(format!("{k}.open.json"))).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["commitment"].as_str().unwrap().to_string()
+    };
+    let join_all = |query: &str, committed: bool| -> Vec<serde_json::Value> {
+        let joins: Vec<_> = (0..3)
+            .map(|k| {
+                let mut args = vec![
+                    "psi".to_string(),
+                    "join".into(),
+                    "--json".into(),
+                    "--client".into(),
+                    s(&dir.join(format!("institution-{}.toml", k + 1))),
+                    "--query".into(),
+                    query.to_string(),
+                    "--input".into(),
+                    s(&dir.join(format!("{k}.csv"))),
+                ];
+                if committed {
+                    args.extend(["--opening".into(), s(&dir.join(format!("{k}.open.json")))]);
+                }
+                Command::new(env!("CARGO_BIN_EXE_tacit"))
+                    .args(&args)
+                    .env("RUST_BACKTRACE", "0")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>();
+        joins
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                serde_json::from_slice(&out.stdout).unwrap()
+            })
+            .collect()
+    };
+    let query = |name: &str, extra: &[String]| {
+        let path = s(&dir.join(name));
+        let mut args = vec!["psi".to_string(), "query".into(), "--out".into(), path.clone(), "--institution".into()];
+        args.extend(certs.iter().cloned());
+        args.extend(extra.iter().cloned());
+        let (ok, _, err) = tacit(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(ok, "{err}");
+        path
+    };
+
+    // Every node serves /metrics once it is up.
+    let metrics_port: u16 = base_port.parse::<u16>().unwrap() + 200;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for i in 0..3u16 {
+        while std::net::TcpStream::connect(("127.0.0.1", metrics_port + i)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "node {} did not start", i + 1);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let set_query = query("set.json", &["--mode".into(), "set".into()]);
+    let outputs = join_all(&set_query, false);
+    for (k, o) in outputs.iter().enumerate() {
+        assert_eq!(o["institution"], k);
+        let mut items: Vec<&str> =
+            o["output"]["items"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        items.sort();
+        assert_eq!(items, ["alice", "bob"]);
+    }
+    let sum_query = query(
+        "sum.json",
+        &["--mode".into(), "sum".into(), "--commitment".into(), commitment(0), commitment(1), commitment(2)],
+    );
+    for o in join_all(&sum_query, true) {
+        assert_eq!(o["output"]["sum"], "45");
+    }
+    for node in &mut nodes {
+        node.kill().unwrap();
+        node.wait().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,6 +13,8 @@ use crate::store::JobState;
 pub const MAX_PRESIGN: usize = 1024;
 /// Most approvals one signing request may carry.
 pub const MAX_APPROVALS: usize = 64;
+/// Most institutions in one PSI query.
+pub const MAX_INSTITUTIONS: usize = 64;
 
 /// The job types a client can be authorised for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,11 +41,14 @@ pub enum JobType {
     AuctionBench,
     /// Internal: makes MPC preprocessing batches for the pool (proposed by party 1 only).
     PrepRefill,
+    /// A private set intersection query whose institutions join over channels
+    /// ([`ClientRequest::PsiJoin`]).
+    PsiQuery,
 }
 
 impl JobType {
     /// Every type.
-    pub const ALL: [JobType; 10] = [
+    pub const ALL: [JobType; 11] = [
         JobType::SignerDkg,
         JobType::SignerRefresh,
         JobType::SignerReshare,
@@ -54,6 +59,7 @@ impl JobType {
         JobType::JobStatus,
         JobType::AuctionBench,
         JobType::PrepRefill,
+        JobType::PsiQuery,
     ];
 
     /// The name used in policies, metrics and logs.
@@ -69,6 +75,7 @@ impl JobType {
             JobType::JobStatus => "job.status",
             JobType::AuctionBench => "auction.bench",
             JobType::PrepRefill => "prep.refill",
+            JobType::PsiQuery => "psi.query",
         }
     }
 
@@ -173,6 +180,19 @@ pub enum JobSpec {
         /// Random bits per batch.
         bits: usize,
     },
+    /// A PSI query among `institutions` (clients, by certificate fingerprint, in the order
+    /// that gives their indices). Each joins with [`ClientRequest::PsiJoin`] carrying this
+    /// same spec; the query runs once all have joined at every node.
+    PsiQuery {
+        /// What the query reveals (see tacit_psi's README).
+        mode: tacit_psi::Mode,
+        /// The institutions' certificate fingerprints.
+        institutions: Vec<tacit_mpc_engine::transport::quic::Fingerprint>,
+        /// For a committed query (`cardinality`, `sum`): each institution's published
+        /// commitment (hex field element), in the same order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commitments: Option<Vec<String>>,
+    },
 }
 
 impl JobSpec {
@@ -188,6 +208,7 @@ impl JobSpec {
             JobSpec::SignerInfo => JobType::SignerInfo,
             JobSpec::AuctionBench { .. } => JobType::AuctionBench,
             JobSpec::PrepRefill { .. } => JobType::PrepRefill,
+            JobSpec::PsiQuery { .. } => JobType::PsiQuery,
         }
     }
 
@@ -231,9 +252,34 @@ impl JobSpec {
                 }
             }
             JobSpec::PrepRefill { .. } => return bad("prep.refill is started by the nodes only".into()),
+            JobSpec::PsiQuery { mode, institutions, commitments } => {
+                let m = institutions.len();
+                if !(2..=MAX_INSTITUTIONS).contains(&m) {
+                    return bad(format!("a query takes 2 to {MAX_INSTITUTIONS} institutions"));
+                }
+                let distinct: std::collections::HashSet<_> = institutions.iter().collect();
+                if distinct.len() != m {
+                    return bad("an institution is listed twice".into());
+                }
+                mode.min_sets(m).map_err(|e| NodeError::BadRequest(e.to_string()))?;
+                if let Some(c) = commitments {
+                    if mode.is_set() || c.len() != m {
+                        return bad("a committed query is cardinality or sum, with one commitment each".into());
+                    }
+                    psi_commitments(c)?;
+                }
+            }
             JobSpec::SignerDkg | JobSpec::SignerRefresh | JobSpec::SignerInfo => {}
         }
         Ok(())
+    }
+
+    /// The index of the institution with certificate `client` in a PSI query.
+    pub fn institution_index(&self, client: &tacit_mpc_engine::transport::quic::Fingerprint) -> Option<usize> {
+        match self {
+            JobSpec::PsiQuery { institutions, .. } => institutions.iter().position(|f| f == client),
+            _ => None,
+        }
     }
 
     /// Digest every node compares before running a job together.
@@ -241,6 +287,17 @@ impl JobSpec {
         let bytes = serde_json::to_vec(self).unwrap_or_default();
         *blake3::Hasher::new_derive_key("tacit node job spec v1").update(&bytes).finalize().as_bytes()
     }
+}
+
+/// Parses a committed query's commitments (as `tacit psi commit` prints them).
+pub fn psi_commitments(hex_values: &[String]) -> Result<Vec<ark_bn254::Fr>> {
+    hex_values
+        .iter()
+        .map(|h| {
+            tacit_psi::committed::from_hex(h)
+                .ok_or_else(|| NodeError::BadRequest(format!("commitment {h}: not a canonical field element in hex")))
+        })
+        .collect()
 }
 
 /// A client request.
@@ -254,6 +311,14 @@ pub enum ClientRequest {
         /// 16 bytes, hex; chosen by the client.
         job_id: String,
         /// The job.
+        spec: Box<JobSpec>,
+    },
+    /// Join a PSI query as one of its institutions (on a channel request only): the node
+    /// answers with the job's view and keeps the stream open as the institution's link.
+    PsiJoin {
+        /// 16 bytes, hex; the same for every institution and node.
+        job_id: String,
+        /// The query (a [`JobSpec::PsiQuery`]).
         spec: Box<JobSpec>,
     },
     /// A job's state at this node.

@@ -65,6 +65,9 @@ pub enum NodeCommand {
         /// Receive timeout within a job, ms.
         #[arg(long, default_value_t = 10_000)]
         recv_timeout_ms: u64,
+        /// PSI institution identities to create (`institution-<k>.toml`).
+        #[arg(long, default_value_t = 0)]
+        institutions: usize,
     },
     /// Send a job to every node and print each node's answer (JSON lines).
     Submit {
@@ -195,10 +198,10 @@ pub fn main_with(args: NodeArgs) -> Result<()> {
             let cfg = NodeConfig::load(&path)?;
             runtime()?.block_on(crate::daemon::run(cfg, crate::daemon::termination()))
         }
-        Some(NodeCommand::Init { dir, parties, threshold, base_port, hosts, pool, recv_timeout_ms }) => {
+        Some(NodeCommand::Init { dir, parties, threshold, base_port, hosts, pool, recv_timeout_ms, institutions }) => {
             let timeouts = Timeouts { recv_ms: recv_timeout_ms, ..Timeouts::default() };
-            let (configs, client) =
-                crate::init::init(&dir, &InitOptions { parties, threshold, base_port, hosts, pool, timeouts })?;
+            let options = InitOptions { parties, threshold, base_port, hosts, pool, timeouts, institutions };
+            let (configs, client) = crate::init::init(&dir, &options)?;
             for c in configs {
                 print_line(c.display())?;
             }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tacit_mpc_engine::transport::intake::submit_as;
+use tacit_mpc_engine::transport::intake::{open_channel, submit_as};
 use tacit_mpc_engine::transport::quic::{Fingerprint, PartyIdentity};
 use tacit_mpc_engine::PartyId;
 
@@ -107,6 +107,39 @@ impl Client {
     /// A job's state at one node.
     pub async fn status(&self, node: PartyId, job_id: &str, timeout: Duration) -> Result<JobView> {
         self.call(node, &ClientRequest::Status { job_id: job_id.into() }, timeout).await
+    }
+}
+
+impl Client {
+    /// Joins PSI query `job_id` (a [`JobSpec::PsiQuery`] listing this client) at every node:
+    /// returns one link per node, in party order (node 1 first), for
+    /// `tacit_psi::run_institution`. `timeout` bounds the joins; the links then wait for the
+    /// query as long as `tacit_psi::link::LINK_TIMEOUT`.
+    pub async fn join_psi(
+        &self,
+        job_id: &str,
+        spec: &JobSpec,
+        timeout: Duration,
+    ) -> Result<Vec<tacit_psi::link::Link>> {
+        let mut nodes = self.nodes.clone();
+        nodes.sort_by_key(|(p, _)| *p);
+        if nodes.iter().enumerate().any(|(i, (p, _))| usize::from(p.get()) != i + 1) {
+            return Err(NodeError::Config("a PSI query needs the nodes numbered 1..n in the client file".into()));
+        }
+        let req = ClientRequest::PsiJoin { job_id: job_id.into(), spec: Box::new(spec.clone()) }.encode();
+        let joins = nodes.iter().map(|(p, addr)| {
+            let req = &req;
+            async move {
+                let max = tacit_psi::link::MAX_LINK_MESSAGE;
+                let (answer, channel) =
+                    open_channel(&self.identity, *p, addr.api, addr.fingerprint, req, max, timeout).await?;
+                let view: JobView = serde_json::from_slice(&answer)
+                    .map_err(|e| NodeError::Malformed { peer: *p, reason: e.to_string() })?;
+                tracing::debug!(target: "tacit::client", node = p.get(), state = ?view.state, "joined the query");
+                Ok(tacit_psi::link::Link::over(&p.to_string(), channel, None))
+            }
+        });
+        join_all(joins).await.into_iter().collect()
     }
 }
 

@@ -309,16 +309,24 @@ async fn run_job(
     shared.mark_running(id, attempt);
     let before = transport.stats();
     let started = Instant::now();
-    let run = crate::jobs::run_coordinated(
-        &shared.signer,
-        &shared.store,
-        id,
-        transport.clone(),
-        shared.cfg.t(),
-        session,
-        spec,
-        resolved,
-    );
+    let run = async {
+        match spec {
+            JobSpec::PsiQuery { .. } => crate::psi::run(shared, id, spec, transport.clone(), session).await,
+            _ => {
+                crate::jobs::run_coordinated(
+                    &shared.signer,
+                    &shared.store,
+                    id,
+                    transport.clone(),
+                    shared.cfg.t(),
+                    session,
+                    spec,
+                    resolved,
+                )
+                .await
+            }
+        }
+    };
     let mut result = match tokio::time::timeout_at(deadline, run).await {
         Ok(r) => r,
         Err(_) => Err(NodeError::Other(format!("job did not finish within {:?}", shared.cfg.job_timeout()))),

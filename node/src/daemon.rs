@@ -61,6 +61,8 @@ pub struct Shared {
     pub notify: Notify,
     registry: Mutex<Registry>,
     aborts: Mutex<Vec<(String, String)>>,
+    /// PSI institutions' links, by query.
+    pub(crate) psi: Mutex<crate::psi::Lobby>,
 }
 
 fn view(rec: &JobRecord) -> JobView {
@@ -276,6 +278,7 @@ impl Shared {
             self.update_queue_metric(&reg);
             e
         };
+        crate::psi::forget(self, id);
         let Some(entry) = entry else { return };
         let kind = entry.spec.job_type().name();
         let mut rec =
@@ -398,7 +401,7 @@ impl Shared {
     }
 }
 
-fn authorise(cfg: &NodeConfig, client: Option<Fingerprint>, job: JobType) -> Result<String> {
+pub(crate) fn authorise(cfg: &NodeConfig, client: Option<Fingerprint>, job: JobType) -> Result<String> {
     let fp = client.ok_or_else(|| NodeError::Unauthorised { client: "anonymous".into(), job: job.name().into() })?;
     let entry = cfg
         .client_policy(&fp)
@@ -411,6 +414,10 @@ fn authorise(cfg: &NodeConfig, client: Option<Fingerprint>, job: JobType) -> Res
 }
 
 async fn handle(shared: Arc<Shared>, req: IntakeRequest) {
+    if req.wants_channel {
+        crate::psi::join(&shared, req);
+        return;
+    }
     let answer = handle_inner(&shared, &req.payload, req.client).await;
     let answer = answer.and_then(|v| serde_json::to_vec(&v).map_err(|e| NodeError::Other(e.to_string())));
     req.respond(answer.map_err(|e| e.to_string()));
@@ -429,6 +436,10 @@ async fn handle_inner(shared: &Arc<Shared>, payload: &[u8], client: Option<Finge
             authorise(&shared.cfg, client, JobType::JobStatus)?;
             let id = parse_job_id(&job_id)?;
             shared.store.job(&id)?.map(|r| view(&r)).ok_or_else(|| NodeError::BadRequest(format!("no job {job_id}")))
+        }
+        ClientRequest::PsiJoin { .. } => Err(NodeError::BadRequest("psi_join needs a channel request".into())),
+        ClientRequest::Submit { spec, .. } if spec.job_type() == JobType::PsiQuery => {
+            Err(NodeError::BadRequest("institutions join a PSI query with psi_join".into()))
         }
         ClientRequest::Submit { job_id, spec } => {
             let kind = spec.job_type();
@@ -478,39 +489,9 @@ fn run_local(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, client: String) 
 }
 
 async fn submit_coordinated(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, client: String) -> Result<JobView> {
-    let digest = spec.digest();
-    let mut rx = {
-        let mut reg = shared.reg();
-        if let Some(e) = reg.entries.get(&id) {
-            if e.digest != digest {
-                return Err(NodeError::BadRequest("job id in use with another job".into()));
-            }
-            e.done.subscribe()
-        } else {
-            if reg.entries.len() >= MAX_HELD_JOBS {
-                return Err(NodeError::BadRequest(format!("{MAX_HELD_JOBS} jobs are waiting: try later")));
-            }
-            let rec = match shared.store.job(&id)? {
-                Some(rec) if rec.spec_digest != hex::encode(digest) => {
-                    return Err(NodeError::BadRequest("job id in use with another job".into()));
-                }
-                Some(rec) if rec.state == JobState::Done => return Ok(view(&rec)),
-                Some(mut rec) => {
-                    rec.state = JobState::Queued;
-                    rec.error = None;
-                    rec.updated = now();
-                    rec
-                }
-                None => JobRecord::queued(&id, spec.job_type().name(), &digest, Some(client.clone())),
-            };
-            let event = if rec.attempts > 0 { "retry" } else { "submit" };
-            shared.store.put_job(&id, &rec, event)?;
-            shared.insert_entry(&mut reg, id, spec, Some(client));
-            let rx = reg.entries.get(&id).map(|e| e.done.subscribe());
-            drop(reg);
-            shared.notify.notify_one();
-            rx.ok_or_else(|| NodeError::Other("job vanished".into()))?
-        }
+    let mut rx = match shared.enqueue(id, spec, client)? {
+        Queued::Done(view) => return Ok(view),
+        Queued::Waiting(rx) => rx,
     };
     let wait = async {
         loop {
@@ -525,6 +506,53 @@ async fn submit_coordinated(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, c
     match tokio::time::timeout(shared.cfg.job_timeout(), wait).await {
         Ok(r) => r,
         Err(_) => shared.store.job(&id)?.map(|r| view(&r)).ok_or_else(|| NodeError::Other("job vanished".into())),
+    }
+}
+
+/// Where a client's coordinated job stands once submitted.
+#[derive(Debug)]
+pub enum Queued {
+    /// It had finished before: its record.
+    Done(JobView),
+    /// Queued (or already held): its outcome arrives here.
+    Waiting(watch::Receiver<Option<JobView>>),
+}
+
+impl Shared {
+    /// Queues a client's coordinated job (a failed one is retried; a finished one answered
+    /// from the store).
+    pub fn enqueue(&self, id: [u8; 16], spec: JobSpec, client: String) -> Result<Queued> {
+        let digest = spec.digest();
+        let mut reg = self.reg();
+        if let Some(e) = reg.entries.get(&id) {
+            if e.digest != digest {
+                return Err(NodeError::BadRequest("job id in use with another job".into()));
+            }
+            return Ok(Queued::Waiting(e.done.subscribe()));
+        }
+        if reg.entries.len() >= MAX_HELD_JOBS {
+            return Err(NodeError::BadRequest(format!("{MAX_HELD_JOBS} jobs are waiting: try later")));
+        }
+        let rec = match self.store.job(&id)? {
+            Some(rec) if rec.spec_digest != hex::encode(digest) => {
+                return Err(NodeError::BadRequest("job id in use with another job".into()));
+            }
+            Some(rec) if rec.state == JobState::Done => return Ok(Queued::Done(view(&rec))),
+            Some(mut rec) => {
+                rec.state = JobState::Queued;
+                rec.error = None;
+                rec.updated = now();
+                rec
+            }
+            None => JobRecord::queued(&id, spec.job_type().name(), &digest, Some(client.clone())),
+        };
+        let event = if rec.attempts > 0 { "retry" } else { "submit" };
+        self.store.put_job(&id, &rec, event)?;
+        self.insert_entry(&mut reg, id, spec, Some(client));
+        let rx = reg.entries.get(&id).map(|e| e.done.subscribe());
+        drop(reg);
+        self.notify.notify_one();
+        rx.map(Queued::Waiting).ok_or_else(|| NodeError::Other("job vanished".into()))
     }
 }
 
@@ -584,6 +612,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
         notify: Notify::new(),
         registry: Mutex::new(Registry::default()),
         aborts: Mutex::new(Vec::new()),
+        psi: Mutex::new(crate::psi::Lobby::default()),
     });
     shared.update_pool_metrics();
     tracing::info!(

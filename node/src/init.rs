@@ -1,6 +1,7 @@
 //! `tacit-node init`: a local N-party configuration set in one folder: per party a certificate,
 //! a private key and a store key (mode 0600), and `party-<i>.toml`; one client identity and
-//! `client.toml` listing every node, authorised for every job type.
+//! `client.toml` listing every node, authorised for every job type; and optionally PSI
+//! institutions, `institution-<k>.toml` each, authorised for `psi.query` and `job.status`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub struct InitOptions {
     pub pool: usize,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// PSI institution identities to create (`institution-<k>.toml`, k from 1).
+    pub institutions: usize,
 }
 
 /// Writes a file readable by its owner only.
@@ -73,9 +76,17 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<(Vec<PathBuf>, PathBuf)> {
             .and_then(|p| p.checked_add(u16::try_from(i).ok()?))
             .ok_or_else(|| NodeError::Config("port out of range".into()))
     };
-    let client_id = PartyIdentity::generate(PartyId::new(1).ok_or_else(|| NodeError::Config("id".into()))?)?;
-    write_secret(&dir.join("client.key.der"), client_id.expose_key_der())?;
-    std::fs::write(dir.join("client.cert.der"), client_id.cert_der()).map_err(io(dir))?;
+    let client_id = client_identity(dir, "client")?;
+    let mut clients =
+        vec![ClientEntry { name: "client".into(), fingerprint: client_id.fingerprint(), jobs: vec!["*".into()] }];
+    let mut institutions = Vec::new();
+    for k in 1..=o.institutions {
+        let name = format!("institution-{k}");
+        let identity = client_identity(dir, &name)?;
+        let jobs = vec!["psi.query".into(), "job.status".into()];
+        clients.push(ClientEntry { name: name.clone(), fingerprint: identity.fingerprint(), jobs });
+        institutions.push(name);
+    }
     let mut ids = Vec::new();
     let mut peers = Vec::new();
     for (i, id) in PartyId::all(o.parties).enumerate() {
@@ -108,11 +119,7 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<(Vec<PathBuf>, PathBuf)> {
             metrics_listen: Some(SocketAddr::new(host(i), port(200, i)?)),
             peers: peers.iter().filter(|p| p.id != id.get()).cloned().collect(),
             secret_key: KeySource::File { path: PathBuf::from(format!("party-{}.store.key", id.get())) },
-            clients: vec![ClientEntry {
-                name: "client".into(),
-                fingerprint: client_id.fingerprint(),
-                jobs: vec!["*".into()],
-            }],
+            clients: clients.clone(),
             pools: Pools { presignatures: o.pool, ..Pools::default() },
             timeouts: o.timeouts.clone(),
             max_request: 1 << 20,
@@ -123,17 +130,35 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<(Vec<PathBuf>, PathBuf)> {
         std::fs::write(&path, text).map_err(io(&path))?;
         configs.push(path);
     }
-    let client = ClientFile {
-        cert: "client.cert.der".into(),
-        key: "client.key.der".into(),
-        nodes: peers
-            .iter()
-            .zip(&ids)
-            .filter_map(|(p, id)| Some(NodeAddr { id: p.id, api: p.api_addr?, fingerprint: id.fingerprint() }))
-            .collect(),
-    };
-    let client_path = dir.join("client.toml");
-    std::fs::write(&client_path, toml::to_string_pretty(&client).map_err(|e| NodeError::Config(e.to_string()))?)
-        .map_err(io(&client_path))?;
+    let nodes: Vec<NodeAddr> = peers
+        .iter()
+        .zip(&ids)
+        .filter_map(|(p, id)| Some(NodeAddr { id: p.id, api: p.api_addr?, fingerprint: id.fingerprint() }))
+        .collect();
+    for name in institutions {
+        write_client_file(dir, &name, &nodes)?;
+    }
+    let client_path = write_client_file(dir, "client", &nodes)?;
     Ok((configs, client_path))
+}
+
+/// A fresh client identity, written as `<name>.cert.der` and `<name>.key.der` (0600).
+fn client_identity(dir: &Path, name: &str) -> Result<PartyIdentity> {
+    let identity = PartyIdentity::generate(PartyId::new(1).ok_or_else(|| NodeError::Config("id".into()))?)?;
+    write_secret(&dir.join(format!("{name}.key.der")), identity.expose_key_der())?;
+    std::fs::write(dir.join(format!("{name}.cert.der")), identity.cert_der()).map_err(io(dir))?;
+    Ok(identity)
+}
+
+/// `<name>.toml`: the client's identity files and the nodes.
+fn write_client_file(dir: &Path, name: &str, nodes: &[NodeAddr]) -> Result<PathBuf> {
+    let client = ClientFile {
+        cert: format!("{name}.cert.der").into(),
+        key: format!("{name}.key.der").into(),
+        nodes: nodes.to_vec(),
+    };
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, toml::to_string_pretty(&client).map_err(|e| NodeError::Config(e.to_string()))?)
+        .map_err(io(&path))?;
+    Ok(path)
 }

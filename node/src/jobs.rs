@@ -163,6 +163,7 @@ pub async fn run_coordinated(
             crate::prep::refill(store, transport, t, session, job, plan).await
         }
         JobSpec::SignerPolicy { .. } | JobSpec::SignerInfo => Err(NodeError::Other("not a coordinated job".into())),
+        JobSpec::PsiQuery { .. } => Err(NodeError::Other("PSI queries run with their institutions' links".into())),
     }
 }
 
@@ -298,9 +299,16 @@ async fn auction_bench(
 
 /// The mesh with a longer wait for messages than its receive timeout (heavy jobs).
 #[derive(Debug)]
-struct Patient {
+pub(crate) struct Patient {
     inner: Arc<QuicTransport>,
     limit: std::time::Duration,
+}
+
+impl Patient {
+    /// Waits up to `limit` for each message.
+    pub(crate) fn new(inner: Arc<QuicTransport>, limit: std::time::Duration) -> Self {
+        Self { inner, limit }
+    }
 }
 
 impl tacit_mpc_engine::Transport for Patient {

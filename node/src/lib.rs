@@ -34,6 +34,7 @@ pub mod jobs;
 pub mod mesh;
 pub mod metrics;
 pub mod prep;
+pub mod psi;
 pub mod relay;
 pub mod secret;
 pub mod store;

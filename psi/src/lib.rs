@@ -26,6 +26,6 @@ pub use committed::{commitment, CommittedInput, MAX_COMMITTED_ITEMS};
 pub use input::{InputError, InputSet, Item};
 pub use protocol::{
     oracle, run_in_memory, run_institution, run_local, run_local_committed, run_node, Input, LocalRun, Mode,
-    NodeConfig, NodeReport, PsiError, PsiOutput, RunOptions,
+    NodeConfig, NodeReport, PsiError, PsiOutput, RunOptions, MAX_ITEMS,
 };
 pub use tacit_mpc_engine;

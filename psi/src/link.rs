@@ -1,16 +1,18 @@
 //! Client–node links and transcript recording.
 //!
 //! Institutions are clients of the node cluster: each has one authenticated private channel to
-//! every node. [`Link`] is that channel in one process (tokio channels); every payload a party
-//! receives can be appended to a [`Transcript`], and [`Recording`] does the same for the
+//! every node. [`Link`] is that channel: in one process (tokio channels, [`Link::pair`]) or
+//! over a node's QUIC intake ([`Link::over`], mutual TLS); every payload a party receives can
+//! be appended to a [`Transcript`], and [`Recording`] does the same for the
 //! node-to-node transport, so tests can scan exactly what reached each party.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use tacit_mpc_engine::transport::intake::IntakeChannel;
 use tacit_mpc_engine::{PartyId, SessionId, Transport, TransportError, TransportStats};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{channel, error::TrySendError, Receiver, Sender};
 
 /// Everything one party received, concatenated (for leakage tests and audits).
 #[derive(Clone, Default)]
@@ -56,6 +58,15 @@ impl Transcript {
 /// How long a party waits for the other end of a link.
 pub const LINK_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Messages a link holds unread at most. The protocol never sends more than two before the
+/// other end answers, so a party that does is misbehaving, and memory stays bounded.
+pub const LINK_QUEUE: usize = 4;
+
+/// Largest message on a link over the network: the largest input's masked rows
+/// ([`crate::MAX_ITEMS`] rows of a tag and a value, 32 bytes each) plus headroom for a
+/// proof and framing. Blinded points (33 bytes per item) are smaller.
+pub const MAX_LINK_MESSAGE: usize = crate::MAX_ITEMS * 64 + (1 << 16);
+
 /// Link failures.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -65,6 +76,9 @@ pub enum LinkError {
     /// Nothing arrived in time.
     #[error("timed out waiting for {0}")]
     Timeout(String),
+    /// More unread messages than [`LINK_QUEUE`].
+    #[error("{0} has too many unread messages")]
+    Backlog(String),
     /// A message of the wrong kind or shape.
     #[error("{peer} sent a malformed message: {reason}")]
     Malformed {
@@ -79,8 +93,8 @@ pub enum LinkError {
 #[derive(Debug)]
 pub struct Link {
     peer: String,
-    tx: UnboundedSender<Bytes>,
-    rx: UnboundedReceiver<Bytes>,
+    tx: Sender<Bytes>,
+    rx: Receiver<Bytes>,
     received: Option<Transcript>,
     bytes_sent: u64,
 }
@@ -93,12 +107,18 @@ impl Link {
         institution_log: Option<Transcript>,
         node_log: Option<Transcript>,
     ) -> (Link, Link) {
-        let (to_node, node_rx) = unbounded_channel();
-        let (to_inst, inst_rx) = unbounded_channel();
+        let (to_node, node_rx) = channel(LINK_QUEUE);
+        let (to_inst, inst_rx) = channel(LINK_QUEUE);
         (
             Link { peer: node.into(), tx: to_node, rx: inst_rx, received: institution_log, bytes_sent: 0 },
             Link { peer: institution.into(), tx: to_inst, rx: node_rx, received: node_log, bytes_sent: 0 },
         )
+    }
+
+    /// A link over an intake channel to or from `peer` (see
+    /// `tacit_mpc_engine::transport::intake`); open it with [`MAX_LINK_MESSAGE`] as its cap.
+    pub fn over(peer: &str, channel: IntakeChannel, received: Option<Transcript>) -> Link {
+        Link { peer: peer.into(), tx: channel.outgoing, rx: channel.incoming, received, bytes_sent: 0 }
     }
 
     /// The other end's name.
@@ -117,7 +137,10 @@ impl Link {
         msg.push(kind);
         msg.extend_from_slice(body);
         self.bytes_sent += msg.len() as u64;
-        self.tx.send(Bytes::from(msg)).map_err(|_| LinkError::Closed(self.peer.clone()))
+        self.tx.try_send(Bytes::from(msg)).map_err(|e| match e {
+            TrySendError::Full(_) => LinkError::Backlog(self.peer.clone()),
+            TrySendError::Closed(_) => LinkError::Closed(self.peer.clone()),
+        })
     }
 
     /// Receives the next message, which must be of `kind`; returns its body.

@@ -1,4 +1,7 @@
-//! A node's intake for clients (bidders, institutions): one request, one response, over QUIC.
+//! A node's intake for clients (bidders, institutions): one request, one response, over QUIC;
+//! or, for protocols where a client takes part in rounds (PSI institutions), a request that
+//! the node may turn into a duplex channel of framed messages ([`open_channel`],
+//! [`IntakeRequest::accept_channel`]).
 //!
 //! The node authenticates with its cluster certificate, which the client pins (the
 //! fingerprint from the cluster file). With [`IntakeServer::bind`] clients are anonymous at
@@ -55,6 +58,117 @@ fn intake_transport() -> Result<quinn::TransportConfig, TransportError> {
     Ok(t)
 }
 
+/// First byte of a stream: one request (the rest of the stream), then one response.
+const MODE_REQUEST: u8 = 0;
+/// First byte of a stream: a length-prefixed request that may become a channel.
+const MODE_CHANNEL: u8 = 1;
+/// Frames queued in each direction of a channel at most; a peer that sends faster waits
+/// (QUIC flow control), so a channel's memory is bounded by this times its frame cap.
+const CHANNEL_QUEUE: usize = 4;
+
+/// A duplex channel of framed messages between a client and a node, over one QUIC stream.
+/// Frames are at most the cap given when it was opened; a longer one closes the channel.
+#[derive(Debug)]
+pub struct IntakeChannel {
+    /// Frames to send.
+    pub outgoing: mpsc::Sender<bytes::Bytes>,
+    /// Frames received; `None` once the other end closed or broke the channel.
+    pub incoming: mpsc::Receiver<bytes::Bytes>,
+}
+
+/// What the application answered, and the channel it opened, if any.
+type Answer = (Result<Vec<u8>, String>, Option<ChannelEnds>);
+
+/// The pump's ends of a channel the application accepted.
+#[derive(Debug)]
+struct ChannelEnds {
+    to_app: mpsc::Sender<bytes::Bytes>,
+    from_app: mpsc::Receiver<bytes::Bytes>,
+    max_frame: usize,
+}
+
+impl IntakeChannel {
+    fn new(max_frame: usize) -> (Self, ChannelEnds) {
+        let (outgoing, from_app) = mpsc::channel(CHANNEL_QUEUE);
+        let (to_app, incoming) = mpsc::channel(CHANNEL_QUEUE);
+        (Self { outgoing, incoming }, ChannelEnds { to_app, from_app, max_frame })
+    }
+}
+
+/// One length-prefixed frame; `None` at the end of the stream, on an error or over the cap.
+async fn read_frame(recv: &mut quinn::RecvStream, max_frame: usize) -> Option<bytes::Bytes> {
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await.ok()?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max_frame {
+        return None;
+    }
+    let mut frame = vec![0u8; len];
+    recv.read_exact(&mut frame).await.ok()?;
+    Some(frame.into())
+}
+
+/// Moves frames between a QUIC stream and a channel's queues until either side stops.
+async fn pump(mut send: quinn::SendStream, mut recv: quinn::RecvStream, ends: ChannelEnds) {
+    let ChannelEnds { to_app, mut from_app, max_frame } = ends;
+    let reader = async move {
+        loop {
+            let frame = tokio::select! {
+                f = read_frame(&mut recv, max_frame) => f,
+                // The application hung up: stop reading at once.
+                _ = to_app.closed() => None,
+            };
+            let delivered = match frame {
+                Some(frame) => to_app.send(frame).await.is_ok(),
+                None => false,
+            };
+            if !delivered {
+                let _ = recv.stop(VarInt::from_u32(0));
+                return;
+            }
+        }
+    };
+    let writer = async move {
+        while let Some(frame) = from_app.recv().await {
+            let Ok(len) = u32::try_from(frame.len()) else { break };
+            if send.write_all(&len.to_be_bytes()).await.is_err() || send.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        let _ = send.finish();
+        let _ = send.stopped().await;
+    };
+    // The reader ends when the peer finishes or breaks the stream; the writer when the
+    // application drops its sender. Each side's end is the other's signal.
+    tokio::join!(reader, writer);
+}
+
+fn status_frame(answer: Result<Vec<u8>, String>) -> Vec<u8> {
+    let mut frame = Vec::new();
+    match answer {
+        Ok(bytes) => {
+            frame.push(0u8);
+            frame.extend(bytes);
+        }
+        Err(reason) => {
+            frame.push(1u8);
+            frame.extend(reason.into_bytes());
+        }
+    }
+    frame
+}
+
+fn parse_status(node: PartyId, frame: &[u8]) -> Result<Vec<u8>, TransportError> {
+    match frame.split_first() {
+        Some((0, body)) => Ok(body.to_vec()),
+        Some((1, reason)) => Err(TransportError::Malformed {
+            peer: node,
+            reason: format!("refused: {}", String::from_utf8_lossy(reason)),
+        }),
+        _ => Err(TransportError::Malformed { peer: node, reason: "empty or unknown response".into() }),
+    }
+}
+
 /// One client request, and the way to answer it.
 #[derive(Debug)]
 pub struct IntakeRequest {
@@ -65,14 +179,31 @@ pub struct IntakeRequest {
     /// The fingerprint of the certificate the client proved it holds (only on an endpoint
     /// bound with [`IntakeServer::bind_authenticated`]; `None` otherwise).
     pub client: Option<Fingerprint>,
-    respond: oneshot::Sender<Result<Vec<u8>, String>>,
+    /// Whether the client asked for a channel ([`open_channel`]); only such a request can
+    /// be accepted as one.
+    pub wants_channel: bool,
+    respond: oneshot::Sender<Answer>,
 }
 
 impl IntakeRequest {
-    /// Answers the request: `Ok` bytes, or a refusal the client sees as its reason.
+    /// Answers the request: `Ok` bytes, or a refusal the client sees as its reason. A
+    /// channel request answered this way is closed after the answer.
     pub fn respond(self, answer: Result<Vec<u8>, String>) {
         // The client may be gone; nothing to do then.
-        let _ = self.respond.send(answer);
+        let _ = self.respond.send((answer, None));
+    }
+
+    /// Answers a channel request with `answer` and keeps its stream open as a channel whose
+    /// frames are at most `max_frame` bytes. `None` (and the request refused) if the client
+    /// did not ask for a channel.
+    pub fn accept_channel(self, answer: Vec<u8>, max_frame: usize) -> Option<IntakeChannel> {
+        if !self.wants_channel {
+            let _ = self.respond.send((Err("not a channel request".into()), None));
+            return None;
+        }
+        let (channel, ends) = IntakeChannel::new(max_frame);
+        self.respond.send((Ok(answer), Some(ends))).ok()?;
+        Some(channel)
     }
 }
 
@@ -201,39 +332,76 @@ async fn accept_loop(endpoint: Endpoint, tx: mpsc::Sender<IntakeRequest>, max_re
             } else {
                 None
             };
-            while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let answer = match recv.read_to_end(max_request).await {
-                        Ok(payload) => {
-                            let (respond, answer) = oneshot::channel();
-                            if tx.send(IntakeRequest { payload, from, client, respond }).await.is_err() {
-                                return;
-                            }
-                            answer.await.unwrap_or_else(|_| Err("the node dropped the request".into()))
-                        }
-                        Err(quinn::ReadToEndError::TooLong) => Err(format!("request over {max_request} bytes")),
-                        Err(_) => return,
-                    };
-                    let mut frame = Vec::new();
-                    match answer {
-                        Ok(bytes) => {
-                            frame.push(0u8);
-                            frame.extend(bytes);
-                        }
-                        Err(reason) => {
-                            frame.push(1u8);
-                            frame.extend(reason.into_bytes());
-                        }
-                    }
-                    let _ = send.write_all(&frame).await;
-                    let _ = send.finish();
-                    // Let the response drain before the stream is dropped.
-                    let _ = send.stopped().await;
-                });
+            while let Ok((send, recv)) = conn.accept_bi().await {
+                tokio::spawn(serve_stream(send, recv, tx.clone(), from, client, max_request));
             }
         });
     }
+}
+
+async fn serve_stream(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    tx: mpsc::Sender<IntakeRequest>,
+    from: SocketAddr,
+    client: Option<Fingerprint>,
+    max_request: usize,
+) {
+    let mut mode = [0u8; 1];
+    if recv.read_exact(&mut mode).await.is_err() {
+        return;
+    }
+    let wants_channel = mode[0] == MODE_CHANNEL;
+    let payload = match mode[0] {
+        MODE_REQUEST => match recv.read_to_end(max_request).await {
+            Ok(payload) => Ok(payload),
+            Err(quinn::ReadToEndError::TooLong) => Err(format!("request over {max_request} bytes")),
+            Err(_) => return,
+        },
+        MODE_CHANNEL => {
+            let mut len = [0u8; 4];
+            if recv.read_exact(&mut len).await.is_err() {
+                return;
+            }
+            let len = u32::from_be_bytes(len) as usize;
+            if len > max_request {
+                Err(format!("request over {max_request} bytes"))
+            } else {
+                let mut payload = vec![0u8; len];
+                if recv.read_exact(&mut payload).await.is_err() {
+                    return;
+                }
+                Ok(payload)
+            }
+        }
+        other => Err(format!("unknown stream mode {other}")),
+    };
+    let (answer, channel) = match payload {
+        Ok(payload) => {
+            let (respond, answer) = oneshot::channel();
+            if tx.send(IntakeRequest { payload, from, client, wants_channel, respond }).await.is_err() {
+                return;
+            }
+            answer.await.unwrap_or_else(|_| (Err("the node dropped the request".into()), None))
+        }
+        Err(reason) => (Err(reason), None),
+    };
+    let frame = status_frame(answer);
+    if wants_channel {
+        let Ok(len) = u32::try_from(frame.len()) else { return };
+        if send.write_all(&len.to_be_bytes()).await.is_err() || send.write_all(&frame).await.is_err() {
+            return;
+        }
+        if let Some(ends) = channel {
+            pump(send, recv, ends).await;
+            return;
+        }
+    } else {
+        let _ = send.write_all(&frame).await;
+    }
+    let _ = send.finish();
+    // Let the response drain before the stream is dropped.
+    let _ = send.stopped().await;
 }
 
 /// Sends `request` to the node at `addr` whose certificate has fingerprint `pin`, and returns
@@ -264,6 +432,44 @@ pub async fn submit_as(
     submit_inner(Some(client), node, addr, pin, request, max_response, timeout).await
 }
 
+async fn connect(
+    client: Option<&PartyIdentity>,
+    node: PartyId,
+    addr: SocketAddr,
+    pin: Fingerprint,
+) -> Result<(Endpoint, quinn::Connection), TransportError> {
+    let connect_err = |reason: String| TransportError::Connect { peer: node, reason };
+    let provider = Arc::new(provider());
+    let verifier = Arc::new(PinnedServerVerifier::new(node, pin, provider.clone()));
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| config_err("TLS", e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut tls = match client {
+        Some(id) => builder
+            .with_client_auth_cert(
+                vec![rustls::pki_types::CertificateDer::from(id.cert_der().to_vec())],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(id.expose_key_der().to_vec().into()),
+            )
+            .map_err(|e| config_err("client certificate", e))?,
+        None => builder.with_no_client_auth(),
+    };
+    tls.alpn_protocols = vec![INTAKE_ALPN.to_vec()];
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| config_err("QUIC client TLS", e))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    cfg.transport_config(Arc::new(intake_transport()?));
+    let local: SocketAddr =
+        if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let endpoint = Endpoint::client(local).map_err(|e| config_err("client endpoint", e))?;
+    let conn = endpoint
+        .connect_with(cfg, addr, &super::tls::party_name(node))
+        .map_err(|e| connect_err(e.to_string()))?
+        .await
+        .map_err(|e| connect_err(e.to_string()))?;
+    Ok((endpoint, conn))
+}
+
 async fn submit_inner(
     client: Option<&PartyIdentity>,
     node: PartyId,
@@ -275,35 +481,9 @@ async fn submit_inner(
 ) -> Result<Vec<u8>, TransportError> {
     let connect_err = |reason: String| TransportError::Connect { peer: node, reason };
     let exchange = async {
-        let provider = Arc::new(provider());
-        let verifier = Arc::new(PinnedServerVerifier::new(node, pin, provider.clone()));
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| config_err("TLS", e))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier);
-        let mut tls = match client {
-            Some(id) => builder
-                .with_client_auth_cert(
-                    vec![rustls::pki_types::CertificateDer::from(id.cert_der().to_vec())],
-                    rustls::pki_types::PrivateKeyDer::Pkcs8(id.expose_key_der().to_vec().into()),
-                )
-                .map_err(|e| config_err("client certificate", e))?,
-            None => builder.with_no_client_auth(),
-        };
-        tls.alpn_protocols = vec![INTAKE_ALPN.to_vec()];
-        let crypto = QuicClientConfig::try_from(tls).map_err(|e| config_err("QUIC client TLS", e))?;
-        let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-        cfg.transport_config(Arc::new(intake_transport()?));
-        let local: SocketAddr =
-            if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
-        let endpoint = Endpoint::client(local).map_err(|e| config_err("client endpoint", e))?;
-        let conn = endpoint
-            .connect_with(cfg, addr, &super::tls::party_name(node))
-            .map_err(|e| connect_err(e.to_string()))?
-            .await
-            .map_err(|e| connect_err(e.to_string()))?;
+        let (endpoint, conn) = connect(client, node, addr, pin).await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
+        send.write_all(&[MODE_REQUEST]).await.map_err(|e| connect_err(e.to_string()))?;
         send.write_all(request).await.map_err(|e| connect_err(e.to_string()))?;
         send.finish().map_err(|e| connect_err(e.to_string()))?;
         let frame = recv
@@ -314,16 +494,46 @@ async fn submit_inner(
         // The close is sent by the endpoint's driver; letting it drain in the background saves
         // the caller the draining period (about three probe timeouts).
         tokio::spawn(async move { endpoint.wait_idle().await });
-        match frame.split_first() {
-            Some((0, body)) => Ok(body.to_vec()),
-            Some((1, reason)) => Err(TransportError::Malformed {
-                peer: node,
-                reason: format!("refused: {}", String::from_utf8_lossy(reason)),
-            }),
-            _ => Err(TransportError::Malformed { peer: node, reason: "empty or unknown response".into() }),
-        }
+        parse_status(node, &frame)
     };
     tokio::time::timeout(timeout, exchange).await.map_err(|_| TransportError::Timeout { peer: node, after: timeout })?
+}
+
+/// Sends `request` to the node as a channel request, presenting `client`'s certificate:
+/// returns the node's answer and the open channel (frames at most `max_frame` bytes each
+/// way). The answer must come within `timeout`; the channel then lives until either end
+/// drops it (the connection stays alive meanwhile).
+pub async fn open_channel(
+    client: &PartyIdentity,
+    node: PartyId,
+    addr: SocketAddr,
+    pin: Fingerprint,
+    request: &[u8],
+    max_frame: usize,
+    timeout: Duration,
+) -> Result<(Vec<u8>, IntakeChannel), TransportError> {
+    let connect_err = |reason: String| TransportError::Connect { peer: node, reason };
+    let malformed = |reason: String| TransportError::Malformed { peer: node, reason };
+    let len = u32::try_from(request.len()).map_err(|_| malformed("request too long".into()))?;
+    let opening = async {
+        let (endpoint, conn) = connect(Some(client), node, addr, pin).await?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
+        send.write_all(&[MODE_CHANNEL]).await.map_err(|e| connect_err(e.to_string()))?;
+        send.write_all(&len.to_be_bytes()).await.map_err(|e| connect_err(e.to_string()))?;
+        send.write_all(request).await.map_err(|e| connect_err(e.to_string()))?;
+        let frame = read_frame(&mut recv, max_frame.saturating_add(1))
+            .await
+            .ok_or_else(|| malformed(format!("no answer of at most {max_frame} bytes")))?;
+        let answer = parse_status(node, &frame)?;
+        let (channel, ends) = IntakeChannel::new(max_frame);
+        tokio::spawn(async move {
+            pump(send, recv, ends).await;
+            conn.close(VarInt::from_u32(0), b"done");
+            endpoint.wait_idle().await;
+        });
+        Ok((answer, channel))
+    };
+    tokio::time::timeout(timeout, opening).await.map_err(|_| TransportError::Timeout { peer: node, after: timeout })?
 }
 
 #[cfg(test)]
@@ -361,5 +571,54 @@ mod tests {
         assert_eq!(submit(node_id, addr, node.fingerprint(), b"hi", 1024, t).await.unwrap(), b"anonymous");
         // A wrong pin is refused by the client.
         assert!(submit_as(&client, node_id, addr, client.fingerprint(), b"hi", 1024, t).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn channels_carry_frames_both_ways_and_cap_them() {
+        let node_id = PartyId::new(1).unwrap();
+        let node = PartyIdentity::generate(node_id).unwrap();
+        let client = PartyIdentity::generate(node_id).unwrap();
+        let t = Duration::from_secs(10);
+        let mut server = IntakeServer::bind_authenticated(([127, 0, 0, 1], 0).into(), &node, 1024).unwrap();
+        let addr = server.local_addr().unwrap();
+        // The node answers each channel request with its payload reversed, then echoes every
+        // frame with a one-byte prefix; a plain request to it is refused as a channel.
+        tokio::spawn(async move {
+            while let Some(r) = server.next().await {
+                let answer: Vec<u8> = r.payload.iter().rev().copied().collect();
+                if !r.wants_channel {
+                    assert!(r.accept_channel(answer, 64).is_none());
+                    continue;
+                }
+                let Some(mut ch) = r.accept_channel(answer, 64) else { continue };
+                tokio::spawn(async move {
+                    while let Some(frame) = ch.incoming.recv().await {
+                        let mut out = vec![b'>'];
+                        out.extend_from_slice(&frame);
+                        if ch.outgoing.send(out.into()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+
+        let (answer, mut ch) = open_channel(&client, node_id, addr, node.fingerprint(), b"abc", 128, t).await.unwrap();
+        assert_eq!(answer, b"cba");
+        for msg in [&b"one"[..], b"", &[7u8; 64][..]] {
+            ch.outgoing.send(bytes::Bytes::copy_from_slice(msg)).await.unwrap();
+            let back = ch.incoming.recv().await.unwrap();
+            assert_eq!(back.first(), Some(&b'>'));
+            assert_eq!(back.get(1..), Some(msg));
+        }
+        // A frame over the node's cap closes the channel instead of being read.
+        ch.outgoing.send(vec![0u8; 65].into()).await.unwrap();
+        assert!(tokio::time::timeout(t, ch.incoming.recv()).await.unwrap().is_none());
+
+        let refused = submit_as(&client, node_id, addr, node.fingerprint(), b"x", 1024, t).await;
+        assert!(format!("{:?}", refused.unwrap_err()).contains("not a channel request"));
+        // A client without a certificate cannot open a channel either.
+        let anonymous = submit(node_id, addr, node.fingerprint(), b"x", 1024, t).await;
+        assert!(anonymous.is_err());
     }
 }

@@ -25,6 +25,18 @@ pub fn base_port(n: usize) -> u16 {
 }
 
 pub fn setup(dir: &Path, n: usize, t: usize, pool: usize, recv_ms: u64) -> (Vec<PathBuf>, PathBuf) {
+    setup_with(dir, n, t, pool, recv_ms, 0)
+}
+
+/// As [`setup`], with `institutions` PSI institution client files (`institution-<k>.toml`).
+pub fn setup_with(
+    dir: &Path,
+    n: usize,
+    t: usize,
+    pool: usize,
+    recv_ms: u64,
+    institutions: usize,
+) -> (Vec<PathBuf>, PathBuf) {
     let timeouts = Timeouts { recv_ms, connect_ms: 5_000, job_ms: 20_000, proposal_wait_ms: 2_000, shutdown_ms: 5_000 };
     tacit_node::init::init(
         dir,
@@ -35,6 +47,7 @@ pub fn setup(dir: &Path, n: usize, t: usize, pool: usize, recv_ms: u64) -> (Vec<
             hosts: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             pool,
             timeouts,
+            institutions,
         },
     )
     .unwrap()
