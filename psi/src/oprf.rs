@@ -15,10 +15,13 @@
 //!   `K_i` have the same discrete logarithm: for coefficients `c_j` (128 bits each) hashed
 //!   from `K_i`, the blinded points and the answers (Fiat–Shamir), it proves
 //!   `log_G K_i = log_{B*} Y*` with `B* = Σ c_j B_j`, `Y* = Σ c_j Y_j`. A batch with any
-//!   `Y_j ≠ k_i·B_j` passes only with probability about `2^-128` per hash query. The client
-//!   checks that the `K_i` lie on one degree-`t` polynomial (then they are the true ones, the
-//!   `t + 1` honest nodes fixing it), and verifies the proofs when the answers are
-//!   inconsistent: a node whose proof fails is named (also with `n = 3`).
+//!   `Y_j ≠ k_i·B_j` passes only with probability about `2^-128` per hash query.
+//! - The key comes from a Feldman-verifiable DKG, so every `K_i` is public: each node also
+//!   sends the table `(K_1, ..., K_n)` it derived from the dealers' commitments. The honest
+//!   nodes, more than half, send the same table; the client takes it ([`agreed_key_shares`],
+//!   naming every node whose table differs), names a node whose `K_i` is not the table's,
+//!   and verifies the proofs when the answers are inconsistent: a node whose proof fails is
+//!   named (also with `n = 3`).
 //!
 //! The nodes see only uniformly random blinded points; the client sees `k_i·B` for its own
 //! items and `k_i·G` (which, with the `t` shares it lacks, reveal nothing about `k`).
@@ -72,16 +75,30 @@ pub enum OprfError {
         /// The node(s) blamed.
         culprit: Culprit,
     },
-    /// The nodes' public key shares do not lie on one degree-`t` polynomial: some node
-    /// published a wrong `K_i` (with `n = 2t + 1` it cannot be told which).
-    #[error("the nodes' public key shares are inconsistent; culprit: {culprit}")]
-    KeyShares {
-        /// The node(s) blamed.
-        culprit: Culprit,
+    /// These nodes sent a table of public key shares other than the one more than half of
+    /// the nodes sent (the honest nodes all send the key generation's table).
+    #[error("{} sent public key shares that differ from the majority's", names(nodes))]
+    KeyTable {
+        /// The nodes named.
+        nodes: Vec<PartyId>,
+    },
+    /// No table of public key shares was sent by more than half of the nodes: more than `t`
+    /// nodes deviate, which the protocol does not tolerate.
+    #[error("no table of public key shares has a majority of the nodes")]
+    NoKeyTableMajority,
+    /// These nodes answered under a public key share `K_i` other than the agreed table's.
+    #[error("{} published a wrong public key share", names(nodes))]
+    KeyShare {
+        /// The nodes named.
+        nodes: Vec<PartyId>,
     },
     /// Hash to curve failed.
     #[error("hash to curve: {0}")]
     HashToCurve(String),
+}
+
+fn names(nodes: &[PartyId]) -> String {
+    nodes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// `H(item)`.
@@ -225,6 +242,39 @@ fn batch_statement(
     let to_ark_all = |v: &[AffinePoint]| -> Vec<ark_secp256k1::Affine> { v.par_iter().map(to_ark).collect() };
     let b_star = combine(&to_ark_all(blinded.1), &lo, &hi);
     (b_star, answers.1.map(|a| combine(&to_ark_all(a), &lo, &hi)))
+}
+
+/// The table `(K_1, ..., K_n)` a node sends the client: the key generation's public key
+/// shares (arkworks points), compressed. An identity entry (probability `2^-256` for honest
+/// dealers) is encoded as zeros, which the client refuses.
+pub fn encode_key_table(public_shares: &[ark_secp256k1::Projective]) -> Vec<u8> {
+    let points: Vec<ProjectivePoint> = public_shares.iter().map(from_ark).collect();
+    encode_points(&points)
+}
+
+/// The client's view of the public key shares: the table sent by more than half of the `n`
+/// nodes (`tables[i]` from node `i + 1`). With at most `t < n/2` cheating nodes that is the
+/// honest nodes' table, so a node whose table differs (or does not decode: exactly `n` valid
+/// points) is named.
+pub fn agreed_key_shares(tables: &[Vec<u8>]) -> Result<Vec<ProjectivePoint>, OprfError> {
+    let n = tables.len();
+    let decoded: Vec<Option<Vec<ProjectivePoint>>> = tables
+        .iter()
+        .map(|table| (table.len() == n * POINT_BYTES).then(|| decode_points(table, "a node").ok()).flatten())
+        .collect();
+    let votes = |candidate: &Vec<ProjectivePoint>| decoded.iter().filter(|d| d.as_ref() == Some(candidate)).count();
+    let agreed = decoded.iter().flatten().find(|candidate| 2 * votes(candidate) > n).cloned();
+    let agreed = agreed.ok_or(OprfError::NoKeyTableMajority)?;
+    let dissenters: Vec<PartyId> = decoded
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.as_ref() != Some(&agreed))
+        .filter_map(|(i, _)| PartyId::from_index(i))
+        .collect();
+    if !dissenters.is_empty() {
+        return Err(OprfError::KeyTable { nodes: dissenters });
+    }
+    Ok(agreed)
 }
 
 /// A node's key share as a k256 scalar (same modulus as `ark_secp256k1::Fr`).
@@ -383,12 +433,22 @@ fn small_scalars(xs: &[u64]) -> Vec<ark_secp256k1::Fr> {
 
 /// Client step 2: from every node's answers (`responses[i]` from node `i + 1`: key share,
 /// proof, points) to the blinded points `blinded` (as sent), checks consistency and returns
-/// the tags. Needs `n ≥ t + 2` for the check. When the answers are inconsistent, the batch
-/// proofs name the node(s) that answered wrong.
-pub fn finalize(t: usize, responses: &[Vec<u8>], blinding: &Blinding, blinded: &[u8]) -> Result<Vec<Tag>, OprfError> {
+/// the tags. `key_shares` is the agreed table of public key shares ([`agreed_key_shares`]):
+/// a node answering under another `K_i` is named. Needs `n ≥ t + 2` for the check. When
+/// the answers are inconsistent, the batch proofs name the node(s) that answered wrong.
+pub fn finalize(
+    t: usize,
+    key_shares: &[ProjectivePoint],
+    responses: &[Vec<u8>],
+    blinding: &Blinding,
+    blinded: &[u8],
+) -> Result<Vec<Tag>, OprfError> {
     let n = responses.len();
     if n < t + 2 {
         return Err(OprfError::Shape(format!("{n} responses cannot be checked at threshold {t}")));
+    }
+    if key_shares.len() != n {
+        return Err(OprfError::Shape(format!("{} public key shares for {n} nodes", key_shares.len())));
     }
     let len = blinding.rho.len();
     let all_nodes = || Culprit::OneOf(PartyId::all(n).collect());
@@ -413,14 +473,18 @@ pub fn finalize(t: usize, responses: &[Vec<u8>], blinding: &Blinding, blinded: &
     let predictors: Vec<Vec<Scalar>> = ((t as u64 + 2)..=n as u64)
         .map(|x| lagrange_coefficients(&base, ark_secp256k1::Fr::from(x)).iter().map(scalar_from_ark).collect())
         .collect();
-    let (head, rest) = answers.split_at(t + 1);
-    // The public key shares lie on one degree-t polynomial: then they are the true k_i·G.
-    for (row, node) in predictors.iter().zip(rest) {
-        let expected = head.iter().zip(row).fold(ProjectivePoint::IDENTITY, |acc, (a, l)| acc + a.public * l);
-        if node.public != expected {
-            return Err(OprfError::KeyShares { culprit: all_nodes() });
-        }
+    // Each node's K_i is the agreed one, so its proof binds its answers to its true k_i.
+    let wrong_keys: Vec<PartyId> = answers
+        .iter()
+        .zip(key_shares)
+        .enumerate()
+        .filter(|(_, (a, k))| a.public != **k)
+        .filter_map(|(i, _)| PartyId::from_index(i))
+        .collect();
+    if !wrong_keys.is_empty() {
+        return Err(OprfError::KeyShare { nodes: wrong_keys });
     }
+    let (head, rest) = answers.split_at(t + 1);
     let point = |a: &Answer<'_>, j: usize| -> ProjectivePoint {
         a.points.get(j).map_or(ProjectivePoint::IDENTITY, |p| ProjectivePoint::from(*p))
     };
@@ -489,15 +553,21 @@ mod tests {
         (k, shamir.share(k, t, &mut rng).iter().map(scalar_from_ark).collect())
     }
 
+    fn public_shares(shares: &[Scalar]) -> Vec<ProjectivePoint> {
+        shares.iter().map(|s| ProjectivePoint::GENERATOR * s).collect()
+    }
+
     #[test]
     fn threshold_oprf_matches_clear_and_names_a_bad_node() {
         let (n, t) = (3usize, 1usize);
         let (k, shares) = shares(n, t);
         let items: Vec<&[u8]> = vec![b"str:alice", b"str:bob", b"addr:xyz"];
         let (blinded, blinding) = blind(&items).unwrap_or_else(|_| unreachable!());
+        let key_shares = public_shares(&shares);
         let mut responses: Vec<Vec<u8>> =
             shares.iter().map(|s| evaluate(s, &blinded, "client").unwrap_or_default()).collect();
-        let tags = finalize(t, &responses, &blinding, &blinded).unwrap_or_default();
+        let honest = responses.clone();
+        let tags = finalize(t, &key_shares, &responses, &blinding, &blinded).unwrap_or_default();
         let key = scalar_from_ark(&k);
         assert_eq!(tags.len(), items.len());
         for (item, tag) in items.iter().zip(&tags) {
@@ -515,20 +585,33 @@ mod tests {
             *r = tampered;
         }
         let two = PartyId::new(2).unwrap_or_else(|| unreachable!());
-        match finalize(t, &responses, &blinding, &blinded) {
+        match finalize(t, &key_shares, &responses, &blinding, &blinded) {
             Err(OprfError::Inconsistent { index: 1, culprit: Culprit::Party(p) }) => assert_eq!(p, two),
             other => panic!("{other:?}"),
         }
-        // A wrong (valid) public key share is caught before the answers.
+        // A wrong (valid) public key share is named against the agreed table, before the
+        // answers are looked at.
         if let Some(r) = responses.get_mut(2) {
             let k3 = decode_points(r.get(..POINT_BYTES).unwrap_or_default(), "x").unwrap_or_default();
             let wrong = encode_points(&[k3.first().copied().unwrap_or_default() + ProjectivePoint::GENERATOR]);
             r.splice(..POINT_BYTES, wrong);
         }
-        assert!(matches!(
-            finalize(t, &responses, &blinding, &blinded),
-            Err(OprfError::KeyShares { culprit: Culprit::OneOf(_) })
-        ));
+        let three = PartyId::new(3).unwrap_or_else(|| unreachable!());
+        match finalize(t, &key_shares, &responses, &blinding, &blinded) {
+            Err(OprfError::KeyShare { nodes }) => assert_eq!(nodes, vec![three]),
+            other => panic!("{other:?}"),
+        }
+        // A node that answers consistently under a wrong key share (so its proof verifies
+        // against the K_i it sends) is named too: its K_i is not the table's.
+        let mut consistent_liar = honest;
+        if let (Some(r), Some(s)) = (consistent_liar.get_mut(0), shares.first()) {
+            *r = evaluate(&(*s + Scalar::ONE), &blinded, "client").unwrap_or_default();
+        }
+        let one = PartyId::new(1).unwrap_or_else(|| unreachable!());
+        match finalize(t, &key_shares, &consistent_liar, &blinding, &blinded) {
+            Err(OprfError::KeyShare { nodes }) => assert_eq!(nodes, vec![one]),
+            other => panic!("{other:?}"),
+        }
         // An identity point is refused by the node.
         let mut bad = blinded.clone();
         bad.truncate(POINT_BYTES);
@@ -542,6 +625,7 @@ mod tests {
     fn five_nodes_name_the_wrong_answer_and_refuse_garbage() {
         let (n, t) = (5usize, 2usize);
         let (_, shares) = shares(n, t);
+        let key_shares = public_shares(&shares);
         let items: Vec<&[u8]> = vec![b"a", b"b", b"c", b"d"];
         let (blinded, blinding) = blind(&items).unwrap_or_else(|_| unreachable!());
         let mut responses: Vec<Vec<u8>> = shares
@@ -553,7 +637,7 @@ mod tests {
             })
             .collect();
         let four = PartyId::new(4).unwrap_or_else(|| unreachable!());
-        match finalize(t, &responses, &blinding, &blinded) {
+        match finalize(t, &key_shares, &responses, &blinding, &blinded) {
             Err(OprfError::Inconsistent { culprit: Culprit::Party(p), .. }) => assert_eq!(p, four),
             other => panic!("{other:?}"),
         }
@@ -561,7 +645,49 @@ mod tests {
             if let Some(r) = responses.get_mut(0) {
                 r.truncate(len);
             }
-            assert!(finalize(t, &responses, &blinding, &blinded).is_err());
+            assert!(finalize(t, &key_shares, &responses, &blinding, &blinded).is_err());
         }
+    }
+
+    /// The client takes the table most nodes sent and names every node that sent another
+    /// (or a malformed) one; without a majority it aborts.
+    #[test]
+    fn the_majority_key_table_is_agreed_and_dissenters_are_named() {
+        let (n, t) = (5usize, 2usize);
+        let (_, shares) = shares(n, t);
+        let honest = encode_points(&public_shares(&shares));
+        let id = |i: u16| PartyId::new(i).unwrap_or_else(|| unreachable!());
+        let mut tables = vec![honest.clone(); n];
+        assert_eq!(agreed_key_shares(&tables).ok(), Some(public_shares(&shares)));
+        // Node 2 frames node 4 (another valid point), node 5 sends a truncated table.
+        let mut framed = public_shares(&shares);
+        if let Some(k) = framed.get_mut(3) {
+            *k += ProjectivePoint::GENERATOR;
+        }
+        if let Some(table) = tables.get_mut(1) {
+            *table = encode_points(&framed);
+        }
+        if let Some(table) = tables.get_mut(4) {
+            table.truncate(4 * POINT_BYTES);
+        }
+        match agreed_key_shares(&tables) {
+            Err(OprfError::KeyTable { nodes }) => assert_eq!(nodes, vec![id(2), id(5)]),
+            other => panic!("{other:?}"),
+        }
+        // An invalid point (not on the curve) makes a table malformed, never a panic.
+        if let Some(table) = tables.get_mut(4) {
+            *table = honest.clone();
+            table.iter_mut().skip(1).take(32).for_each(|b| *b = 0xff);
+        }
+        match agreed_key_shares(&tables) {
+            Err(OprfError::KeyTable { nodes }) => assert_eq!(nodes, vec![id(2), id(5)]),
+            other => panic!("{other:?}"),
+        }
+        // Three of five disagreeing: no majority.
+        if let Some(table) = tables.get_mut(0) {
+            *table = Vec::new();
+        }
+        assert!(matches!(agreed_key_shares(&tables), Err(OprfError::NoKeyTableMajority)));
+        assert!(matches!(agreed_key_shares(&[]), Err(OprfError::NoKeyTableMajority)));
     }
 }

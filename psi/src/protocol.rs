@@ -1,11 +1,15 @@
 //! The PSI query: node side, institution side, and an in-process runner.
 //!
 //! Steps (see psi/README.md for what each party learns):
-//! 1. **Key.** The nodes draw a fresh Shamir-shared OPRF key `k` over secp256k1's scalar field
-//!    (a verified random sharing of the engine).
+//! 1. **Key.** The nodes generate a fresh OPRF key `k`, Shamir-shared over secp256k1's scalar
+//!    field, by a Feldman-verifiable DKG (the signer's [`tacit_signer::dkg::dkg`]), so every
+//!    node's public key share `K_i = k_i·G` follows from the dealers' commitments and a
+//!    cheating dealer is named.
 //! 2. **Tags.** Each institution runs the threshold DH-OPRF (`oprf`) on its distinct items
-//!    and gets `tag(x) = blake3(k·H(x))`; the nodes see only blinded points. Each node's
-//!    answers carry its public key share and a batched DLEQ proof, so a wrong answer names it.
+//!    and gets `tag(x) = blake3(k·H(x))`; the nodes see only blinded points. Each node sends
+//!    the table of all `K_i`, its own `K_i` and a batched DLEQ proof with its answers: the
+//!    institution takes the table most nodes sent, so a wrong table, `K_i` or answer names
+//!    the node.
 //! 3. **Input.** Each institution secret-shares its tags (and in `sum` mode its values) to
 //!    the nodes: the nodes open a random sharing `[r]` to it, it sends `x - r` to every node,
 //!    and the nodes check by a broadcast digest that they all got the same vector.
@@ -37,6 +41,9 @@ use tacit_mpc_engine::field::low_u128;
 use tacit_mpc_engine::{
     Check, Culprit, Engine, MpcError, PartyId, Security, SessionId, Shamir, Shares, Transport, WireField,
 };
+use tacit_signer::dkg::DkgFaults;
+use tacit_signer::keys::KeyShare;
+use tacit_signer::SignerError;
 use zeroize::Zeroize;
 
 use crate::committed::CommittedInput;
@@ -63,6 +70,7 @@ const MASK_SHARES: u8 = 3;
 const MASKED: u8 = 4;
 const OUTPUT: u8 = 5;
 const SIZE: u8 = 6;
+const KEY_SHARES: u8 = 7;
 
 /// What a query computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -140,6 +148,19 @@ pub enum PsiError {
     /// A client–node link failed.
     #[error(transparent)]
     Link(#[from] LinkError),
+    /// The OPRF key generation named a node that cheated as a dealer (dealt a share off its
+    /// committed polynomial and could not publish a valid one, revealed commitments other
+    /// than those it committed to, sent a malformed or replayed deal).
+    #[error("key generation: {dealer} cheated: {reason}")]
+    Dealer {
+        /// The dealer.
+        dealer: PartyId,
+        /// What it did.
+        reason: String,
+    },
+    /// The OPRF key generation failed without naming a node (e.g. a degenerate key).
+    #[error("key generation: {0}")]
+    KeyGeneration(String),
     /// An institution misbehaved or sent something invalid.
     #[error("institution {institution}: {reason}")]
     Institution {
@@ -183,7 +204,13 @@ pub enum PsiError {
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cheat {
-    /// Answers the OPRF with a wrong key share.
+    /// Deals the next node a share off its committed polynomial in the key generation.
+    KeyDeal,
+    /// Sends institutions a table of public key shares with the next node's entry changed.
+    KeyTable,
+    /// Publishes `K_i + G` and answers the OPRF consistently with it (its proof verifies).
+    KeyShare,
+    /// Answers the OPRF with a wrong key share (publishing its true `K_i`).
     OprfResponse,
     /// Sends an institution a wrong share of its input mask.
     MaskShare,
@@ -348,6 +375,47 @@ async fn committed_sizes(links: &mut [Link]) -> Result<Vec<usize>, PsiError> {
     Ok(sizes)
 }
 
+/// Step 1: the query's OPRF key, by a Feldman-verifiable DKG among the nodes in a child
+/// session of the query (the signer's [`tacit_signer::dkg::dkg`]): every node deals a random
+/// degree-`t` polynomial, broadcasts a hash of its coefficient commitments, deals the shares
+/// privately and then reveals the commitments (a reveal that differs from its hash names the
+/// dealer, so no dealer can bias `K` after seeing the others). Broadcasts are checked for
+/// agreement by the engine (digests of everything received, compared by all), which names a
+/// dealer that sent different nodes different commitments where the reports allow. A node
+/// whose share fails the Feldman check complains; the dealer must publish that share, and a
+/// published share that fails too names the dealer. A false complaint only makes the dealer
+/// publish a share its accuser already holds: the run goes on with the same key, never a
+/// wrong one. Returns this node's share `k_i`, `K = Σ_j F_{j,0}` and every `K_i`.
+pub async fn oprf_key<T: Transport>(transport: &Arc<T>, config: &NodeConfig) -> Result<KeyShare, PsiError> {
+    let NodeConfig { t, security, session, cheat, .. } = *config;
+    let key_session = session.child("psi key", 0);
+    let mut engine = Engine::<ark_secp256k1::Fr, T>::new(transport.clone(), t, security, key_session)?;
+    if engine.n() < t + 2 {
+        return Err(usage("the OPRF check needs n >= t + 2 nodes"));
+    }
+    let next = PartyId::from_index((engine.id().index() + 1) % engine.n());
+    let faults = DkgFaults { bad_share_to: next.filter(|_| cheat == Some(Cheat::KeyDeal)), ..Default::default() };
+    let result = tacit_signer::dkg::dkg(&mut engine, transport, key_session, &faults).await;
+    match result.map_err(key_error) {
+        Ok(share) => Ok(share),
+        Err(err) => {
+            // Peers still in the key generation stop at once instead of timing out.
+            if !matches!(err, PsiError::Mpc(_)) {
+                engine.abort_with(MpcError::Usage(format!("psi: {err}"))).await;
+            }
+            Err(err)
+        }
+    }
+}
+
+fn key_error(err: SignerError) -> PsiError {
+    match err {
+        SignerError::Mpc(e) => PsiError::Mpc(e),
+        SignerError::Cheater { party, reason } => PsiError::Dealer { dealer: party, reason },
+        other => PsiError::KeyGeneration(other.to_string()),
+    }
+}
+
 /// Steps 1 and 2: the key and the OPRF for every institution; returns the set sizes.
 async fn oprf_phase<T: Transport>(
     transport: &Arc<T>,
@@ -355,23 +423,27 @@ async fn oprf_phase<T: Transport>(
     links: &mut [Link],
     clock: &mut Clock,
 ) -> Result<Vec<usize>, PsiError> {
-    let NodeConfig { t, security, session, cheat, .. } = *config;
     let max_items = MAX_ITEMS;
+    let cheat = config.cheat;
     // 1. Key.
-    let mut ke = Engine::<ark_secp256k1::Fr, T>::new(transport.clone(), t, security, session.child("psi key", 0))?;
-    if ke.n() < t + 2 {
-        return Err(usage("the OPRF check needs n >= t + 2 nodes"));
+    let key_share = oprf_key(transport, config).await?;
+    let mut exposed = key_share.expose_share();
+    let mut key = oprf::scalar_from_ark(&exposed);
+    exposed.zeroize();
+    let mut key_table = oprf::encode_key_table(&key_share.public.public_shares);
+    drop(key_share);
+    // Cheating nodes: `KeyShare` publishes another K_i (and proves its answers against it),
+    // `OprfResponse` publishes its true K_i but answers with another key share, `KeyTable`
+    // frames the next node in the table it sends.
+    let (mut proof_key, mut answer_key) = (key, key);
+    match cheat {
+        Some(Cheat::KeyShare) => (proof_key, answer_key) = (key + k256::Scalar::ONE, key + k256::Scalar::ONE),
+        Some(Cheat::OprfResponse) => answer_key += k256::Scalar::ONE,
+        Some(Cheat::KeyTable) => key_table = framing_table(&key_table, transport.id())?,
+        _ => {}
     }
-    ke.preprocess(0, 1, 0).await?;
-    let key_shares = ke.take_randoms(1).await?.into_shares();
-    let mut key = oprf::scalar_from_ark(key_shares.expose_shares().first().unwrap_or(&ark_secp256k1::Fr::zero()));
-    drop(key_shares);
-    drop(ke);
-    // A cheating node publishes its true K_i but answers with another key share.
-    let mut answer_key = key;
-    if cheat == Some(Cheat::OprfResponse) {
-        answer_key += k256::Scalar::ONE;
-    }
+    key = k256::Scalar::ZERO;
+    let _ = key;
     clock.lap("key");
 
     // 2. OPRF for every institution.
@@ -381,16 +453,27 @@ async fn oprf_phase<T: Transport>(
         if blinded.len() > max_items * oprf::POINT_BYTES {
             return Err(PsiError::Institution { institution: c, reason: format!("more than {max_items} items") });
         }
-        let (k, answer_k) = (key, answer_key);
+        let (k, answer_k) = (proof_key, answer_key);
         let from = format!("institution {c}");
         let evaluated = blocking(move || oprf::evaluate_with(&k, &answer_k, &blinded, &from)).await??;
         sizes.push(evaluated.len().saturating_sub(oprf::PROOF_BYTES) / oprf::POINT_BYTES);
+        link.send(KEY_SHARES, &key_table)?;
         link.send(EVALUATED, &evaluated)?;
     }
-    (key, answer_key) = (k256::Scalar::ZERO, k256::Scalar::ZERO);
-    let _ = (key, answer_key);
+    (proof_key, answer_key) = (k256::Scalar::ZERO, k256::Scalar::ZERO);
+    let _ = (proof_key, answer_key);
     clock.lap("oprf");
     Ok(sizes)
+}
+
+/// A cheating node's table: the next node's `K_j` replaced by `K_j + G` (tests).
+fn framing_table(table: &[u8], me: PartyId) -> Result<Vec<u8>, PsiError> {
+    let mut shares = oprf::decode_points(table, "the key generation")?;
+    let next = (me.index() + 1) % shares.len().max(1);
+    if let Some(k) = shares.get_mut(next) {
+        *k += k256::ProjectivePoint::GENERATOR;
+    }
+    Ok(oprf::encode_points(&shares))
 }
 
 /// Checks that the values of `rows` (shuffled rows in the intersection) are below 2^64: the
@@ -944,11 +1027,17 @@ async fn institution(
     for link in &mut links {
         link.send(BLINDED, &blinded)?;
     }
+    let mut tables = Vec::with_capacity(n);
     let mut responses = Vec::with_capacity(n);
     for link in &mut links {
+        tables.push(link.recv(KEY_SHARES).await?.to_vec());
         responses.push(link.recv(EVALUATED).await?.to_vec());
     }
-    let tags = blocking(move || oprf::finalize(t, &responses, &blinding, &blinded)).await??;
+    let tags = blocking(move || {
+        let key_shares = oprf::agreed_key_shares(&tables)?;
+        oprf::finalize(t, &key_shares, &responses, &blinding, &blinded)
+    })
+    .await??;
     let tag_fields: Vec<Fr> = tags.iter().map(tag_to_field).collect();
 
     // Input.

@@ -131,6 +131,46 @@ async fn a_node_cheating_in_the_oprf_is_named() {
     }
 }
 
+/// A node that publishes a wrong public key share `K_i` (answering consistently with it, so
+/// its batch proof verifies against it) is named by every institution, with 3 nodes and with
+/// 5: the `K_i` the DKG's commitments give, in the table most nodes send, differ. A node that
+/// sends a table framing another node is named as the minority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_publishing_a_wrong_key_share_is_named() {
+    for (n, t, who, cheat) in
+        [(3usize, 1usize, 2u16, Cheat::KeyShare), (5, 2, 5, Cheat::KeyShare), (3, 1, 1, Cheat::KeyTable)]
+    {
+        let inputs = planted(3, 16, 4, 2, 5);
+        let mut options = RunOptions::new(t, Mode::Set);
+        options.cheat = PartyId::new(who).map(|p| (p, cheat));
+        let run = run_in_memory(n, &inputs, &options).await;
+        for r in &run.institutions {
+            match (cheat, r) {
+                (Cheat::KeyShare, Err(PsiError::Oprf(OprfError::KeyShare { nodes })))
+                | (Cheat::KeyTable, Err(PsiError::Oprf(OprfError::KeyTable { nodes }))) => {
+                    assert_eq!(nodes, &PartyId::new(who).into_iter().collect::<Vec<_>>(), "n = {n}, {cheat:?}");
+                }
+                other => panic!("n = {n}: {other:?}"),
+            }
+        }
+        assert!(run.nodes.iter().all(Result::is_err));
+    }
+}
+
+/// A node dealing another node a bad share in the key generation is named by every honest
+/// node before any institution's item is touched; the query aborts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dealer_cheating_in_the_key_generation_is_named() {
+    let run = cheat(Mode::Cardinality, 3, Cheat::KeyDeal).await;
+    for r in run.nodes.iter().take(2) {
+        match r {
+            Err(PsiError::Dealer { dealer, .. }) => assert_eq!(dealer.get(), 3),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(run.institutions.iter().all(Result::is_err));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cheating_in_the_mpc_is_detected() {
     // A wrong re-sharing in the shuffle: caught by the multiset check before any tag opens.
@@ -584,8 +624,10 @@ async fn leakage_with_min_sets() {
     assert!(selected > count_in_at_least(&inputs, 3) as usize, "the sets must have items in exactly 2 sets");
     for (c, log) in inst_logs.iter().enumerate() {
         let own = inputs.get(c).map_or(0, InputSet::len);
-        // Per node: answers (kind, key share and proof, points), mask shares, the tag list.
-        let expected = n * ((1 + tacit_psi::oprf::PROOF_BYTES + 33 * own) + (1 + 32 * own) + (1 + 32 * selected));
+        // Per node: the public key shares (kind, n points), answers (kind, key share and
+        // proof, points), mask shares, the tag list.
+        let expected =
+            n * ((1 + 33 * n) + (1 + tacit_psi::oprf::PROOF_BYTES + 33 * own) + (1 + 32 * own) + (1 + 32 * selected));
         assert_eq!(log.len(), expected, "institution {c}");
         for (d, set) in inputs.iter().enumerate() {
             if c != d {
