@@ -15,6 +15,8 @@ pub const MAX_PRESIGN: usize = 1024;
 pub const MAX_APPROVALS: usize = 64;
 /// Most institutions in one PSI query.
 pub const MAX_INSTITUTIONS: usize = 64;
+/// Most keys in a risk template run by the nodes.
+pub const MAX_RISK_KEYS: usize = 1 << 16;
 
 /// The job types a client can be authorised for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,13 +44,16 @@ pub enum JobType {
     /// Internal: makes MPC preprocessing batches for the pool (proposed by party 1 only).
     PrepRefill,
     /// A private set intersection query whose institutions join over channels
-    /// ([`ClientRequest::PsiJoin`]).
+    /// ([`ClientRequest::Join`]).
     PsiQuery,
+    /// An aggregate risk query (approved template) whose institutions join over channels
+    /// with their shared inputs.
+    RiskQuery,
 }
 
 impl JobType {
     /// Every type.
-    pub const ALL: [JobType; 11] = [
+    pub const ALL: [JobType; 12] = [
         JobType::SignerDkg,
         JobType::SignerRefresh,
         JobType::SignerReshare,
@@ -60,6 +65,7 @@ impl JobType {
         JobType::AuctionBench,
         JobType::PrepRefill,
         JobType::PsiQuery,
+        JobType::RiskQuery,
     ];
 
     /// The name used in policies, metrics and logs.
@@ -76,12 +82,19 @@ impl JobType {
             JobType::AuctionBench => "auction.bench",
             JobType::PrepRefill => "prep.refill",
             JobType::PsiQuery => "psi.query",
+            JobType::RiskQuery => "risk.query",
         }
     }
 
     /// Parses a name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Whether its institutions join it over channels ([`ClientRequest::Join`]) instead of
+    /// a client submitting it.
+    pub fn joined(self) -> bool {
+        matches!(self, JobType::PsiQuery | JobType::RiskQuery)
     }
 
     /// Whether the nodes run it together over the mesh (otherwise each node answers alone).
@@ -181,7 +194,7 @@ pub enum JobSpec {
         bits: usize,
     },
     /// A PSI query among `institutions` (clients, by certificate fingerprint, in the order
-    /// that gives their indices). Each joins with [`ClientRequest::PsiJoin`] carrying this
+    /// that gives their indices). Each joins with [`ClientRequest::Join`] carrying this
     /// same spec; the query runs once all have joined at every node.
     PsiQuery {
         /// What the query reveals (see tacit_psi's README).
@@ -192,6 +205,15 @@ pub enum JobSpec {
         /// commitment (hex field element), in the same order.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         commitments: Option<Vec<String>>,
+    },
+    /// A risk query: a template every institution approved, run over the inputs the
+    /// institutions (clients with these fingerprints, in the template's institution order)
+    /// deal to the nodes when they join. The released figures are the job's result.
+    RiskQuery {
+        /// The approved template.
+        template: Box<tacit_risk::SignedTemplate>,
+        /// The institutions' certificate fingerprints, in the template's order.
+        institutions: Vec<tacit_mpc_engine::transport::quic::Fingerprint>,
     },
 }
 
@@ -209,6 +231,7 @@ impl JobSpec {
             JobSpec::AuctionBench { .. } => JobType::AuctionBench,
             JobSpec::PrepRefill { .. } => JobType::PrepRefill,
             JobSpec::PsiQuery { .. } => JobType::PsiQuery,
+            JobSpec::RiskQuery { .. } => JobType::RiskQuery,
         }
     }
 
@@ -269,17 +292,33 @@ impl JobSpec {
                     psi_commitments(c)?;
                 }
             }
+            JobSpec::RiskQuery { template, institutions } => {
+                let listed = template.template.institutions.len();
+                let distinct: std::collections::HashSet<_> = institutions.iter().collect();
+                if institutions.len() != listed || distinct.len() != listed {
+                    return bad(format!("give {listed} distinct institution fingerprints, in the template's order"));
+                }
+                if template.template.keys.len() > MAX_RISK_KEYS {
+                    return bad(format!("at most {MAX_RISK_KEYS} keys"));
+                }
+                template.verify().map_err(|e| NodeError::BadRequest(e.to_string()))?;
+            }
             JobSpec::SignerDkg | JobSpec::SignerRefresh | JobSpec::SignerInfo => {}
         }
         Ok(())
     }
 
-    /// The index of the institution with certificate `client` in a PSI query.
-    pub fn institution_index(&self, client: &tacit_mpc_engine::transport::quic::Fingerprint) -> Option<usize> {
+    /// The institutions that join the job (none for a submitted job).
+    pub fn institutions(&self) -> &[tacit_mpc_engine::transport::quic::Fingerprint] {
         match self {
-            JobSpec::PsiQuery { institutions, .. } => institutions.iter().position(|f| f == client),
-            _ => None,
+            JobSpec::PsiQuery { institutions, .. } | JobSpec::RiskQuery { institutions, .. } => institutions,
+            _ => &[],
         }
+    }
+
+    /// The index of the institution with certificate `client` in a joined job.
+    pub fn institution_index(&self, client: &tacit_mpc_engine::transport::quic::Fingerprint) -> Option<usize> {
+        self.institutions().iter().position(|f| f == client)
     }
 
     /// Digest every node compares before running a job together.
@@ -313,12 +352,13 @@ pub enum ClientRequest {
         /// The job.
         spec: Box<JobSpec>,
     },
-    /// Join a PSI query as one of its institutions (on a channel request only): the node
-    /// answers with the job's view and keeps the stream open as the institution's link.
-    PsiJoin {
+    /// Join a job as one of its institutions (on a channel request only; `psi.query`,
+    /// `risk.query`): the node answers with the job's view and keeps the stream open as the
+    /// institution's channel for the job's rounds.
+    Join {
         /// 16 bytes, hex; the same for every institution and node.
         job_id: String,
-        /// The query (a [`JobSpec::PsiQuery`]).
+        /// The job.
         spec: Box<JobSpec>,
     },
     /// A job's state at this node.

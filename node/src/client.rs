@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tacit_mpc_engine::transport::intake::{open_channel, submit_as};
+use tacit_mpc_engine::transport::intake::{open_channel, submit_as, IntakeChannel};
 use tacit_mpc_engine::transport::quic::{Fingerprint, PartyIdentity};
 use tacit_mpc_engine::PartyId;
 
@@ -111,35 +111,93 @@ impl Client {
 }
 
 impl Client {
-    /// Joins PSI query `job_id` (a [`JobSpec::PsiQuery`] listing this client) at every node:
-    /// returns one link per node, in party order (node 1 first), for
-    /// `tacit_psi::run_institution`. `timeout` bounds the joins; the links then wait for the
-    /// query as long as `tacit_psi::link::LINK_TIMEOUT`.
+    /// Joins job `job_id` (a joined job, e.g. [`JobSpec::PsiQuery`], listing this client) at
+    /// every node: one channel per node, in party order (node 1 first), whose frames are at
+    /// most `max_frame` bytes. `timeout` bounds the joins.
+    pub async fn join(
+        &self,
+        job_id: &str,
+        spec: &JobSpec,
+        max_frame: usize,
+        timeout: Duration,
+    ) -> Result<Vec<(PartyId, IntakeChannel)>> {
+        let mut nodes = self.nodes.clone();
+        nodes.sort_by_key(|(p, _)| *p);
+        if nodes.iter().enumerate().any(|(i, (p, _))| usize::from(p.get()) != i + 1) {
+            return Err(NodeError::Config("a joined job needs the nodes numbered 1..n in the client file".into()));
+        }
+        let req = ClientRequest::Join { job_id: job_id.into(), spec: Box::new(spec.clone()) }.encode();
+        let joins = nodes.iter().map(|(p, addr)| {
+            let req = &req;
+            async move {
+                let (answer, channel) =
+                    open_channel(&self.identity, *p, addr.api, addr.fingerprint, req, max_frame, timeout).await?;
+                let view: JobView = serde_json::from_slice(&answer)
+                    .map_err(|e| NodeError::Malformed { peer: *p, reason: e.to_string() })?;
+                tracing::debug!(target: "tacit::client", node = p.get(), state = ?view.state, "joined");
+                Ok((*p, channel))
+            }
+        });
+        join_all(joins).await.into_iter().collect()
+    }
+
+    /// Joins PSI query `job_id` at every node: one link per node, in party order, for
+    /// `tacit_psi::run_institution`. The links then wait for the query as long as
+    /// `tacit_psi::link::LINK_TIMEOUT`.
     pub async fn join_psi(
         &self,
         job_id: &str,
         spec: &JobSpec,
         timeout: Duration,
     ) -> Result<Vec<tacit_psi::link::Link>> {
-        let mut nodes = self.nodes.clone();
-        nodes.sort_by_key(|(p, _)| *p);
-        if nodes.iter().enumerate().any(|(i, (p, _))| usize::from(p.get()) != i + 1) {
-            return Err(NodeError::Config("a PSI query needs the nodes numbered 1..n in the client file".into()));
+        let channels = self.join(job_id, spec, tacit_psi::link::MAX_LINK_MESSAGE, timeout).await?;
+        Ok(channels.into_iter().map(|(p, c)| tacit_psi::link::Link::over(&p.to_string(), c, None)).collect())
+    }
+
+    /// Joins risk query `job_id` at every node with this institution's `input`: deals its
+    /// shares (each node receives only its own) and returns the outcome, which every node
+    /// must report alike. `timeout` bounds the joins and the wait for the outcome.
+    pub async fn join_risk(
+        &self,
+        job_id: &str,
+        spec: &JobSpec,
+        input: &tacit_risk::InstitutionInput,
+        timeout: Duration,
+    ) -> Result<tacit_risk::Outcome> {
+        let n = self.nodes.len();
+        let t = n.saturating_sub(1) / 2;
+        let frames = crate::risk::deal(input, n, t)?;
+        let channels = self.join(job_id, spec, MAX_RESPONSE, timeout).await?;
+        let mut outcomes = Vec::with_capacity(n);
+        for ((p, channel), frame) in channels.into_iter().zip(frames) {
+            channel
+                .outgoing
+                .send(frame.into())
+                .await
+                .map_err(|_| NodeError::Other(format!("{p} closed the channel")))?;
+            outcomes.push((p, channel));
         }
-        let req = ClientRequest::PsiJoin { job_id: job_id.into(), spec: Box::new(spec.clone()) }.encode();
-        let joins = nodes.iter().map(|(p, addr)| {
-            let req = &req;
-            async move {
-                let max = tacit_psi::link::MAX_LINK_MESSAGE;
-                let (answer, channel) =
-                    open_channel(&self.identity, *p, addr.api, addr.fingerprint, req, max, timeout).await?;
-                let view: JobView = serde_json::from_slice(&answer)
-                    .map_err(|e| NodeError::Malformed { peer: *p, reason: e.to_string() })?;
-                tracing::debug!(target: "tacit::client", node = p.get(), state = ?view.state, "joined the query");
-                Ok(tacit_psi::link::Link::over(&p.to_string(), channel, None))
+        let mut agreed: Option<tacit_risk::Outcome> = None;
+        for (p, mut channel) in outcomes {
+            let frame = tokio::time::timeout(timeout, channel.incoming.recv())
+                .await
+                .map_err(|_| {
+                    NodeError::Transport(tacit_mpc_engine::TransportError::Timeout { peer: p, after: timeout })
+                })?
+                .ok_or_else(|| {
+                    NodeError::Other(format!("{p} closed the channel without an outcome (see its job status)"))
+                })?;
+            let outcome: tacit_risk::Outcome =
+                serde_json::from_slice(&frame).map_err(|e| NodeError::Malformed { peer: p, reason: e.to_string() })?;
+            match &agreed {
+                Some(a) if *a != outcome => {
+                    return Err(NodeError::Malformed { peer: p, reason: "its outcome differs from node 1's".into() })
+                }
+                Some(_) => {}
+                None => agreed = Some(outcome),
             }
-        });
-        join_all(joins).await.into_iter().collect()
+        }
+        agreed.ok_or_else(|| NodeError::Config("no nodes".into()))
     }
 }
 

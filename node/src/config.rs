@@ -255,6 +255,28 @@ pub struct PartyToml {
     /// from `[timeouts]`).
     #[serde(default)]
     pub quic: QuicOptions,
+    /// Risk queries' privacy budgets.
+    #[serde(default)]
+    pub risk: RiskSettings,
+}
+
+/// `[risk]`: each querier's total privacy budget (epsilon) over all its risk queries; every
+/// node keeps its own ledger of charges (in `node.redb`) and the nodes refuse a query
+/// together if any of them would exceed it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskSettings {
+    /// Budget of a querier not listed in `budgets`.
+    pub default_budget: f64,
+    /// Budget per querier.
+    #[serde(default)]
+    pub budgets: std::collections::BTreeMap<String, f64>,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        Self { default_budget: 1.0, budgets: Default::default() }
+    }
 }
 
 fn default_max_request() -> usize {

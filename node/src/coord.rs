@@ -312,6 +312,7 @@ async fn run_job(
     let run = async {
         match spec {
             JobSpec::PsiQuery { .. } => crate::psi::run(shared, id, spec, transport.clone(), session).await,
+            JobSpec::RiskQuery { .. } => crate::risk::run(shared, id, spec, transport.clone(), session).await,
             _ => {
                 crate::jobs::run_coordinated(
                     &shared.signer,

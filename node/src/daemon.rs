@@ -61,8 +61,8 @@ pub struct Shared {
     pub notify: Notify,
     registry: Mutex<Registry>,
     aborts: Mutex<Vec<(String, String)>>,
-    /// PSI institutions' links, by query.
-    pub(crate) psi: Mutex<crate::psi::Lobby>,
+    /// Institutions' channels of joined jobs.
+    pub(crate) lobby: Mutex<crate::lobby::Lobby>,
 }
 
 fn view(rec: &JobRecord) -> JobView {
@@ -278,7 +278,7 @@ impl Shared {
             self.update_queue_metric(&reg);
             e
         };
-        crate::psi::forget(self, id);
+        crate::lobby::forget(self, id);
         let Some(entry) = entry else { return };
         let kind = entry.spec.job_type().name();
         let mut rec =
@@ -415,7 +415,7 @@ pub(crate) fn authorise(cfg: &NodeConfig, client: Option<Fingerprint>, job: JobT
 
 async fn handle(shared: Arc<Shared>, req: IntakeRequest) {
     if req.wants_channel {
-        crate::psi::join(&shared, req);
+        crate::lobby::join(&shared, req);
         return;
     }
     let answer = handle_inner(&shared, &req.payload, req.client).await;
@@ -437,9 +437,9 @@ async fn handle_inner(shared: &Arc<Shared>, payload: &[u8], client: Option<Finge
             let id = parse_job_id(&job_id)?;
             shared.store.job(&id)?.map(|r| view(&r)).ok_or_else(|| NodeError::BadRequest(format!("no job {job_id}")))
         }
-        ClientRequest::PsiJoin { .. } => Err(NodeError::BadRequest("psi_join needs a channel request".into())),
-        ClientRequest::Submit { spec, .. } if spec.job_type() == JobType::PsiQuery => {
-            Err(NodeError::BadRequest("institutions join a PSI query with psi_join".into()))
+        ClientRequest::Join { .. } => Err(NodeError::BadRequest("join needs a channel request".into())),
+        ClientRequest::Submit { spec, .. } if spec.job_type().joined() => {
+            Err(NodeError::BadRequest(format!("institutions join {} jobs (join)", spec.job_type().name())))
         }
         ClientRequest::Submit { job_id, spec } => {
             let kind = spec.job_type();
@@ -612,7 +612,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
         notify: Notify::new(),
         registry: Mutex::new(Registry::default()),
         aborts: Mutex::new(Vec::new()),
-        psi: Mutex::new(crate::psi::Lobby::default()),
+        lobby: Mutex::new(crate::lobby::Lobby::default()),
     });
     shared.update_pool_metrics();
     tracing::info!(

@@ -1,7 +1,8 @@
 //! `tacit-node init`: a local N-party configuration set in one folder: per party a certificate,
 //! a private key and a store key (mode 0600), and `party-<i>.toml`; one client identity and
 //! `client.toml` listing every node, authorised for every job type; and optionally PSI
-//! institutions, `institution-<k>.toml` each, authorised for `psi.query` and `job.status`.
+//! institutions, `institution-<k>.toml` each, authorised for `psi.query`, `risk.query` and
+//! `job.status`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -83,7 +84,7 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<(Vec<PathBuf>, PathBuf)> {
     for k in 1..=o.institutions {
         let name = format!("institution-{k}");
         let identity = client_identity(dir, &name)?;
-        let jobs = vec!["psi.query".into(), "job.status".into()];
+        let jobs = vec!["psi.query".into(), "risk.query".into(), "job.status".into()];
         clients.push(ClientEntry { name: name.clone(), fingerprint: identity.fingerprint(), jobs });
         institutions.push(name);
     }
@@ -124,6 +125,7 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<(Vec<PathBuf>, PathBuf)> {
             timeouts: o.timeouts.clone(),
             max_request: 1 << 20,
             quic: quic_options(&o.timeouts),
+            risk: Default::default(),
         };
         let path = dir.join(format!("party-{}.toml", id.get()));
         let text = toml::to_string_pretty(&file).map_err(|e| NodeError::Config(e.to_string()))?;

@@ -163,7 +163,9 @@ pub async fn run_coordinated(
             crate::prep::refill(store, transport, t, session, job, plan).await
         }
         JobSpec::SignerPolicy { .. } | JobSpec::SignerInfo => Err(NodeError::Other("not a coordinated job".into())),
-        JobSpec::PsiQuery { .. } => Err(NodeError::Other("PSI queries run with their institutions' links".into())),
+        JobSpec::PsiQuery { .. } | JobSpec::RiskQuery { .. } => {
+            Err(NodeError::Other("joined jobs run with their institutions' channels".into()))
+        }
     }
 }
 

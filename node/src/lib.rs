@@ -31,11 +31,13 @@ pub mod drill;
 pub mod error;
 pub mod init;
 pub mod jobs;
+pub mod lobby;
 pub mod mesh;
 pub mod metrics;
 pub mod prep;
 pub mod psi;
 pub mod relay;
+pub mod risk;
 pub mod secret;
 pub mod store;
 

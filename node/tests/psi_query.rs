@@ -129,7 +129,7 @@ async fn institutions_run_queries_on_the_nodes() {
     let refused = operator.join_psi(&new_job_id(), &spec, T).await.unwrap_err().to_string();
     assert!(refused.contains("not authorised"), "{refused}");
     for (_, answer) in clients[0].submit(&new_job_id(), &spec, T).await {
-        assert!(answer.unwrap_err().to_string().contains("psi_join"));
+        assert!(answer.unwrap_err().to_string().contains("institutions join"));
     }
     // A malformed query is refused before anything is held.
     let bad = JobSpec::PsiQuery { mode: Mode::Set, institutions: vec![institutions[0]; 2], commitments: None };

@@ -1,7 +1,8 @@
 //! The per-querier privacy budget ledger every node keeps. A query is charged before any
 //! figure opens (write-ahead: a crash after the charge loses budget, never grants it), and a
 //! query that would exceed the querier's budget is refused. The ledger persists as a JSON
-//! file replaced atomically (write to a temporary file, then rename).
+//! file replaced atomically (write to a temporary file, then rename), or wherever its owner
+//! stores it ([`Ledger::with_store`], e.g. a node's transactional store).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,17 +33,47 @@ pub struct LedgerState {
     pub charges: Vec<Charge>,
 }
 
+/// Saves a ledger's state durably; an error fails the charge that caused it.
+pub type Persist = Box<dyn FnMut(&LedgerState) -> Result<(), String> + Send>;
+
+/// Where a ledger is kept.
+enum Backing {
+    Memory,
+    File(PathBuf),
+    Store(Persist),
+}
+
 /// A node's ledger (in memory, optionally persisted).
-#[derive(Debug)]
 pub struct Ledger {
-    path: Option<PathBuf>,
+    backing: Backing,
     state: LedgerState,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backing = match &self.backing {
+            Backing::Memory => "memory".to_string(),
+            Backing::File(p) => p.display().to_string(),
+            Backing::Store(_) => "store".to_string(),
+        };
+        f.debug_struct("Ledger").field("backing", &backing).field("state", &self.state).finish()
+    }
 }
 
 impl Ledger {
     /// An in-memory ledger giving every querier `default_budget`.
     pub fn in_memory(default_budget: f64) -> Self {
-        Self { path: None, state: LedgerState { default_budget, ..LedgerState::default() } }
+        Self { backing: Backing::Memory, state: LedgerState { default_budget, ..LedgerState::default() } }
+    }
+
+    /// A ledger with `state` (as last saved), saved through `persist` on every change.
+    pub fn with_store(state: LedgerState, persist: Persist) -> Self {
+        Self { backing: Backing::Store(persist), state }
+    }
+
+    /// The contents.
+    pub fn state(&self) -> &LedgerState {
+        &self.state
     }
 
     /// Opens the ledger at `path`, creating it with `default_budget` if absent.
@@ -57,7 +88,7 @@ impl Ledger {
             }
             Err(e) => return Err(RiskError::Ledger(format!("{}: {e}", path.display()))),
         };
-        let ledger = Self { path: Some(path), state };
+        let mut ledger = Self { backing: Backing::File(path), state };
         ledger.save()?;
         Ok(ledger)
     }
@@ -98,9 +129,11 @@ impl Ledger {
         self.save()
     }
 
-    fn save(&self) -> Result<(), RiskError> {
-        let Some(path) = &self.path else {
-            return Ok(());
+    fn save(&mut self) -> Result<(), RiskError> {
+        let path = match &mut self.backing {
+            Backing::Memory => return Ok(()),
+            Backing::Store(persist) => return persist(&self.state).map_err(RiskError::Ledger),
+            Backing::File(path) => &*path,
         };
         let bytes = serde_json::to_vec_pretty(&self.state).map_err(|e| RiskError::Ledger(e.to_string()))?;
         let tmp = path.with_extension("tmp");
