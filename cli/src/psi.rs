@@ -235,23 +235,41 @@ struct QueryFile {
     spec: tacit_node::api::JobSpec,
 }
 
-fn write_query(mode: Mode, institutions: &[String], commitments: Vec<String>, out: &Path) -> anyhow::Result<()> {
+/// Fingerprints from certificate files (DER) or hex.
+pub(crate) fn fingerprints(
+    institutions: &[String],
+) -> anyhow::Result<Vec<tacit_psi::tacit_mpc_engine::transport::quic::Fingerprint>> {
     use tacit_psi::tacit_mpc_engine::transport::quic::Fingerprint;
-    let fingerprints = institutions
+    institutions
         .iter()
         .map(|i| match std::fs::read(i) {
             Ok(der) => Fingerprint::of_cert_der(&der).map_err(|e| anyhow::anyhow!("{i}: {e}")),
             Err(_) => Fingerprint::from_hex(i).map_err(|e| anyhow::anyhow!("{i}: neither a certificate file nor {e}")),
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let commitments = (!commitments.is_empty()).then_some(commitments);
-    let spec = tacit_node::api::JobSpec::PsiQuery { mode, institutions: fingerprints, commitments };
-    // The nodes' own bounds (3 nodes, t = 1 here: the query's checks do not depend on them).
-    spec.validate(3, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+        .collect()
+}
+
+/// Writes a query file for `spec` under a fresh job id.
+pub(crate) fn write_query_file(spec: tacit_node::api::JobSpec, out: &Path) -> anyhow::Result<()> {
     let file = QueryFile { job_id: tacit_node::api::new_job_id(), spec };
     std::fs::write(out, serde_json::to_string_pretty(&file)?).with_context(|| format!("writing {}", out.display()))?;
     println!("query {} written to {}", file.job_id, out.display());
     Ok(())
+}
+
+/// Reads a query file: its job id and spec.
+pub(crate) fn read_query_file(path: &Path) -> anyhow::Result<(String, tacit_node::api::JobSpec)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: QueryFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok((file.job_id, file.spec))
+}
+
+fn write_query(mode: Mode, institutions: &[String], commitments: Vec<String>, out: &Path) -> anyhow::Result<()> {
+    let commitments = (!commitments.is_empty()).then_some(commitments);
+    let spec = tacit_node::api::JobSpec::PsiQuery { mode, institutions: fingerprints(institutions)?, commitments };
+    // The query's own checks do not depend on the cluster's shape.
+    spec.validate(3, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_query_file(spec, out)
 }
 
 fn join(client: &Path, query: &Path, input: &Path, opening: Option<PathBuf>, json: bool) -> anyhow::Result<()> {

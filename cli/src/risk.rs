@@ -48,6 +48,36 @@ pub enum RiskCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Writes a query file for institutions that run as clients of `tacit-node` daemons: the
+    /// approved template and the institutions' certificates, in the template's order.
+    Query {
+        /// Signed template (TOML: `[template]` and `[[approvals]]`).
+        #[arg(long)]
+        template: PathBuf,
+        /// Each institution's certificate (DER file) or fingerprint (hex), in the template's
+        /// institution order.
+        #[arg(long, required = true, num_args = 1..)]
+        institution: Vec<String>,
+        /// The query file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Joins a query on the nodes as one of its institutions with this institution's table:
+    /// deals its shares to the nodes (each receives only its own) and prints the outcome.
+    Join {
+        /// This institution's client file (certificate, key, nodes).
+        #[arg(long)]
+        client: PathBuf,
+        /// The query file (`tacit risk query`).
+        #[arg(long)]
+        query: PathBuf,
+        /// This institution's CSV table.
+        #[arg(long)]
+        input: PathBuf,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Writes a demo template signed with the demo institutions' keys, and their tables.
     Example {
         /// Output directory.
@@ -128,7 +158,49 @@ pub fn run(command: RiskCommand) -> anyhow::Result<()> {
             run_template(&cluster, &template, &input, &ledgers, budget, &prove, json)
         }
         RiskCommand::Example { out, institutions, rows, keys } => example(&out, institutions, rows, keys),
+        RiskCommand::Query { template, institution, out } => write_query(&template, &institution, &out),
+        RiskCommand::Join { client, query, input, json } => join(&client, &query, &input, json),
     }
+}
+
+fn write_query(template: &Path, institutions: &[String], out: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(template).with_context(|| format!("reading {}", template.display()))?;
+    let signed: SignedTemplate = toml::from_str(&text).with_context(|| format!("parsing {}", template.display()))?;
+    let institutions = crate::psi::fingerprints(institutions)?;
+    let spec = tacit_node::api::JobSpec::RiskQuery { template: Box::new(signed), institutions };
+    // The query's own checks (approvals, sizes) do not depend on the cluster's shape.
+    spec.validate(3, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::psi::write_query_file(spec, out)
+}
+
+fn join(client: &Path, query: &Path, input: &Path, json: bool) -> anyhow::Result<()> {
+    let client = tacit_node::client::Client::load(client).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (job_id, spec) = crate::psi::read_query_file(query)?;
+    let tacit_node::api::JobSpec::RiskQuery { template, .. } = &spec else {
+        anyhow::bail!("{} is not a risk query", query.display());
+    };
+    let index = spec
+        .institution_index(&client.fingerprint())
+        .context("this client's certificate is not listed in the query")?;
+    let name = template.template.institutions.get(index).map(|i| i.name.clone()).unwrap_or_default();
+    let csv = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let table = aggregate_csv(&name, &csv, &template.template).with_context(|| input.display().to_string())?;
+    let rt = crate::bench::runtime()?;
+    let bar = crate::bench::spinner("waiting for the other institutions, then running the query", json);
+    let timeout = std::time::Duration::from_secs(600);
+    let outcome = rt.block_on(client.join_risk(&job_id, &spec, &table, timeout)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({ "query": job_id, "institution": name, "outcome": outcome }))?
+        );
+    } else {
+        print_outcome(&outcome);
+    }
+    Ok(())
 }
 
 fn example(out: &Path, institutions: usize, rows: usize, keys: usize) -> anyhow::Result<()> {
