@@ -58,7 +58,41 @@ pub enum RiskCommand {
         /// institution order.
         #[arg(long, required = true, num_args = 1..)]
         institution: Vec<String>,
+        /// For a proved query: each institution's published commitment (`tacit risk commit`),
+        /// in the same order.
+        #[arg(long, num_args = 1..)]
+        commitment: Vec<String>,
+        /// For a proved query: the proving key's hash (`tacit risk setup`); every node holds
+        /// the key as `<data_dir>/risk-keys/<hash>.pk`.
+        #[arg(long)]
+        proving_key: Option<String>,
         /// The query file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Makes the proving key for a template's shape (a local trusted setup: a deployment
+    /// runs a ceremony) and writes `<hash>.pk` and `verification_key.json` (snarkjs) to `--out`.
+    Setup {
+        /// Signed template.
+        #[arg(long)]
+        template: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Commits to an institution's table before a proved query: prints the commitment to
+    /// publish and writes the opening (commitment and secret salt) to `--out` (mode 0600).
+    Commit {
+        /// Signed template.
+        #[arg(long)]
+        template: PathBuf,
+        /// This institution's name in the template.
+        #[arg(long)]
+        institution: String,
+        /// Its CSV table.
+        #[arg(long)]
+        input: PathBuf,
+        /// Opening file to write.
         #[arg(long)]
         out: PathBuf,
     },
@@ -74,6 +108,9 @@ pub enum RiskCommand {
         /// This institution's CSV table.
         #[arg(long)]
         input: PathBuf,
+        /// For a proved query: this institution's opening file (`tacit risk commit`).
+        #[arg(long)]
+        opening: Option<PathBuf>,
         /// Print exactly one JSON object.
         #[arg(long)]
         json: bool,
@@ -158,25 +195,79 @@ pub fn run(command: RiskCommand) -> anyhow::Result<()> {
             run_template(&cluster, &template, &input, &ledgers, budget, &prove, json)
         }
         RiskCommand::Example { out, institutions, rows, keys } => example(&out, institutions, rows, keys),
-        RiskCommand::Query { template, institution, out } => write_query(&template, &institution, &out),
-        RiskCommand::Join { client, query, input, json } => join(&client, &query, &input, json),
+        RiskCommand::Query { template, institution, commitment, proving_key, out } => {
+            write_query(&template, &institution, commitment, proving_key, &out)
+        }
+        RiskCommand::Setup { template, out } => write_setup(&template, &out),
+        RiskCommand::Commit { template, institution, input, out } => commit(&template, &institution, &input, &out),
+        RiskCommand::Join { client, query, input, opening, json } => join(&client, &query, &input, opening, json),
     }
 }
 
-fn write_query(template: &Path, institutions: &[String], out: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(template).with_context(|| format!("reading {}", template.display()))?;
-    let signed: SignedTemplate = toml::from_str(&text).with_context(|| format!("parsing {}", template.display()))?;
+fn read_template(path: &Path) -> anyhow::Result<SignedTemplate> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+fn write_setup(template: &Path, out: &Path) -> anyhow::Result<()> {
+    let signed = read_template(template)?;
+    let shape = Shape::from_template(&signed.template)?;
+    let keys = crate::bench::runtime()?.block_on(setup(&shape))?;
+    let pk = tacit_prover::keys::proving_key_to_bytes(&keys.pk)?;
+    let hash = tacit_node::risk::proving_key_hash(&pk);
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join(format!("{hash}.pk")), &pk)?;
+    let vk = tacit_prover::snarkjs::verification_key_to_snarkjs(&keys.pk.vk);
+    std::fs::write(out.join("verification_key.json"), serde_json::to_string_pretty(&vk)?)?;
+    println!("proving key {hash}: copy {hash}.pk to every node's <data_dir>/risk-keys/");
+    Ok(())
+}
+
+/// A risk opening file (`tacit risk commit`): secret, because of the salt.
+#[derive(Serialize, serde::Deserialize)]
+struct RiskOpening {
+    institution: String,
+    commitment: String,
+    salt: String,
+}
+
+fn commit(template: &Path, institution: &str, input: &Path, out: &Path) -> anyhow::Result<()> {
+    let signed = read_template(template)?;
+    let csv = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let table = aggregate_csv(institution, &csv, &signed.template).with_context(|| input.display().to_string())?;
+    let to_hex = tacit_psi::committed::to_hex;
+    let opening = RiskOpening {
+        institution: institution.into(),
+        commitment: to_hex(&table.commitment()?),
+        salt: to_hex(&table.salt),
+    };
+    tacit_node::init::write_secret(out, serde_json::to_string_pretty(&opening)?.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("commitment {}; opening written to {}", opening.commitment, out.display());
+    Ok(())
+}
+
+fn write_query(
+    template: &Path,
+    institutions: &[String],
+    commitments: Vec<String>,
+    proving_key: Option<String>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let signed = read_template(template)?;
     let institutions = crate::psi::fingerprints(institutions)?;
-    let spec = tacit_node::api::JobSpec::RiskQuery { template: Box::new(signed), institutions };
+    let commitments = (!commitments.is_empty()).then_some(commitments);
+    let spec =
+        tacit_node::api::JobSpec::RiskQuery { template: Box::new(signed), institutions, commitments, proving_key };
     // The query's own checks (approvals, sizes) do not depend on the cluster's shape.
     spec.validate(3, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::psi::write_query_file(spec, out)
 }
 
-fn join(client: &Path, query: &Path, input: &Path, json: bool) -> anyhow::Result<()> {
+fn join(client: &Path, query: &Path, input: &Path, opening: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     let client = tacit_node::client::Client::load(client).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (job_id, spec) = crate::psi::read_query_file(query)?;
-    let tacit_node::api::JobSpec::RiskQuery { template, .. } = &spec else {
+    let tacit_node::api::JobSpec::RiskQuery { template, commitments, .. } = &spec else {
         anyhow::bail!("{} is not a risk query", query.display());
     };
     let index = spec
@@ -184,7 +275,21 @@ fn join(client: &Path, query: &Path, input: &Path, json: bool) -> anyhow::Result
         .context("this client's certificate is not listed in the query")?;
     let name = template.template.institutions.get(index).map(|i| i.name.clone()).unwrap_or_default();
     let csv = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
-    let table = aggregate_csv(&name, &csv, &template.template).with_context(|| input.display().to_string())?;
+    let mut table = aggregate_csv(&name, &csv, &template.template).with_context(|| input.display().to_string())?;
+    match (opening, commitments) {
+        (Some(path), Some(published)) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let opening: RiskOpening =
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            table.salt = tacit_psi::committed::from_hex(&opening.salt).context("salt")?;
+            let mine = tacit_psi::committed::to_hex(&table.commitment()?);
+            anyhow::ensure!(mine == opening.commitment, "the table does not open the commitment in {}", path.display());
+            anyhow::ensure!(published.get(index) == Some(&mine), "the query lists another commitment for {name}");
+        }
+        (None, Some(_)) => anyhow::bail!("a proved query: give --opening"),
+        (Some(_), None) => anyhow::bail!("--opening is for proved queries"),
+        (None, None) => {}
+    }
     let rt = crate::bench::runtime()?;
     let bar = crate::bench::spinner("waiting for the other institutions, then running the query", json);
     let timeout = std::time::Duration::from_secs(600);

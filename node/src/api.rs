@@ -214,6 +214,14 @@ pub enum JobSpec {
         template: Box<tacit_risk::SignedTemplate>,
         /// The institutions' certificate fingerprints, in the template's order.
         institutions: Vec<tacit_mpc_engine::transport::quic::Fingerprint>,
+        /// The institutions' published input commitments (hex), in the template's order:
+        /// with `proving_key`, the release is proved against them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commitments: Option<Vec<String>>,
+        /// Prove the release with this proving key (hex BLAKE3 of its file), which every
+        /// node holds as `<data_dir>/risk-keys/<hash>.pk`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proving_key: Option<String>,
     },
 }
 
@@ -289,10 +297,24 @@ impl JobSpec {
                     if mode.is_set() || c.len() != m {
                         return bad("a committed query is cardinality or sum, with one commitment each".into());
                     }
-                    psi_commitments(c)?;
+                    field_elements(c)?;
                 }
             }
-            JobSpec::RiskQuery { template, institutions } => {
+            JobSpec::RiskQuery { template, institutions, commitments, proving_key } => {
+                if let Some(c) = commitments {
+                    if c.len() != template.template.institutions.len() {
+                        return bad("one commitment per institution".into());
+                    }
+                    field_elements(c)?;
+                }
+                if let Some(h) = proving_key {
+                    if commitments.is_none() {
+                        return bad("a proved risk query needs the institutions' commitments".into());
+                    }
+                    if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return bad("proving_key is a hex BLAKE3 hash".into());
+                    }
+                }
                 let listed = template.template.institutions.len();
                 let distinct: std::collections::HashSet<_> = institutions.iter().collect();
                 if institutions.len() != listed || distinct.len() != listed {
@@ -328,8 +350,9 @@ impl JobSpec {
     }
 }
 
-/// Parses a committed query's commitments (as `tacit psi commit` prints them).
-pub fn psi_commitments(hex_values: &[String]) -> Result<Vec<ark_bn254::Fr>> {
+/// Parses published commitments (BN254 field elements in hex, as `tacit psi commit` prints
+/// them).
+pub fn field_elements(hex_values: &[String]) -> Result<Vec<ark_bn254::Fr>> {
     hex_values
         .iter()
         .map(|h| {

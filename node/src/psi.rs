@@ -10,7 +10,7 @@ use tacit_mpc_engine::transport::quic::QuicTransport;
 use tacit_mpc_engine::{Security, SessionId};
 use tacit_psi::link::Link;
 
-use crate::api::{psi_commitments, JobSpec};
+use crate::api::{field_elements, JobSpec};
 use crate::daemon::Shared;
 use crate::error::{NodeError, Result};
 
@@ -30,7 +30,7 @@ pub async fn run(
         .enumerate()
         .map(|(c, channel)| Link::over(&format!("institution {c}"), channel, None))
         .collect();
-    let commitments = commitments.as_deref().map(psi_commitments).transpose()?;
+    let commitments = commitments.as_deref().map(field_elements).transpose()?;
     let config = tacit_psi::NodeConfig {
         t: shared.cfg.t(),
         security: Security::Malicious,

@@ -4,8 +4,12 @@
 //! rule, noise inside the MPC, release), every node charging the querier in its own ledger
 //! (in `node.redb`, before any figure opens). Every institution receives the outcome on its
 //! channel; it is also the job's result, since the released figures are public by design.
+//! With a proving key named in the job, the nodes then prove the release collaboratively
+//! against the institutions' published commitments, in the same engine session; the proof
+//! (snarkjs JSON) and its public inputs join the result once this node has verified it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ark_bn254::Fr;
@@ -13,7 +17,8 @@ use tacit_mpc_engine::field::WireField;
 use tacit_mpc_engine::transport::quic::QuicTransport;
 use tacit_mpc_engine::{Engine, Security, SessionId, Shares};
 use tacit_risk::ledger::LedgerState;
-use tacit_risk::{InstitutionInput, Ledger, NodeShares, SignedTemplate};
+use tacit_risk::proof::{Keys, Shape};
+use tacit_risk::{InstitutionInput, Ledger, NodeShares, Outcome, SignedTemplate};
 
 use crate::api::JobSpec;
 use crate::daemon::Shared;
@@ -23,6 +28,37 @@ use crate::error::{NodeError, Result};
 const LEDGER_KEY: &str = "risk.ledger";
 /// How long a node waits for an institution's input once the job runs.
 const INPUT_WAIT: Duration = Duration::from_secs(600);
+
+/// Proving keys loaded so far, by file hash (decoding and checking one takes a while).
+static KEYS: Mutex<Option<HashMap<String, Arc<Keys>>>> = Mutex::new(None);
+
+/// The name a proving key goes by in a job and in `risk-keys/`: the BLAKE3 hash of its file.
+pub fn proving_key_hash(file: &[u8]) -> String {
+    blake3::hash(file).to_hex().to_string()
+}
+
+/// The keys for `template` from the proving key file `<data_dir>/risk-keys/<hash>.pk`,
+/// checked against the hash and against the template's circuit.
+async fn keys(shared: &Shared, template: &SignedTemplate, hash: &str) -> Result<Arc<Keys>> {
+    if let Some(k) = KEYS.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.get(hash)) {
+        return Ok(k.clone());
+    }
+    let path = shared.cfg.data_dir().join("risk-keys").join(format!("{hash}.pk"));
+    let bytes = std::fs::read(&path).map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))?;
+    if proving_key_hash(&bytes) != hash {
+        return Err(NodeError::Config(format!("{}: its BLAKE3 hash is not {hash}", path.display())));
+    }
+    let pk = tokio::task::spawn_blocking(move || tacit_prover::keys::proving_key_from_bytes(&bytes))
+        .await
+        .map_err(|e| NodeError::Other(e.to_string()))?
+        .map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))?;
+    let shape = Shape::from_template(&template.template).map_err(|e| NodeError::BadRequest(e.to_string()))?;
+    let keys =
+        tacit_risk::proof::keys_from_proving_key(&shape, pk).await.map_err(|e| NodeError::Config(e.to_string()))?;
+    let keys = Arc::new(keys);
+    KEYS.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(hash.into(), keys.clone());
+    Ok(keys)
+}
 
 /// Field elements an institution deals to each node for `template`: its row counts and each
 /// aggregate per key, and its commitment salt.
@@ -102,8 +138,13 @@ pub async fn run(
     transport: Arc<QuicTransport>,
     session: SessionId,
 ) -> Result<serde_json::Value> {
-    let JobSpec::RiskQuery { template, .. } = spec else {
+    let JobSpec::RiskQuery { template, commitments, proving_key, .. } = spec else {
         return Err(NodeError::Other("not a risk query".into()));
+    };
+    // Keys first: a node that cannot prove fails before anything is charged or opened.
+    let proving = match (proving_key, commitments) {
+        (Some(hash), Some(c)) => Some((keys(shared, template, hash).await?, crate::api::field_elements(c)?)),
+        _ => None,
     };
     let mut channels = crate::lobby::take(shared, id)?;
     let mut inputs = Vec::with_capacity(channels.len());
@@ -119,18 +160,46 @@ pub async fn run(
     let patient = Arc::new(crate::jobs::Patient::new(transport, INPUT_WAIT));
     let mut engine = Engine::<Fr, _>::new(patient, shared.cfg.t(), Security::Malicious, session)
         .map_err(|e| NodeError::Other(format!("risk: {e}")))?;
-    let outcome = tacit_risk::run_query(&mut engine, template, &inputs, &mut ledger, Default::default())
-        .await
-        .map_err(|e| match e {
-            tacit_risk::RiskError::Mpc(tacit_mpc_engine::MpcError::Transport(t)) => NodeError::Transport(t),
-            other => NodeError::Other(format!("risk: {other}")),
-        })?;
+    let (outcome, material) =
+        tacit_risk::query::run_query_with_material(&mut engine, template, &inputs, &mut ledger, Default::default())
+            .await
+            .map_err(risk_err)?;
     let body = serde_json::to_vec(&outcome).map_err(|e| NodeError::Other(e.to_string()))?;
     for channel in &channels {
         // An institution that left misses its copy; the job's result holds the same.
         let _ = channel.outgoing.send(body.clone().into()).await;
     }
-    Ok(serde_json::json!({ "template": template.template.name, "outcome": outcome }))
+    drop(channels);
+    let mut result = serde_json::json!({ "template": template.template.name, "outcome": outcome });
+    if let (Some((keys, commitments)), Outcome::Released(release), Some(material)) = (proving, &outcome, material) {
+        let started = std::time::Instant::now();
+        let (statement, proof) = tacit_risk::sim::prove_at_node(
+            engine,
+            &template.template,
+            &commitments,
+            release,
+            &inputs,
+            &material,
+            &keys,
+        )
+        .await
+        .map_err(risk_err)?;
+        if !tacit_risk::proof::verify(&statement, &keys.pvk, &proof) {
+            return Err(NodeError::Other("the collaborative proof does not verify".into()));
+        }
+        result["proof"] = serde_json::to_value(tacit_prover::snarkjs::proof_to_snarkjs(&proof))
+            .map_err(|e| NodeError::Other(e.to_string()))?;
+        result["public"] = serde_json::json!(tacit_prover::snarkjs::public_to_snarkjs(&statement.public_inputs()));
+        result["proof_seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
+    }
+    Ok(result)
+}
+
+fn risk_err(e: tacit_risk::RiskError) -> NodeError {
+    match e {
+        tacit_risk::RiskError::Mpc(tacit_mpc_engine::MpcError::Transport(t)) => NodeError::Transport(t),
+        other => NodeError::Other(format!("risk: {other}")),
+    }
 }
 
 /// An institution's side: its shares for every node, in party order (element `i` for party

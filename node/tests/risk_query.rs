@@ -1,8 +1,9 @@
 //! Risk queries hosted by three nodes in one process over loopback QUIC: three institutions,
 //! each a client with its own certificate, join an approved template at every node with their
 //! shares; the release matches the oracle within its declared noise bounds, every node and
-//! institution sees the same outcome, and the querier's budget, kept in each node's store,
-//! refuses a second run, also after the nodes restart.
+//! institution sees the same outcome, the nodes' collaborative proof of it verifies against
+//! the published commitments, and the querier's budget, kept in each node's store, refuses a
+//! second run, also after the nodes restart.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -18,7 +19,7 @@ use tacit_risk::{sim, CellStatus, InstitutionInput, Outcome};
 
 const T: Duration = Duration::from_secs(120);
 
-async fn run(clients: &[Arc<Client>], spec: &JobSpec, inputs: &[InstitutionInput]) -> Outcome {
+async fn run(clients: &[Arc<Client>], spec: &JobSpec, inputs: &[InstitutionInput]) -> (Outcome, serde_json::Value) {
     let job = new_job_id();
     let tasks: Vec<_> = clients
         .iter()
@@ -33,13 +34,23 @@ async fn run(clients: &[Arc<Client>], spec: &JobSpec, inputs: &[InstitutionInput
         outcomes.push(task.await.unwrap());
     }
     assert!(outcomes.iter().all(|o| *o == outcomes[0]), "institutions got different outcomes");
+    let mut result = serde_json::Value::Null;
+    // Institutions get the outcome first; the nodes then prove it.
     for node in clients[0].nodes() {
-        let view = clients[0].status(node, &job, T).await.unwrap();
+        let deadline = tokio::time::Instant::now() + T;
+        let view = loop {
+            let view = clients[0].status(node, &job, T).await.unwrap();
+            if view.state != JobState::Running || tokio::time::Instant::now() > deadline {
+                break view;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         assert_eq!(view.state, JobState::Done, "{view:?}");
-        let at_node: Outcome = serde_json::from_value(view.result.unwrap()["outcome"].clone()).unwrap();
+        result = view.result.unwrap();
+        let at_node: Outcome = serde_json::from_value(result["outcome"].clone()).unwrap();
         assert_eq!(at_node, outcomes[0]);
     }
-    outcomes.swap_remove(0)
+    (outcomes.swap_remove(0), result)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,13 +72,33 @@ async fn institutions_run_a_risk_query_on_the_nodes() {
         })
         .collect();
     let (oracle, _) = tacit_risk::query::oracle(&template, &inputs).unwrap();
-    let signed = sim::approve_all(template).unwrap();
+    // The proving key, made once and copied to every node.
+    let shape = tacit_risk::proof::Shape::from_template(&template).unwrap();
+    let keys = tacit_risk::proof::setup(&shape).await.unwrap();
+    let pk = tacit_prover::keys::proving_key_to_bytes(&keys.pk).unwrap();
+    let hash = tacit_node::risk::proving_key_hash(&pk);
+    for i in 1..=3 {
+        let keys_dir = dir.path().join(format!("data-{i}")).join("risk-keys");
+        std::fs::create_dir_all(&keys_dir).unwrap();
+        std::fs::write(keys_dir.join(format!("{hash}.pk")), &pk).unwrap();
+    }
+    let commitments: Vec<_> = inputs.iter().map(|i| i.commitment().unwrap()).collect();
+    let signed = sim::approve_all(template.clone()).unwrap();
     let spec = JobSpec::RiskQuery {
         template: Box::new(signed),
         institutions: clients.iter().map(|c| c.fingerprint()).collect(),
+        commitments: Some(commitments.iter().map(tacit_psi::committed::to_hex).collect()),
+        proving_key: Some(hash),
     };
 
-    let Outcome::Released(release) = run(&clients, &spec, &inputs).await else { panic!("refused") };
+    let (Outcome::Released(release), result) = run(&clients, &spec, &inputs).await else { panic!("refused") };
+    let proof: tacit_prover::snarkjs::SnarkjsProof = serde_json::from_value(result["proof"].clone()).unwrap();
+    let proof = tacit_prover::snarkjs::proof_from_snarkjs(&proof).unwrap();
+    assert!(tacit_risk::proof::verify_release(&template, &commitments, &release, &keys.pvk, &proof).unwrap());
+    // The proof is bound to the commitments: another institution's input does not verify.
+    let mut other = commitments.clone();
+    other[0] = inputs[1].commitment().unwrap();
+    assert!(!tacit_risk::proof::verify_release(&template, &other, &release, &keys.pvk, &proof).unwrap());
     assert_eq!(release.cells.len(), oracle.len());
     assert!(release.released() > 0 && release.suppressed() > 0, "the demo data has both");
     for (cell, exact) in release.cells.iter().zip(&oracle) {
@@ -85,7 +116,7 @@ async fn institutions_run_a_risk_query_on_the_nodes() {
     }
 
     // The budget is spent: the same template is refused, also after the nodes restart.
-    let refused = run(&clients, &spec, &inputs).await;
+    let (refused, _) = run(&clients, &spec, &inputs).await;
     assert!(matches!(&refused, Outcome::Refused { reason } if reason.contains("budget")), "{refused:?}");
     for node in nodes.drain(..) {
         node.shutdown().await;
@@ -93,13 +124,13 @@ async fn institutions_run_a_risk_query_on_the_nodes() {
     for c in &configs {
         nodes.push(tacit_node::daemon::start(NodeConfig::load(c).unwrap()).await.unwrap());
     }
-    let refused = run(&clients, &spec, &inputs).await;
+    let (refused, _) = run(&clients, &spec, &inputs).await;
     assert!(matches!(refused, Outcome::Refused { .. }), "{refused:?}");
 
     // A template not approved by every institution is refused before anything is held.
-    let JobSpec::RiskQuery { mut template, institutions } = spec else { panic!() };
+    let JobSpec::RiskQuery { mut template, institutions, .. } = spec else { panic!() };
     template.approvals.pop();
-    let unapproved = JobSpec::RiskQuery { template, institutions };
+    let unapproved = JobSpec::RiskQuery { template, institutions, commitments: None, proving_key: None };
     let err = clients[0].join_risk(&new_job_id(), &unapproved, &inputs[0], T).await.unwrap_err().to_string();
     assert!(err.contains("approv"), "{err}");
     for node in nodes {

@@ -844,13 +844,32 @@ pub struct Keys {
     pub matrices: R1csMatrices,
 }
 
-/// Generates keys for a shape.
-pub async fn setup(shape: &Shape) -> Result<Keys, RiskError> {
+/// The constraint matrices of a shape's circuit.
+async fn matrices(shape: &Shape) -> Result<R1csMatrices, RiskError> {
     let mut r1cs = R1cs::<Fr>::new_setup();
     circuit(&mut r1cs, &Statement::for_setup(shape.clone()), None).await?;
     let cs = r1cs.constraint_system().map_err(circuit_err)?;
-    let (pk, matrices) =
-        tacit_prover::keys::setup_from_cs(&cs, &mut rand::thread_rng()).map_err(|e| RiskError::Proof(e.to_string()))?;
+    R1csMatrices::from_cs(&cs).map_err(|e| RiskError::Proof(e.to_string()))
+}
+
+/// Generates keys for a shape (a local trusted setup).
+pub async fn setup(shape: &Shape) -> Result<Keys, RiskError> {
+    let matrices = matrices(shape).await?;
+    let pk = tacit_prover::keys::setup_from_matrices(&matrices, &mut rand::thread_rng())
+        .map_err(|e| RiskError::Proof(e.to_string()))?;
+    keys_with(pk, matrices)
+}
+
+/// Keys for a shape from a proving key made elsewhere (a ceremony, or `tacit risk setup`
+/// run once and copied to every node, which must all prove with the same key): the
+/// circuit's matrices are synthesized here and the key's sizes checked against them.
+pub async fn keys_from_proving_key(shape: &Shape, pk: ProvingKey<Bn254>) -> Result<Keys, RiskError> {
+    let matrices = matrices(shape).await?;
+    matrices.check_proving_key(&pk).map_err(|e| RiskError::Proof(format!("the proving key does not fit: {e}")))?;
+    keys_with(pk, matrices)
+}
+
+fn keys_with(pk: ProvingKey<Bn254>, matrices: R1csMatrices) -> Result<Keys, RiskError> {
     let pvk = Groth16::<Bn254>::process_vk(&pk.vk).map_err(|e| RiskError::Proof(e.to_string()))?;
     Ok(Keys { pk, pvk, matrices })
 }

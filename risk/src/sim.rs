@@ -290,7 +290,22 @@ pub async fn run_nodes_proved<T: Transport>(
     Ok((out, commitments))
 }
 
-/// One node's part of the proof of a release, in the engine session of the query.
+/// One node's part of the proof of a release, in the engine session of the query (after
+/// [`crate::query::run_query_with_material`]): the statement built from the template, the
+/// published commitments and the release, and the collaborative proof of it over this
+/// node's shares of the inputs and of the proof material.
+pub async fn prove_at_node<T: Transport>(
+    engine: tacit_mpc_engine::Engine<Fr, T>,
+    template: &crate::Template,
+    commitments: &[Fr],
+    release: &crate::Release,
+    shares: &[NodeShares],
+    material: &ProofMaterial,
+    keys: &Keys,
+) -> Result<(Statement, Proof<Bn254>), RiskError> {
+    prove_release(engine, template, commitments, release, shares, material, keys, None).await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn prove_release<T: Transport>(
     engine: tacit_mpc_engine::Engine<Fr, T>,
