@@ -187,10 +187,14 @@ pub async fn run(
         if !tacit_risk::proof::verify(&statement, &keys.pvk, &proof) {
             return Err(NodeError::Other("the collaborative proof does not verify".into()));
         }
-        result["proof"] = serde_json::to_value(tacit_prover::snarkjs::proof_to_snarkjs(&proof))
+        let proof = serde_json::to_value(tacit_prover::snarkjs::proof_to_snarkjs(&proof))
             .map_err(|e| NodeError::Other(e.to_string()))?;
-        result["public"] = serde_json::json!(tacit_prover::snarkjs::public_to_snarkjs(&statement.public_inputs()));
-        result["proof_seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
+        let public = tacit_prover::snarkjs::public_to_snarkjs(&statement.public_inputs());
+        if let Some(map) = result.as_object_mut() {
+            map.insert("proof".into(), proof);
+            map.insert("public".into(), serde_json::json!(public));
+            map.insert("proof_seconds".into(), serde_json::json!(started.elapsed().as_secs_f64()));
+        }
     }
     Ok(result)
 }
