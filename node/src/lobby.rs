@@ -26,9 +26,14 @@ pub struct Lobby {
 #[derive(Debug)]
 struct Waiting {
     digest: [u8; 32],
+    institutions: Vec<Fingerprint>,
     channels: Vec<Option<IntakeChannel>>,
     since: Instant,
 }
+
+/// Jobs one institution may be waiting in at once at a node: each waiting channel may hold
+/// a frame read ahead, so this bounds what one client can make a node keep.
+pub const MAX_WAITING_PER_INSTITUTION: usize = 8;
 
 fn lock(lobby: &Mutex<Lobby>) -> std::sync::MutexGuard<'_, Lobby> {
     lobby.lock().unwrap_or_else(|e| e.into_inner())
@@ -87,9 +92,10 @@ fn admit(shared: &Arc<Shared>, payload: &[u8], client: Option<Fingerprint>) -> R
     let name = crate::daemon::authorise(&shared.cfg, client, kind)?;
     spec.validate(shared.cfg.n, shared.cfg.t())?;
     let id = parse_job_id(&job_id)?;
-    let index = client
-        .and_then(|fp| spec.institution_index(&fp))
-        .ok_or_else(|| NodeError::Unauthorised { client: name.clone(), job: format!("query {job_id}") })?;
+    let (fp, index) = client
+        .and_then(|fp| Some((fp, spec.institution_index(&fp)?)))
+        .ok_or_else(|| NodeError::Unauthorised { client: name.clone(), job: format!("job {job_id}") })?;
+    room(shared, &id, &spec, &fp)?;
     let digest = hex::encode(spec.digest());
     let view = match shared.store.job(&id)? {
         Some(rec) if rec.spec_digest != digest => {
@@ -113,6 +119,36 @@ fn admit(shared: &Arc<Shared>, payload: &[u8], client: Option<Fingerprint>) -> R
     Ok(Admitted { id, spec: *spec, index, client: name, view })
 }
 
+/// Whether the lobby takes a join of `client` to job `id`: the job is not waiting under
+/// another spec, and neither the lobby nor this institution's share of it is full.
+fn room(shared: &Shared, id: &[u8; 16], spec: &JobSpec, client: &Fingerprint) -> Result<()> {
+    let expiry = shared.cfg.job_timeout();
+    let mut lobby = lock(&shared.lobby);
+    // Jobs whose institutions never all came are dropped (closing their channels).
+    lobby.waiting.retain(|_, w| w.since.elapsed() < expiry);
+    match lobby.waiting.get(id) {
+        Some(w) if w.digest != spec.digest() => {
+            return Err(NodeError::BadRequest("job id in use with another job".into()));
+        }
+        Some(_) => return Ok(()),
+        None if lobby.waiting.len() >= MAX_HELD_JOBS => {
+            return Err(NodeError::BadRequest(format!("{MAX_HELD_JOBS} jobs are waiting for institutions: try later")));
+        }
+        None => {}
+    }
+    let mine = lobby
+        .waiting
+        .values()
+        .filter(|w| w.institutions.iter().zip(&w.channels).any(|(f, c)| f == client && c.is_some()))
+        .count();
+    if mine >= MAX_WAITING_PER_INSTITUTION {
+        return Err(NodeError::BadRequest(format!(
+            "this institution is already waiting in {MAX_WAITING_PER_INSTITUTION} jobs here"
+        )));
+    }
+    Ok(())
+}
+
 /// Puts an institution's channel in the lobby; returns all the job's channels once complete.
 fn park(
     shared: &Arc<Shared>,
@@ -121,12 +157,9 @@ fn park(
     index: usize,
     channel: IntakeChannel,
 ) -> Option<Vec<IntakeChannel>> {
-    let institutions = spec.institutions().len();
     let digest = spec.digest();
-    let expiry = shared.cfg.job_timeout();
     let mut lobby = lock(&shared.lobby);
-    // Jobs whose institutions never all came are dropped (closing their channels).
-    lobby.waiting.retain(|_, w| w.since.elapsed() < expiry);
+    // Checked by `room` before the channel was accepted; checked again for a racing join.
     if lobby.waiting.get(&id).is_some_and(|w| w.digest != digest) {
         tracing::warn!(target: "tacit::node", job = %hex::encode(id), "join with another spec: dropped");
         return None;
@@ -137,7 +170,8 @@ fn park(
     }
     let waiting = lobby.waiting.entry(id).or_insert_with(|| Waiting {
         digest,
-        channels: (0..institutions).map(|_| None).collect(),
+        institutions: spec.institutions().to_vec(),
+        channels: spec.institutions().iter().map(|_| None).collect(),
         since: Instant::now(),
     });
     // A second join by the same institution replaces its first channel (a reconnect).

@@ -56,7 +56,7 @@ async fn run_query_as(clients: &[Arc<Client>], spec: &JobSpec, inputs: Vec<Input
     }
     // The job's public result at every node: mode and institutions only.
     for node in clients[0].nodes() {
-        let view = clients[0].status(node, job, T).await.unwrap();
+        let view = common::settled(&clients[0], node, job, T).await;
         assert_eq!(view.state, JobState::Done, "{view:?}");
         let result = view.result.unwrap();
         assert_eq!(result["mode"], mode.name());
@@ -114,7 +114,7 @@ async fn institutions_run_queries_on_the_nodes() {
         assert!(task.await.unwrap().is_err());
     }
     for node in clients[0].nodes() {
-        let view = clients[0].status(node, &job, T).await.unwrap();
+        let view = common::settled(&clients[0], node, &job, T).await;
         assert_eq!(view.state, JobState::Failed);
         let error = view.error.unwrap();
         assert!(error.contains("institution 2"), "{error}");
@@ -135,6 +135,15 @@ async fn institutions_run_queries_on_the_nodes() {
     let bad = JobSpec::PsiQuery { mode: Mode::Set, institutions: vec![institutions[0]; 2], commitments: None };
     let refused = clients[0].join_psi(&new_job_id(), &bad, T).await.unwrap_err().to_string();
     assert!(refused.contains("listed twice"), "{refused}");
+
+    // One institution can hold only so many waiting joins at a node (each keeps a channel).
+    let mut held = Vec::new();
+    for _ in 0..tacit_node::lobby::MAX_WAITING_PER_INSTITUTION {
+        held.push(clients[0].join_psi(&new_job_id(), &spec, T).await.unwrap());
+    }
+    let refused = clients[0].join_psi(&new_job_id(), &spec, T).await.unwrap_err().to_string();
+    assert!(refused.contains("already waiting"), "{refused}");
+    drop(held);
 
     for node in nodes {
         node.shutdown().await;

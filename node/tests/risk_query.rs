@@ -37,14 +37,7 @@ async fn run(clients: &[Arc<Client>], spec: &JobSpec, inputs: &[InstitutionInput
     let mut result = serde_json::Value::Null;
     // Institutions get the outcome first; the nodes then prove it.
     for node in clients[0].nodes() {
-        let deadline = tokio::time::Instant::now() + T;
-        let view = loop {
-            let view = clients[0].status(node, &job, T).await.unwrap();
-            if view.state != JobState::Running || tokio::time::Instant::now() > deadline {
-                break view;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let view = common::settled(&clients[0], node, &job, T).await;
         assert_eq!(view.state, JobState::Done, "{view:?}");
         result = view.result.unwrap();
         let at_node: Outcome = serde_json::from_value(result["outcome"].clone()).unwrap();

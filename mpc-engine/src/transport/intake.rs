@@ -62,9 +62,11 @@ fn intake_transport() -> Result<quinn::TransportConfig, TransportError> {
 const MODE_REQUEST: u8 = 0;
 /// First byte of a stream: a length-prefixed request that may become a channel.
 const MODE_CHANNEL: u8 = 1;
-/// Frames queued in each direction of a channel at most; a peer that sends faster waits
-/// (QUIC flow control), so a channel's memory is bounded by this times its frame cap.
+/// Frames queued to send on a channel at most.
 const CHANNEL_QUEUE: usize = 4;
+/// Frames read ahead of the application at most: a peer that sends faster waits (QUIC flow
+/// control), so what a channel holds unread is one queued frame and one being read.
+const CHANNEL_READ_AHEAD: usize = 1;
 
 /// A duplex channel of framed messages between a client and a node, over one QUIC stream.
 /// Frames are at most the cap given when it was opened; a longer one closes the channel.
@@ -90,7 +92,7 @@ struct ChannelEnds {
 impl IntakeChannel {
     fn new(max_frame: usize) -> (Self, ChannelEnds) {
         let (outgoing, from_app) = mpsc::channel(CHANNEL_QUEUE);
-        let (to_app, incoming) = mpsc::channel(CHANNEL_QUEUE);
+        let (to_app, incoming) = mpsc::channel(CHANNEL_READ_AHEAD);
         (Self { outgoing, incoming }, ChannelEnds { to_app, from_app, max_frame })
     }
 }

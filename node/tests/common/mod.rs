@@ -78,3 +78,21 @@ pub async fn submit_done(client: &Client, spec: &JobSpec, timeout: std::time::Du
         })
         .collect()
 }
+
+/// Job `job`'s view at `node` once it is no longer running (or after `timeout`): a joined
+/// job's institutions may have their output before the node records the job.
+pub async fn settled(
+    client: &Client,
+    node: tacit_mpc_engine::PartyId,
+    job: &str,
+    timeout: std::time::Duration,
+) -> JobView {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let view = client.status(node, job, timeout).await.unwrap();
+        if view.state != JobState::Running || tokio::time::Instant::now() > deadline {
+            return view;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
