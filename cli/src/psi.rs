@@ -75,23 +75,7 @@ pub enum PsiCommand {
     /// Joins a query on the nodes as one of its institutions (`client.toml` from
     /// `tacit node init --institutions K`, or your own) and prints what this institution
     /// learns.
-    Join {
-        /// This institution's client file (certificate, key, nodes).
-        #[arg(long)]
-        client: PathBuf,
-        /// The query file (`tacit psi query`).
-        #[arg(long)]
-        query: PathBuf,
-        /// This institution's CSV.
-        #[arg(long)]
-        input: PathBuf,
-        /// For a committed query: this institution's opening file (`tacit psi commit`).
-        #[arg(long)]
-        opening: Option<PathBuf>,
-        /// Print exactly one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Join(crate::node::JoinArgs),
     /// Commits to a CSV input before a committed query: prints the commitment to publish
     /// and writes the opening (commitment and secret salt) to `--out` (mode 0600).
     Commit {
@@ -224,7 +208,7 @@ pub fn run(command: PsiCommand) -> anyhow::Result<()> {
             let mode = mode_of(mode, min_size, min_sets, institution.len())?;
             write_query(mode, &institution, commitment, &out)
         }
-        PsiCommand::Join { client, query, input, opening, json } => join(&client, &query, &input, opening, json),
+        PsiCommand::Join(a) => join(&a.client, &a.query, &a.input, a.opening, a.json),
     }
 }
 

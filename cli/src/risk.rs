@@ -98,23 +98,7 @@ pub enum RiskCommand {
     },
     /// Joins a query on the nodes as one of its institutions with this institution's table:
     /// deals its shares to the nodes (each receives only its own) and prints the outcome.
-    Join {
-        /// This institution's client file (certificate, key, nodes).
-        #[arg(long)]
-        client: PathBuf,
-        /// The query file (`tacit risk query`).
-        #[arg(long)]
-        query: PathBuf,
-        /// This institution's CSV table.
-        #[arg(long)]
-        input: PathBuf,
-        /// For a proved query: this institution's opening file (`tacit risk commit`).
-        #[arg(long)]
-        opening: Option<PathBuf>,
-        /// Print exactly one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Join(crate::node::JoinArgs),
     /// Writes a demo template signed with the demo institutions' keys, and their tables.
     Example {
         /// Output directory.
@@ -200,7 +184,7 @@ pub fn run(command: RiskCommand) -> anyhow::Result<()> {
         }
         RiskCommand::Setup { template, out } => write_setup(&template, &out),
         RiskCommand::Commit { template, institution, input, out } => commit(&template, &institution, &input, &out),
-        RiskCommand::Join { client, query, input, opening, json } => join(&client, &query, &input, opening, json),
+        RiskCommand::Join(a) => join(&a.client, &a.query, &a.input, a.opening, a.json),
     }
 }
 
