@@ -232,3 +232,81 @@ pub fn settle(
     }
     Ok(SettleReceipt { execution_gas: r.execution_gas, tx_gas: r.tx_gas, excluded })
 }
+
+/// An auction contract as deployed: its parameters (read back from its immutables) and the
+/// contracts it calls.
+#[derive(Clone, Debug)]
+pub struct Deployed {
+    /// Kind, capacity, deadline and node set.
+    pub params: AuctionParams,
+    /// Its Groth16 verifier.
+    pub verifier: Address,
+    /// Its Poseidon contract.
+    pub hasher: Address,
+}
+
+/// Reads an auction contract's parameters.
+pub fn read_deployed(chain: &mut LocalChain, auction: Address) -> Result<Deployed, AuctionError> {
+    if chain.code_hash(auction).is_none_or(|h| h == revm::primitives::KECCAK_EMPTY) {
+        return Err(AuctionError::Chain(format!("no contract at {auction}")));
+    }
+    let word = |x: U256, what: &str| -> Result<u64, AuctionError> {
+        u64::try_from(x).map_err(|_| AuctionError::Chain(format!("{what} overflows")))
+    };
+    let units = usize::try_from(view(chain, auction, SealedBidAuction::unitsCall {})?)
+        .map_err(|_| AuctionError::Chain("units overflow".into()))?;
+    let kind = match view(chain, auction, SealedBidAuction::kindCall {})? {
+        0 if units == 1 => AuctionKind::FirstPrice,
+        1 if units == 1 => AuctionKind::Vickrey,
+        2 => AuctionKind::Uniform { units },
+        code => return Err(AuctionError::Chain(format!("unknown auction kind {code} with {units} units"))),
+    };
+    let capacity = usize::try_from(view(chain, auction, SealedBidAuction::capacityCall {})?)
+        .map_err(|_| AuctionError::Chain("capacity overflows".into()))?;
+    let deadline = word(view(chain, auction, SealedBidAuction::deadlineCall {})?, "deadline")?;
+    let node_set = view(chain, auction, SealedBidAuction::nodeSetCall {})?.0;
+    Ok(Deployed {
+        params: AuctionParams { kind, capacity, deadline, node_set },
+        verifier: view(chain, auction, SealedBidAuction::verifierCall {})?,
+        hasher: view(chain, auction, SealedBidAuction::hasherCall {})?,
+    })
+}
+
+/// Checks that the contract at `auction` is one a node set may run: an auction of `shape`
+/// for exactly `node_set`, whose verifier holds `vk` (its code equals a fresh deployment of
+/// the verifier for `vk`, the key being in the code's immutables). Returns what it read.
+pub fn check_deployed(
+    chain: &mut LocalChain,
+    auction: Address,
+    shape: crate::circuit::Shape,
+    vk: &ark_groth16::VerifyingKey<ark_bn254::Bn254>,
+    node_set: [u8; 32],
+) -> Result<Deployed, AuctionError> {
+    let deployed = read_deployed(chain, auction)?;
+    let p = &deployed.params;
+    if p.kind != shape.kind || p.capacity != shape.capacity {
+        return Err(AuctionError::Chain(format!(
+            "the contract is a {} auction for {} bidders, the key is for {} and {}",
+            p.kind, p.capacity, shape.kind, shape.capacity
+        )));
+    }
+    if p.node_set != node_set {
+        return Err(AuctionError::Chain("the contract names another node set".into()));
+    }
+    let mut scratch = LocalChain::new();
+    let reference = scratch.deploy_verifier(vk)?;
+    if scratch.code_hash(reference) != chain.code_hash(deployed.verifier) {
+        return Err(AuctionError::Chain(format!("the verifier at {} does not hold this key", deployed.verifier)));
+    }
+    Ok(deployed)
+}
+
+/// The node set a contract records: a hash of the nodes' certificate fingerprints in party
+/// order.
+pub fn node_set_hash<'a>(fingerprints: impl IntoIterator<Item = &'a [u8; 32]>) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    for fp in fingerprints {
+        hasher.update(fp);
+    }
+    *hasher.finalize().as_bytes()
+}

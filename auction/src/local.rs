@@ -148,18 +148,16 @@ impl LocalAuction {
         std::fs::create_dir_all(&config.dir).map_err(|e| AuctionError::Store(e.to_string()))?;
         let transports = local_quic_cluster(config.nodes, config.quic.clone()).await?;
         // The node set the contract records: a hash of the nodes' certificate pins.
-        let mut hasher_input = Vec::new();
         let mut identities = Vec::new();
         for id in PartyId::all(config.nodes) {
-            let identity = PartyIdentity::generate(id)?;
-            hasher_input.extend_from_slice(identity.fingerprint().as_bytes());
-            identities.push((id, identity));
+            identities.push((id, PartyIdentity::generate(id)?));
         }
+        let pins: Vec<Fingerprint> = identities.iter().map(|(_, identity)| identity.fingerprint()).collect();
         let params = AuctionParams {
             kind: config.kind,
             capacity: config.capacity,
             deadline,
-            node_set: *blake3::hash(&hasher_input).as_bytes(),
+            node_set: chain::node_set_hash(pins.iter().map(Fingerprint::as_bytes)),
         };
         let deploy_params = params.clone();
         let address = chain.with(move |c| chain::deploy(c, verifier, hasher, &deploy_params))??;

@@ -65,10 +65,7 @@ impl ShareStore {
 
     /// Stores a packet's shares, replacing an earlier packet of the same bidder.
     pub fn put(&self, s: &Submission) -> Result<(), AuctionError> {
-        let mut value = Vec::with_capacity(32 * s.shares.len());
-        for x in &s.shares {
-            value.extend_from_slice(&x.into_bigint().to_bytes_be());
-        }
+        let value = encode_shares(&s.shares);
         let tx = self.db.begin_write().map_err(store_err)?;
         {
             let mut table = tx.open_table(SHARES).map_err(store_err)?;
@@ -87,11 +84,7 @@ impl ShareStore {
             Err(e) => return Err(store_err(e)),
         };
         let Some(value) = table.get(key(auction, index).as_slice()).map_err(store_err)? else { return Ok(None) };
-        let bytes = value.value();
-        if bytes.len() != 32 * VALUES_PER_BID {
-            return Err(AuctionError::Store("stored shares have the wrong length".into()));
-        }
-        Ok(Some(bytes.chunks_exact(32).map(Fr::from_be_bytes_mod_order).collect()))
+        decode_shares(value.value()).map(Some)
     }
 
     /// This node's shares of every bidder on chain (`None` where it has no packet).
@@ -100,6 +93,23 @@ impl ShareStore {
             .map(|i| self.get(bids.address, u32::try_from(i).map_err(|_| AuctionError::Params("index".into()))?))
             .collect()
     }
+}
+
+/// A bidder's shares as stored: [`VALUES_PER_BID`] big-endian words.
+pub fn encode_shares(shares: &[Fr]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut value = zeroize::Zeroizing::new(Vec::with_capacity(32 * shares.len()));
+    for x in shares {
+        value.extend_from_slice(&x.into_bigint().to_bytes_be());
+    }
+    value
+}
+
+/// Reads shares written by [`encode_shares`].
+pub fn decode_shares(bytes: &[u8]) -> Result<Vec<Fr>, AuctionError> {
+    if bytes.len() != 32 * VALUES_PER_BID {
+        return Err(AuctionError::Store("stored shares have the wrong length".into()));
+    }
+    Ok(bytes.chunks_exact(32).map(Fr::from_be_bytes_mod_order).collect())
 }
 
 /// Checks a packet for this node against the chain: decodes and authenticates it (see

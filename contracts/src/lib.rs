@@ -322,6 +322,15 @@ pub struct LocalChain {
     nonce: u64,
     /// Where every transaction and clock change is appended, for [`LocalChain::open_journal`].
     journal: Option<std::fs::File>,
+    /// How much of a journal has been applied ([`LocalChain::follow_journal`]).
+    followed: Followed,
+}
+
+/// Bytes and lines of a journal applied so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct Followed {
+    bytes: u64,
+    lines: usize,
 }
 
 /// One line of a chain journal.
@@ -353,39 +362,74 @@ impl LocalChain {
                 c.disable_nonce_check = true;
             })
             .build_mainnet();
-        Self { evm, caller: Address::repeat_byte(0x7a), nonce: 0, journal: None }
+        Self { evm, caller: Address::repeat_byte(0x7a), nonce: 0, journal: None, followed: Followed::default() }
     }
 
     /// A chain kept in a journal file: every transaction and clock change is appended to
     /// `path`, and opening an existing journal replays it (execution is deterministic), so
     /// separate commands can work on one chain.
     pub fn open_journal(path: &std::path::Path) -> Result<Self> {
-        let io = |e: std::io::Error| ContractError::Evm(format!("journal {}: {e}", path.display()));
         let mut chain = Self::new();
-        if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(io)?;
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let bad = |m: String| ContractError::Evm(format!("journal line {}: {m}", n + 1));
-                let entry: JournalEntry = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-                match entry {
-                    JournalEntry::Time { seconds } => chain.set_timestamp(seconds)?,
-                    JournalEntry::Tx { from, to, data } => {
-                        let from: Address = from.parse().map_err(|_| bad("bad address".into()))?;
-                        let data = hex::decode(data.trim_start_matches("0x")).map_err(|e| bad(e.to_string()))?;
-                        let kind = match to {
-                            Some(to) => TxKind::Call(to.parse().map_err(|_| bad("bad address".into()))?),
-                            None => TxKind::Create,
-                        };
-                        let own = std::mem::replace(&mut chain.caller, from);
-                        let r = chain.transact(kind, data);
-                        chain.caller = own;
-                        r?;
-                    }
-                }
-            }
-        }
+        chain.follow_journal(path)?;
+        let io = |e: std::io::Error| ContractError::Evm(format!("journal {}: {e}", path.display()));
         chain.journal = Some(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?);
         Ok(chain)
+    }
+
+    /// Applies what was appended to the journal at `path` since this chain last read it: a
+    /// read-only view of a chain another process writes (a node following the chain), which
+    /// writes nothing itself. A missing file is an empty journal; a last line without its
+    /// newline is left for the next call (the writer may be appending it).
+    pub fn follow_journal(&mut self, path: &std::path::Path) -> Result<()> {
+        use std::io::{Read, Seek};
+        let io = |e: std::io::Error| ContractError::Evm(format!("journal {}: {e}", path.display()));
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(e)),
+        };
+        file.seek(std::io::SeekFrom::Start(self.followed.bytes)).map_err(io)?;
+        let mut appended = Vec::new();
+        file.read_to_end(&mut appended).map_err(io)?;
+        let Some(end) = appended.iter().rposition(|b| *b == b'\n') else { return Ok(()) };
+        let complete = &appended[..=end];
+        for line in complete.split(|b| *b == b'\n') {
+            self.followed.lines += 1;
+            let line = String::from_utf8_lossy(line);
+            if !line.trim().is_empty() {
+                self.apply(&line).map_err(|m| {
+                    ContractError::Evm(format!("journal {} line {}: {m}", path.display(), self.followed.lines))
+                })?;
+            }
+        }
+        // `split` yields an empty piece after the final newline: it is not a line.
+        self.followed.lines -= 1;
+        self.followed.bytes += complete.len() as u64;
+        Ok(())
+    }
+
+    fn apply(&mut self, line: &str) -> std::result::Result<(), String> {
+        let entry: JournalEntry = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        match entry {
+            JournalEntry::Time { seconds } => self.set_timestamp(seconds).map_err(|e| e.to_string()),
+            JournalEntry::Tx { from, to, data } => {
+                let from: Address = from.parse().map_err(|_| "bad address".to_string())?;
+                let data = hex::decode(data.trim_start_matches("0x")).map_err(|e| e.to_string())?;
+                let kind = match to {
+                    Some(to) => TxKind::Call(to.parse().map_err(|_| "bad address".to_string())?),
+                    None => TxKind::Create,
+                };
+                let own = std::mem::replace(&mut self.caller, from);
+                let r = self.transact(kind, data);
+                self.caller = own;
+                r.map(|_| ()).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The hash of the code deployed at `address` (`None` where no account exists).
+    pub fn code_hash(&self, address: Address) -> Option<revm::primitives::B256> {
+        self.evm.ctx.journaled_state.database.cache.accounts.get(&address).map(|a| a.info.code_hash)
     }
 
     fn record(&mut self, entry: &JournalEntry) -> Result<()> {

@@ -41,6 +41,12 @@ pub enum JobType {
     /// every node derives from a public seed. NOT private (the seed reveals the bids): for
     /// figures over the real mesh only.
     AuctionBench,
+    /// Host a sealed-bid auction deployed on the chain the node follows (local to each node):
+    /// accept its bidders' share packets.
+    AuctionHost,
+    /// Run a hosted auction after its deadline: validity and outcome in the MPC, the
+    /// collaborative proof.
+    AuctionRun,
     /// Internal: makes MPC preprocessing batches for the pool (proposed by party 1 only).
     PrepRefill,
     /// A private set intersection query whose institutions join over channels
@@ -53,7 +59,7 @@ pub enum JobType {
 
 impl JobType {
     /// Every type.
-    pub const ALL: [JobType; 12] = [
+    pub const ALL: [JobType; 14] = [
         JobType::SignerDkg,
         JobType::SignerRefresh,
         JobType::SignerReshare,
@@ -63,6 +69,8 @@ impl JobType {
         JobType::SignerInfo,
         JobType::JobStatus,
         JobType::AuctionBench,
+        JobType::AuctionHost,
+        JobType::AuctionRun,
         JobType::PrepRefill,
         JobType::PsiQuery,
         JobType::RiskQuery,
@@ -80,6 +88,8 @@ impl JobType {
             JobType::SignerInfo => "signer.info",
             JobType::JobStatus => "job.status",
             JobType::AuctionBench => "auction.bench",
+            JobType::AuctionHost => "auction.host",
+            JobType::AuctionRun => "auction.run",
             JobType::PrepRefill => "prep.refill",
             JobType::PsiQuery => "psi.query",
             JobType::RiskQuery => "risk.query",
@@ -99,7 +109,7 @@ impl JobType {
 
     /// Whether the nodes run it together over the mesh (otherwise each node answers alone).
     pub fn coordinated(self) -> bool {
-        !matches!(self, JobType::SignerPolicy | JobType::SignerInfo | JobType::JobStatus)
+        !matches!(self, JobType::SignerPolicy | JobType::SignerInfo | JobType::JobStatus | JobType::AuctionHost)
     }
 }
 
@@ -179,6 +189,24 @@ pub enum JobSpec {
         #[serde(default)]
         one_round_sbox: bool,
     },
+    /// Host the auction contract at `auction` (on the chain the node follows), proved with
+    /// the proving key `<data_dir>/auction-keys/<proving_key>.pk`; each node checks the
+    /// contract against the key and this cluster before it accepts bids.
+    AuctionHost {
+        /// The auction contract's address.
+        auction: String,
+        /// The proving key's hex BLAKE3 hash.
+        proving_key: String,
+    },
+    /// Run the hosted auction at `auction` (after its deadline); the result holds the outcome
+    /// and the settlement proof.
+    AuctionRun {
+        /// The auction contract's address.
+        auction: String,
+        /// The Poseidon S-box in one round instead of three (for nodes far apart).
+        #[serde(default)]
+        one_round_sbox: bool,
+    },
     /// Internal: `batches` preprocessing batches of the given composition, numbered from
     /// `first_seq` (the proposer's counter, which orders the pool).
     PrepRefill {
@@ -237,6 +265,8 @@ impl JobSpec {
             JobSpec::SignerPolicy { .. } => JobType::SignerPolicy,
             JobSpec::SignerInfo => JobType::SignerInfo,
             JobSpec::AuctionBench { .. } => JobType::AuctionBench,
+            JobSpec::AuctionHost { .. } => JobType::AuctionHost,
+            JobSpec::AuctionRun { .. } => JobType::AuctionRun,
             JobSpec::PrepRefill { .. } => JobType::PrepRefill,
             JobSpec::PsiQuery { .. } => JobType::PsiQuery,
             JobSpec::RiskQuery { .. } => JobType::RiskQuery,
@@ -282,6 +312,15 @@ impl JobSpec {
                     return bad("bidders must be in 1..=1000".into());
                 }
             }
+            JobSpec::AuctionHost { auction, proving_key } => {
+                crate::auction::parse_address(auction)?;
+                if !crate::proving::is_key_hash(proving_key) {
+                    return bad("proving_key is a hex BLAKE3 hash".into());
+                }
+            }
+            JobSpec::AuctionRun { auction, .. } => {
+                crate::auction::parse_address(auction)?;
+            }
             JobSpec::PrepRefill { .. } => return bad("prep.refill is started by the nodes only".into()),
             JobSpec::PsiQuery { mode, institutions, commitments } => {
                 let m = institutions.len();
@@ -311,7 +350,7 @@ impl JobSpec {
                     if commitments.is_none() {
                         return bad("a proved risk query needs the institutions' commitments".into());
                     }
-                    if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    if !crate::proving::is_key_hash(h) {
                         return bad("proving_key is a hex BLAKE3 hash".into());
                     }
                 }

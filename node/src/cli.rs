@@ -53,7 +53,7 @@ pub enum NodeCommand {
         /// Threshold.
         #[arg(long, default_value_t = 1)]
         threshold: usize,
-        /// Mesh port of party 1 (job API +100, metrics +200).
+        /// Mesh port of party 1 (job API +100, metrics +200, bids +300).
         #[arg(long, default_value_t = 7100)]
         base_port: u16,
         /// Comma-separated host IPs, one for all or one per party.
@@ -68,6 +68,11 @@ pub enum NodeCommand {
         /// PSI institution identities to create (`institution-<k>.toml`).
         #[arg(long, default_value_t = 0)]
         institutions: usize,
+        /// The chain journal the nodes follow to host auctions (e.g. an auction folder's
+        /// `chain.jsonl`, absolute or relative to the current folder); gives each node a bid
+        /// endpoint.
+        #[arg(long)]
+        chain: Option<PathBuf>,
     },
     /// Send a job to every node and print each node's answer (JSON lines).
     Submit {
@@ -198,9 +203,22 @@ pub fn main_with(args: NodeArgs) -> Result<()> {
             let cfg = NodeConfig::load(&path)?;
             runtime()?.block_on(crate::daemon::run(cfg, crate::daemon::termination()))
         }
-        Some(NodeCommand::Init { dir, parties, threshold, base_port, hosts, pool, recv_timeout_ms, institutions }) => {
+        Some(NodeCommand::Init {
+            dir,
+            parties,
+            threshold,
+            base_port,
+            hosts,
+            pool,
+            recv_timeout_ms,
+            institutions,
+            chain,
+        }) => {
             let timeouts = Timeouts { recv_ms: recv_timeout_ms, ..Timeouts::default() };
-            let options = InitOptions { parties, threshold, base_port, hosts, pool, timeouts, institutions };
+            // The party files are read from `dir`: a relative journal path would change meaning.
+            let chain =
+                chain.map(|c| std::path::absolute(&c)).transpose().map_err(|e| NodeError::Config(e.to_string()))?;
+            let options = InitOptions { parties, threshold, base_port, hosts, pool, timeouts, institutions, chain };
             let (configs, client) = crate::init::init(&dir, &options)?;
             for c in configs {
                 print_line(c.display())?;

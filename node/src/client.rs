@@ -26,6 +26,9 @@ pub struct NodeAddr {
     pub api: SocketAddr,
     /// The node's certificate fingerprint (pinned).
     pub fingerprint: Fingerprint,
+    /// Where the node takes bidders' share packets (hosted auctions), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bids: Option<SocketAddr>,
 }
 
 /// `client.toml`.

@@ -258,6 +258,22 @@ pub struct PartyToml {
     /// Risk queries' privacy budgets.
     #[serde(default)]
     pub risk: RiskSettings,
+    /// Where bidders send share packets of hosted auctions (UDP, QUIC; bidders anonymous,
+    /// packets signed); absent: no bid endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid_listen: Option<SocketAddr>,
+    /// The chain this node reads auctions from; absent: it hosts none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainSettings>,
+}
+
+/// `[chain]`: the chain as this node follows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSettings {
+    /// The chain's journal (the embedded EVM's transaction log, written by `tacit auction`),
+    /// replayed read-only into the node's own EVM.
+    pub journal: PathBuf,
 }
 
 /// `[risk]`: each querier's total privacy budget (epsilon) over all its risk queries; every
@@ -393,6 +409,28 @@ impl NodeConfig {
             return bad("max_request must be in 1 KiB..=64 MiB".into());
         }
         Ok(Self { base: base.to_path_buf(), me, n, quic, pool_sets, file })
+    }
+
+    /// Every party's certificate fingerprint, in party order (this node's own included).
+    pub fn party_fingerprints(&self) -> Result<Vec<Fingerprint>> {
+        PartyId::all(self.n)
+            .map(|p| {
+                if p == self.me {
+                    return Ok(self.quic.identity.fingerprint());
+                }
+                self.quic
+                    .peers
+                    .iter()
+                    .find(|peer| peer.id == p)
+                    .map(|peer| peer.cert_fingerprint)
+                    .ok_or_else(|| NodeError::Config(format!("no peer {p}")))
+            })
+            .collect()
+    }
+
+    /// The chain journal, if the node follows a chain.
+    pub fn chain_journal(&self) -> Option<PathBuf> {
+        self.file.chain.as_ref().map(|c| resolve(&self.base, &c.journal))
     }
 
     /// The data folder.

@@ -313,6 +313,7 @@ async fn run_job(
         match spec {
             JobSpec::PsiQuery { .. } => crate::psi::run(shared, id, spec, transport.clone(), session).await,
             JobSpec::RiskQuery { .. } => crate::risk::run(shared, id, spec, transport.clone(), session).await,
+            JobSpec::AuctionRun { .. } => crate::auction::run(shared, spec, transport.clone(), session).await,
             _ => {
                 crate::jobs::run_coordinated(
                     &shared.signer,

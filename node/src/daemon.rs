@@ -63,6 +63,8 @@ pub struct Shared {
     aborts: Mutex<Vec<(String, String)>>,
     /// Institutions' channels of joined jobs.
     pub(crate) lobby: Mutex<crate::lobby::Lobby>,
+    /// The node's view of the chain (hosted auctions), if it follows one.
+    pub chain: Option<crate::auction::ChainView>,
 }
 
 fn view(rec: &JobRecord) -> JobView {
@@ -458,15 +460,18 @@ async fn handle_inner(shared: &Arc<Shared>, payload: &[u8], client: Option<Finge
             if kind.coordinated() {
                 submit_coordinated(shared, id, *spec, name).await
             } else {
-                run_local(shared, id, *spec, name)
+                run_local(shared, id, *spec, name).await
             }
         }
     }
 }
 
-fn run_local(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, client: String) -> Result<JobView> {
+async fn run_local(shared: &Arc<Shared>, id: [u8; 16], spec: JobSpec, client: String) -> Result<JobView> {
     let started = Instant::now();
-    let result = crate::jobs::run_local(&shared.signer, &spec, &shared.cfg.pool_sets);
+    let result = match &spec {
+        JobSpec::AuctionHost { auction, proving_key } => crate::auction::host(shared, auction, proving_key).await,
+        _ => crate::jobs::run_local(&shared.signer, &spec, &shared.cfg.pool_sets),
+    };
     let kind = spec.job_type().name();
     let mut rec =
         JobRecord { state: JobState::Done, attempts: 1, ..JobRecord::queued(&id, kind, &spec.digest(), Some(client)) };
@@ -602,7 +607,16 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
     let mut intake = IntakeServer::bind_authenticated(cfg.file.api_listen, &cfg.quic.identity, cfg.file.max_request)?;
     let api_addr = intake.local_addr()?;
     let leader = PartyId::new(1).ok_or_else(|| NodeError::Config("no party 1".into()))?;
+    let chain = cfg.chain_journal().map(crate::auction::ChainView::open).transpose()?;
+    let bids = match cfg.file.bid_listen {
+        Some(addr) => {
+            wait_for_udp_port(addr).await;
+            Some(IntakeServer::bind(addr, &cfg.quic.identity, tacit_auction::bidder::PACKET_LEN)?)
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared {
+        chain,
         mesh: Mesh::new(cfg.quic.clone(), metrics.clone()),
         cfg,
         store,
@@ -633,6 +647,22 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
             tokio::spawn(crate::coord::follow(shared, stop_rx))
         }
     };
+    if let Some(mut bids) = bids {
+        let shared = shared.clone();
+        let mut stop_rx = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    r = bids.next() => match r {
+                        Some(req) => { tokio::spawn(crate::auction::accept_bid(shared.clone(), req)); }
+                        None => break,
+                    },
+                    _ = stop_rx.changed() => break,
+                }
+            }
+            bids.close();
+        });
+    }
     let task = {
         let shared = shared.clone();
         let mut stop_rx = stop_rx;

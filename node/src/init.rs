@@ -1,6 +1,7 @@
 //! `tacit-node init`: a local N-party configuration set in one folder: per party a certificate,
 //! a private key and a store key (mode 0600), and `party-<i>.toml`; one client identity and
-//! `client.toml` listing every node, authorised for every job type; and optionally PSI
+//! `client.toml` listing every node, authorised for every job type (with the nodes' bid
+//! endpoints where a chain is given, for bidders); and optionally PSI
 //! institutions, `institution-<k>.toml` each, authorised for `psi.query`, `risk.query` and
 //! `job.status`.
 
@@ -21,7 +22,7 @@ pub struct InitOptions {
     pub parties: usize,
     /// Threshold.
     pub threshold: usize,
-    /// Mesh port of party 1 (party i: +i-1; job API +100; metrics +200).
+    /// Mesh port of party 1 (party i: +i-1; job API +100; metrics +200; bids +300).
     pub base_port: u16,
     /// Host of each party (one for all, or one per party).
     pub hosts: Vec<IpAddr>,
@@ -31,6 +32,9 @@ pub struct InitOptions {
     pub timeouts: Timeouts,
     /// PSI institution identities to create (`institution-<k>.toml`, k from 1).
     pub institutions: usize,
+    /// The chain journal every node follows (hosted auctions; each node also gets a bid
+    /// endpoint, port +300).
+    pub chain: Option<PathBuf>,
 }
 
 /// Writes a file readable by its owner only.
@@ -88,6 +92,9 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<(Vec<PathBuf>, PathBuf)> {
         clients.push(ClientEntry { name: name.clone(), fingerprint: identity.fingerprint(), jobs });
         institutions.push(name);
     }
+    let bid_addr = |i: usize| -> Result<Option<SocketAddr>> {
+        Ok(if o.chain.is_some() { Some(SocketAddr::new(host(i), port(300, i)?)) } else { None })
+    };
     let mut ids = Vec::new();
     let mut peers = Vec::new();
     for (i, id) in PartyId::all(o.parties).enumerate() {
@@ -126,17 +133,20 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<(Vec<PathBuf>, PathBuf)> {
             max_request: 1 << 20,
             quic: quic_options(&o.timeouts),
             risk: Default::default(),
+            bid_listen: bid_addr(i)?,
+            chain: o.chain.clone().map(|journal| crate::config::ChainSettings { journal }),
         };
         let path = dir.join(format!("party-{}.toml", id.get()));
         let text = toml::to_string_pretty(&file).map_err(|e| NodeError::Config(e.to_string()))?;
         std::fs::write(&path, text).map_err(io(&path))?;
         configs.push(path);
     }
-    let nodes: Vec<NodeAddr> = peers
-        .iter()
-        .zip(&ids)
-        .filter_map(|(p, id)| Some(NodeAddr { id: p.id, api: p.api_addr?, fingerprint: id.fingerprint() }))
-        .collect();
+    let mut nodes = Vec::new();
+    for (i, (p, id)) in peers.iter().zip(&ids).enumerate() {
+        if let Some(api) = p.api_addr {
+            nodes.push(NodeAddr { id: p.id, api, fingerprint: id.fingerprint(), bids: bid_addr(i)? });
+        }
+    }
     for name in institutions {
         write_client_file(dir, &name, &nodes)?;
     }

@@ -162,7 +162,10 @@ pub async fn run_coordinated(
             let plan = crate::prep::RefillPlan { first_seq: *first_seq, batches: *batches, counts };
             crate::prep::refill(store, transport, t, session, job, plan).await
         }
-        JobSpec::SignerPolicy { .. } | JobSpec::SignerInfo => Err(NodeError::Other("not a coordinated job".into())),
+        JobSpec::SignerPolicy { .. } | JobSpec::SignerInfo | JobSpec::AuctionHost { .. } => {
+            Err(NodeError::Other("not a coordinated job".into()))
+        }
+        JobSpec::AuctionRun { .. } => Err(NodeError::Other("auction runs need the node's chain view".into())),
         JobSpec::PsiQuery { .. } | JobSpec::RiskQuery { .. } => {
             Err(NodeError::Other("joined jobs run with their institutions' channels".into()))
         }

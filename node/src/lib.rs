@@ -13,6 +13,8 @@
 //!   [`coord`]: how the nodes agree on the next job (party 1 proposes, every node checks it
 //!   holds the same authorised job, then all run it under one session id).
 //! - [`jobs`]: job execution (signer DKG, refresh, reshare, presign, sign, auction.bench).
+//! - [`auction`]: hosted sealed-bid auctions (`auction.host`, the bid endpoint, `auction.run`)
+//!   over the node's own view of the chain; [`psi`], [`risk`]: queries institutions join.
 //! - [`prep`]: the pool of MPC preprocessing batches MPC jobs load (made in the background,
 //!   sealed, burned durably before use).
 //! - [`metrics`]: Prometheus text on a tiny HTTP endpoint.
@@ -22,6 +24,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod api;
+pub mod auction;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -35,6 +38,7 @@ pub mod lobby;
 pub mod mesh;
 pub mod metrics;
 pub mod prep;
+pub mod proving;
 pub mod psi;
 pub mod relay;
 pub mod risk;

@@ -32,10 +32,7 @@ const INPUT_WAIT: Duration = Duration::from_secs(600);
 /// Proving keys loaded so far, by file hash (decoding and checking one takes a while).
 static KEYS: Mutex<Option<HashMap<String, Arc<Keys>>>> = Mutex::new(None);
 
-/// The name a proving key goes by in a job and in `risk-keys/`: the BLAKE3 hash of its file.
-pub fn proving_key_hash(file: &[u8]) -> String {
-    blake3::hash(file).to_hex().to_string()
-}
+pub use crate::proving::proving_key_hash;
 
 /// The keys for `template` from the proving key file `<data_dir>/risk-keys/<hash>.pk`,
 /// checked against the hash and against the template's circuit.
@@ -43,15 +40,7 @@ async fn keys(shared: &Shared, template: &SignedTemplate, hash: &str) -> Result<
     if let Some(k) = KEYS.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.get(hash)) {
         return Ok(k.clone());
     }
-    let path = shared.cfg.data_dir().join("risk-keys").join(format!("{hash}.pk"));
-    let bytes = std::fs::read(&path).map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))?;
-    if proving_key_hash(&bytes) != hash {
-        return Err(NodeError::Config(format!("{}: its BLAKE3 hash is not {hash}", path.display())));
-    }
-    let pk = tokio::task::spawn_blocking(move || tacit_prover::keys::proving_key_from_bytes(&bytes))
-        .await
-        .map_err(|e| NodeError::Other(e.to_string()))?
-        .map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))?;
+    let pk = crate::proving::read_proving_key(&shared.cfg.data_dir(), "risk-keys", hash).await?;
     let shape = Shape::from_template(&template.template).map_err(|e| NodeError::BadRequest(e.to_string()))?;
     let keys =
         tacit_risk::proof::keys_from_proving_key(&shape, pk).await.map_err(|e| NodeError::Config(e.to_string()))?;

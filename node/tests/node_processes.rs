@@ -55,22 +55,6 @@ fn tune(configs: &[PathBuf]) {
     }
 }
 
-async fn submit_until_done(client: &Client, id: &str, spec: &JobSpec, limit: Duration) -> Vec<JobView> {
-    let start = Instant::now();
-    loop {
-        let answers = client.submit(id, spec, T).await;
-        let ok: Vec<JobView> = answers
-            .iter()
-            .filter_map(|(_, a)| a.as_ref().ok().filter(|v| v.state == JobState::Done).cloned())
-            .collect();
-        if ok.len() == answers.len() {
-            return ok;
-        }
-        assert!(start.elapsed() < limit, "job {id} did not succeed on retry: {answers:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
 #[test]
 fn kill_restart_retry_consistent_stores_and_clean_logs() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,15 +68,21 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
     let mut named = 0;
 
     rt.block_on(async {
-        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPolicy { policy: common::policy() }, RETRY).await;
-        let dkg = submit_until_done(&client, &new_job_id(), &JobSpec::SignerDkg, RETRY).await;
-        let key_id = dkg[0].result.as_ref().unwrap()["key_id"].as_str().unwrap().to_string();
-        submit_until_done(&client, &new_job_id(), &JobSpec::SignerPresign { count: 8, signers: vec![1, 2] }, RETRY)
+        common::submit_until_done(&client, &new_job_id(), &JobSpec::SignerPolicy { policy: common::policy() }, RETRY)
             .await;
+        let dkg = common::submit_until_done(&client, &new_job_id(), &JobSpec::SignerDkg, RETRY).await;
+        let key_id = dkg[0].result.as_ref().unwrap()["key_id"].as_str().unwrap().to_string();
+        common::submit_until_done(
+            &client,
+            &new_job_id(),
+            &JobSpec::SignerPresign { count: 8, signers: vec![1, 2] },
+            RETRY,
+        )
+        .await;
 
         // An auction's first run records its preprocessing demand; later runs load pool batches.
         let auction = JobSpec::AuctionBench { bidders: 4, seed: 3, one_round_sbox: false };
-        submit_until_done(&client, &new_job_id(), &auction, RETRY).await;
+        common::submit_until_done(&client, &new_job_id(), &auction, RETRY).await;
 
         for round in 0..4u64 {
             let victim = rng.gen_range(2..=3usize);
@@ -140,11 +130,11 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
             eprintln!("round {round}: killed {victim_name} after {kill_after:?}: {states:?}");
             let t0 = Instant::now();
             // The same job id, retried, succeeds once the node is back.
-            submit_until_done(&client, &id, &spec, RETRY).await;
+            common::submit_until_done(&client, &id, &spec, RETRY).await;
             eprintln!("round {round}: retry done after {:?}", t0.elapsed());
         }
         // One more signature after all the restarts.
-        submit_until_done(&client, &new_job_id(), &common::sign_spec(&key_id, 99, vec![1, 2]), RETRY).await;
+        common::submit_until_done(&client, &new_job_id(), &common::sign_spec(&key_id, 99, vec![1, 2]), RETRY).await;
         // And an auction once the proposer holds a pool batch again: it loads one.
         let metrics = NodeConfig::load(&configs[0]).unwrap().file.metrics_listen.unwrap();
         let start = Instant::now();
@@ -160,7 +150,7 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
             assert!(start.elapsed() < RETRY, "the pool did not refill: {level:?}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        submit_until_done(&client, &new_job_id(), &auction, RETRY).await;
+        common::submit_until_done(&client, &new_job_id(), &auction, RETRY).await;
     });
 
     for p in &procs {

@@ -18,7 +18,7 @@ fn free(port: u16) -> bool {
 pub fn base_port(n: usize) -> u16 {
     loop {
         let base: u16 = 20_000 + (rand::random::<u16>() % 30_000);
-        if (0..n as u16).all(|i| [0u16, 100, 200].iter().all(|off| free(base + off + i))) {
+        if (0..n as u16).all(|i| [0u16, 100, 200, 300].iter().all(|off| free(base + off + i))) {
             return base;
         }
     }
@@ -37,6 +37,19 @@ pub fn setup_with(
     recv_ms: u64,
     institutions: usize,
 ) -> (Vec<PathBuf>, PathBuf) {
+    setup_full(dir, n, t, pool, recv_ms, institutions, None)
+}
+
+/// As [`setup_with`], the nodes following the chain journal `chain` (with bid endpoints).
+pub fn setup_full(
+    dir: &Path,
+    n: usize,
+    t: usize,
+    pool: usize,
+    recv_ms: u64,
+    institutions: usize,
+    chain: Option<PathBuf>,
+) -> (Vec<PathBuf>, PathBuf) {
     let timeouts = Timeouts { recv_ms, connect_ms: 5_000, job_ms: 20_000, proposal_wait_ms: 2_000, shutdown_ms: 5_000 };
     tacit_node::init::init(
         dir,
@@ -48,6 +61,7 @@ pub fn setup_with(
             pool,
             timeouts,
             institutions,
+            chain,
         },
     )
     .unwrap()
@@ -94,5 +108,23 @@ pub async fn settled(
             return view;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Submits job `id` to every node again and again until every node reports it done (a retry
+/// after a node came back: the first attempts may find the mesh still reconnecting).
+pub async fn submit_until_done(client: &Client, id: &str, spec: &JobSpec, limit: std::time::Duration) -> Vec<JobView> {
+    let start = tokio::time::Instant::now();
+    loop {
+        let answers = client.submit(id, spec, limit).await;
+        let ok: Vec<JobView> = answers
+            .iter()
+            .filter_map(|(_, a)| a.as_ref().ok().filter(|v| v.state == JobState::Done).cloned())
+            .collect();
+        if ok.len() == answers.len() {
+            return ok;
+        }
+        assert!(start.elapsed() < limit, "job {id} did not succeed on retry: {answers:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
 }
