@@ -16,8 +16,10 @@ use tacit_auction::outcome::{reference_outcome, AuctionKind};
 use tacit_mpc_engine::PartyId;
 
 /// `tacit auction ...`: one auction kept in a directory (its chain as a replayable journal,
-/// its keys, and each node's share store). Nodes run in this process when the auction is
-/// settled; bidders' packets are checked by each node's intake code and stored in its store.
+/// its keys). Either the nodes run in this process when the auction is settled (bidders'
+/// packets are checked by each node's intake code and stored in its store in the directory),
+/// or, with `create --nodes client.toml`, `tacit-node` daemons following the journal host it:
+/// `host` asks them to, bids go to their bid endpoints, `settle --client` has them run it.
 #[derive(Subcommand, Debug)]
 pub enum AuctionCommand {
     /// Runs the trusted setup, deploys Poseidon, the verifier and the auction on a new chain.
@@ -34,6 +36,24 @@ pub enum AuctionCommand {
         /// Seconds of chain time bidding stays open.
         #[arg(long, default_value_t = 3600)]
         bidding_seconds: u64,
+        /// Hosted by `tacit-node` daemons: a `client.toml` listing them (their bid endpoints
+        /// and certificate fingerprints; the contract records their node set).
+        #[arg(long)]
+        nodes: Option<PathBuf>,
+        /// The daemons' threshold (with `--nodes`).
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+    },
+    /// Asks the `tacit-node` daemons to host the auction (each checks the contract against
+    /// the proving key and its cluster); each must hold the proving key as
+    /// `<data_dir>/auction-keys/<hash>.pk` (`create` prints the hash).
+    Host {
+        /// The auction directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A `client.toml` authorised for `auction.host`.
+        #[arg(long)]
+        client: PathBuf,
     },
     /// Bids: a fresh bidder key commits Poseidon(amount, salt) on chain and deals its shares
     /// to the nodes; the bidder's secrets go to `bidder-<index>.json` (owner-only).
@@ -51,7 +71,8 @@ pub enum AuctionCommand {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Runs the nodes (MPC and collaborative proof over loopback QUIC) and settles on chain.
+    /// Runs the nodes (MPC and collaborative proof over loopback QUIC; or, for a hosted
+    /// auction, the daemons' `auction.run` job) and settles on chain.
     Settle {
         /// The auction directory.
         #[arg(long)]
@@ -59,6 +80,12 @@ pub enum AuctionCommand {
         /// Print exactly one JSON object.
         #[arg(long)]
         json: bool,
+        /// A hosted auction: a `client.toml` authorised for `auction.run`.
+        #[arg(long)]
+        client: Option<PathBuf>,
+        /// The run's job id (to retry a failed run; default: a fresh one).
+        #[arg(long)]
+        job_id: Option<String>,
     },
 }
 
@@ -71,6 +98,12 @@ struct AuctionFile {
     threshold: usize,
     address: String,
     deadline: u64,
+    /// A hosted auction: the nodes' `client.toml` (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cluster: Option<PathBuf>,
+    /// The proving key's BLAKE3 hash (what `auction.host` names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proving_key: Option<String>,
 }
 
 const NODES: usize = 3;
@@ -164,9 +197,11 @@ impl Default for DemoArgs {
 
 pub fn run(command: AuctionCommand) -> anyhow::Result<()> {
     match command {
-        AuctionCommand::Create { dir, kind, capacity, bidding_seconds } => {
-            create(&dir, &kind, capacity, bidding_seconds)
+        AuctionCommand::Create { dir, kind, capacity, bidding_seconds, nodes, threshold } => {
+            let cluster = nodes.map(|n| (n, threshold));
+            create(&dir, &kind, capacity, bidding_seconds, cluster)
         }
+        AuctionCommand::Host { dir, client } => host(&dir, &client),
         AuctionCommand::Bid { dir, amount } => bid(&dir, amount),
         AuctionCommand::Close { dir } => {
             let (file, _, mut chain) = load(&dir)?;
@@ -174,32 +209,61 @@ pub fn run(command: AuctionCommand) -> anyhow::Result<()> {
             println!("bidding closed at chain time {}", chain.timestamp());
             Ok(())
         }
-        AuctionCommand::Settle { dir, json } => settle(&dir, json),
+        AuctionCommand::Settle { dir, json, client: None, .. } => settle(&dir, json),
+        AuctionCommand::Settle { dir, json, client: Some(client), job_id } => {
+            settle_hosted(&dir, json, &client, job_id)
+        }
     }
 }
 
-fn create(dir: &Path, kind: &str, capacity: usize, bidding_seconds: u64) -> anyhow::Result<()> {
+/// The nodes of a `client.toml`.
+fn cluster_nodes(path: &Path) -> anyhow::Result<Vec<tacit_node::client::NodeAddr>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: tacit_node::client::ClientFile = toml::from_str(&text).with_context(|| path.display().to_string())?;
+    Ok(file.nodes)
+}
+
+fn create(
+    dir: &Path,
+    kind: &str,
+    capacity: usize,
+    bidding_seconds: u64,
+    cluster: Option<(PathBuf, usize)>,
+) -> anyhow::Result<()> {
     let kind: AuctionKind = kind.parse()?;
+    let (nodes, threshold, node_set, cluster) = match cluster {
+        Some((path, t)) => {
+            let nodes = cluster_nodes(&path)?;
+            tacit_mpc_engine::Shamir::<Fr>::new(nodes.len(), t)
+                .map_err(|e| anyhow::anyhow!("{} nodes with threshold {t}: {e}", nodes.len()))?;
+            let set = chain::node_set_hash(nodes.iter().map(|n| n.fingerprint.as_bytes()));
+            (nodes.len(), t, set, Some(std::path::absolute(&path)?))
+        }
+        None => (NODES, THRESHOLD, [0u8; 32], None),
+    };
     anyhow::ensure!(!dir.join("auction.json").exists(), "{} already holds an auction", dir.display());
     std::fs::create_dir_all(dir)?;
     let shape = tacit_auction::circuit::Shape { kind, capacity };
     let keys = tacit_auction::node::setup_keys(shape, &mut rand::thread_rng())?;
     tacit_prover::keys::write_proving_key(&keys.pk, dir.join("proving_key.bin"))?;
+    let proving_key = tacit_node::proving::proving_key_hash(&std::fs::read(dir.join("proving_key.bin"))?);
     tacit_prover::snarkjs::write_verification_key_json(&keys.pk.vk, dir.join("verification_key.json"))?;
     let mut chain = tacit_contracts::LocalChain::open_journal(&dir.join("chain.jsonl"))?;
     chain.set_timestamp(1_700_000_000)?;
     let hasher = chain.deploy_poseidon()?;
     let verifier = chain.deploy_verifier(&keys.pk.vk)?;
     let deadline = chain.timestamp() + bidding_seconds;
-    let params = chain::AuctionParams { kind, capacity, deadline, node_set: [0u8; 32] };
+    let params = chain::AuctionParams { kind, capacity, deadline, node_set };
     let address = chain::deploy(&mut chain, verifier, hasher, &params)?;
     let file = AuctionFile {
         kind: kind.to_string(),
         capacity,
-        nodes: NODES,
-        threshold: THRESHOLD,
+        nodes,
+        threshold,
         address: address.to_string(),
         deadline,
+        proving_key: cluster.is_some().then(|| proving_key.clone()),
+        cluster,
     };
     std::fs::write(dir.join("auction.json"), serde_json::to_string_pretty(&file)?)?;
     println!(
@@ -207,6 +271,33 @@ fn create(dir: &Path, kind: &str, capacity: usize, bidding_seconds: u64) -> anyh
         keys.matrices.num_constraints()
     );
     println!("bidding open until chain time {deadline}; verifier at {verifier}");
+    if file.cluster.is_some() {
+        println!(
+            "hosted by {nodes} nodes: give each the proving key as <data_dir>/{}/{proving_key}.pk, follow {} ([chain] journal), then `tacit auction host`",
+            tacit_node::auction::KEYS_FOLDER,
+            std::path::absolute(dir.join("chain.jsonl"))?.display()
+        );
+    }
+    Ok(())
+}
+
+fn host(dir: &Path, client: &Path) -> anyhow::Result<()> {
+    let (file, address, _) = load(dir)?;
+    let proving_key = file.proving_key.context("this auction is not hosted by nodes (create --nodes)")?;
+    let client = tacit_node::client::Client::load(client).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = tacit_node::api::JobSpec::AuctionHost { auction: address.to_string(), proving_key };
+    let rt = crate::bench::runtime()?;
+    let answers =
+        rt.block_on(client.submit(&tacit_node::api::new_job_id(), &spec, std::time::Duration::from_secs(600)));
+    let mut refused = Vec::new();
+    for (node, answer) in answers {
+        match answer {
+            Ok(v) if v.state == tacit_node::store::JobState::Done => println!("{node}: hosting {address}"),
+            Ok(v) => refused.push(format!("{node}: {}", v.error.unwrap_or_default())),
+            Err(e) => refused.push(format!("{node}: {e}")),
+        }
+    }
+    anyhow::ensure!(refused.is_empty(), "not hosted everywhere: {}", refused.join("; "));
     Ok(())
 }
 
@@ -218,7 +309,14 @@ fn bid(dir: &Path, amount: u64) -> anyhow::Result<()> {
     let (index, gas) = chain::commit(&mut chain, address, key.address(), secret.commitment()?)?;
     let packets = tacit_auction::bidder::packets(&key, address, index, &secret, file.nodes, file.threshold, &mut rng)?;
     let open = chain.timestamp() < file.deadline;
-    for (node, packet) in PartyId::all(file.nodes).zip(&packets) {
+    if let Some(cluster) = &file.cluster {
+        let nodes = cluster_nodes(cluster)?;
+        let timeout = std::time::Duration::from_secs(20);
+        crate::bench::runtime()?
+            .block_on(tacit_node::auction::submit_bid(&nodes, &packets, timeout))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    for (node, packet) in PartyId::all(file.nodes).zip(&packets).filter(|_| file.cluster.is_none()) {
         let store = tacit_auction::node::ShareStore::open(&store_path(dir, node))?;
         let owner = chain::read_bidder(&mut chain, address, u32::try_from(index)?)?;
         let submission = tacit_auction::node::check_submission(packet, node, address, open, |_| Ok(owner))?;
@@ -235,7 +333,7 @@ fn bid(dir: &Path, amount: u64) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&secret_file)?.as_bytes(),
     )?;
     println!(
-        "bidder {index} ({}) committed {} ({gas} gas); shares stored at {} nodes",
+        "bidder {index} ({}) committed {} ({gas} gas); shares sent to {} nodes",
         key.address(),
         secret.commitment()?,
         file.nodes
@@ -245,6 +343,7 @@ fn bid(dir: &Path, amount: u64) -> anyhow::Result<()> {
 
 fn settle(dir: &Path, json: bool) -> anyhow::Result<()> {
     let (file, address, mut chain) = load(dir)?;
+    anyhow::ensure!(file.cluster.is_none(), "the auction is hosted by nodes: give --client");
     anyhow::ensure!(chain.timestamp() >= file.deadline, "bidding is still open: run `tacit auction close` first");
     let kind: AuctionKind = file.kind.parse()?;
     let pk = tacit_prover::keys::read_proving_key(dir.join("proving_key.bin"))?;
@@ -288,6 +387,64 @@ fn settle(dir: &Path, json: bool) -> anyhow::Result<()> {
         println!(
             "settled: winners {:?}, price {}, excluded {:?} ({} gas)",
             run.outcome.winners, run.outcome.price, run.outcome.excluded, receipt.execution_gas
+        );
+    }
+    Ok(())
+}
+
+/// Has the hosting daemons run the auction (`auction.run`), checks they agree, settles.
+fn settle_hosted(dir: &Path, json: bool, client: &Path, job_id: Option<String>) -> anyhow::Result<()> {
+    let (file, address, mut chain) = load(dir)?;
+    anyhow::ensure!(file.cluster.is_some(), "the auction is not hosted by nodes");
+    anyhow::ensure!(chain.timestamp() >= file.deadline, "bidding is still open: run `tacit auction close` first");
+    let kind: AuctionKind = file.kind.parse()?;
+    let client = tacit_node::client::Client::load(client).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let job_id = job_id.unwrap_or_else(tacit_node::api::new_job_id);
+    let spec = tacit_node::api::JobSpec::AuctionRun { auction: address.to_string(), one_round_sbox: false };
+    let answers =
+        crate::bench::runtime()?.block_on(client.submit(&job_id, &spec, std::time::Duration::from_secs(1800)));
+    let mut results = Vec::new();
+    let mut failures = Vec::new();
+    for (node, answer) in answers {
+        match answer {
+            Ok(v) if v.state == tacit_node::store::JobState::Done => results.push(v.result.unwrap_or_default()),
+            Ok(v) => failures.push(format!("{node}: {}", v.error.unwrap_or_default())),
+            Err(e) => failures.push(format!("{node}: {e}")),
+        }
+    }
+    anyhow::ensure!(failures.is_empty(), "run {job_id} failed (retry with --job-id {job_id}): {}", failures.join("; "));
+    let first = results.first().context("no node answered")?;
+    for r in &results {
+        for key in ["winners", "price", "excluded", "public"] {
+            anyhow::ensure!(r.get(key) == first.get(key), "the nodes disagree on {key}");
+        }
+    }
+    let (outcome, proof) = tacit_node::auction::settlement(first).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let from = chain.caller();
+    let receipt = chain::settle(&mut chain, from, address, &outcome, &proof)?;
+    let figure = |key: &str| first.get(key).cloned().unwrap_or_default();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "kind": kind.to_string(),
+                "winners": outcome.winners,
+                "price": outcome.price,
+                "excluded": outcome.excluded,
+                "mpc_s": figure("mpc_s"),
+                "prove_s": figure("prove_s"),
+                "settle_gas": receipt.execution_gas,
+                "job_id": job_id,
+            })
+        );
+    } else {
+        println!(
+            "settled: winners {:?}, price {}, excluded {:?} ({} gas; {} nodes agreed, job {job_id})",
+            outcome.winners,
+            outcome.price,
+            outcome.excluded,
+            receipt.execution_gas,
+            results.len()
         );
     }
     Ok(())
