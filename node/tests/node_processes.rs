@@ -13,12 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tacit_node::api::{new_job_id, JobSpec, JobView};
+use tacit_node::api::{new_job_id, JobSpec};
 use tacit_node::client::Client;
 use tacit_node::config::NodeConfig;
 use tacit_node::store::JobState;
 
-const T: Duration = Duration::from_secs(30);
 /// How long a job may keep failing before the test gives up on its retries (generous: CI
 /// machines are small and shared).
 const RETRY: Duration = Duration::from_secs(120);
