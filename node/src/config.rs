@@ -9,6 +9,10 @@
 //! mesh_listen = "127.0.0.1:7101"
 //! api_listen = "127.0.0.1:7201"
 //! metrics_listen = "127.0.0.1:7301"
+//! bid_listen = "127.0.0.1:7401"       # bidders' share packets of hosted auctions (optional)
+//!
+//! [chain]                              # the chain hosted auctions live on (optional)
+//! journal = "/srv/chain/chain.jsonl"   # the embedded EVM's journal, followed read-only
 //!
 //! [[peers]]
 //! id = 2
