@@ -224,6 +224,49 @@ pub async fn run(
         return Err(NodeError::Other("not an auction run".into()));
     };
     let address = parse_address(auction)?;
+    let patient = Arc::new(crate::jobs::Patient::new(transport, RUN_WAIT));
+    let mut engine = Engine::<Fr, _>::new(patient, shared.cfg.t(), Security::Malicious, session)
+        .map_err(|e| NodeError::Other(format!("auction: {e}")))?;
+    // A node that cannot take part (auction not hosted, key missing, bidding open) tells the
+    // others at once, so they fail naming it instead of waiting for its messages.
+    let (keys, bids, mine) = match prepare_run(shared, address).await {
+        Ok(v) => v,
+        Err(e) => {
+            engine.abort_with(tacit_mpc_engine::MpcError::Usage(e.to_string())).await;
+            return Err(e);
+        }
+    };
+    let options = RunOptions { one_round_sbox: *one_round_sbox };
+    let run = tacit_auction::node::run_node_with(engine, &keys, &bids, mine, options).await.map_err(auction_err)?;
+    let proof = serde_json::to_value(tacit_prover::snarkjs::proof_to_snarkjs(&run.proof))
+        .map_err(|e| NodeError::Other(e.to_string()))?;
+    shared.store.audit(
+        "auction.run",
+        &format!(
+            "{address}: winners {:?}, price {}, excluded {:?}",
+            run.outcome.winners, run.outcome.price, run.outcome.excluded
+        ),
+    )?;
+    Ok(serde_json::json!({
+        "auction": address.to_string(),
+        "bidders": bids.commitments.len(),
+        "winners": run.outcome.winners,
+        "price": run.outcome.price,
+        "excluded": run.outcome.excluded,
+        "public": tacit_prover::snarkjs::public_to_snarkjs(&run.public_inputs),
+        "proof": proof,
+        "mpc_s": run.mpc_s,
+        "mpc_rounds": run.mpc_rounds,
+        "prove_s": run.prove_s,
+    }))
+}
+
+/// What a run needs at this node: the keys, the bids on chain (bidding closed) and this
+/// node's stored shares of them.
+async fn prepare_run(
+    shared: &Shared,
+    address: Address,
+) -> Result<(Arc<AuctionKeys>, chain::OnChainBids, Vec<Option<Vec<Fr>>>)> {
     let record = hosted(shared, address)?
         .ok_or_else(|| NodeError::BadRequest(format!("auction {address} is not hosted here")))?;
     let kind: AuctionKind = record.kind.parse().map_err(|e: AuctionError| NodeError::Store(e.to_string()))?;
@@ -248,32 +291,7 @@ pub async fn run(
     }
     let held = mine.iter().filter(|s| s.is_some()).count();
     tracing::info!(target: "tacit::node", auction = %address, bidders = bids.commitments.len(), held, "auction run starts");
-    let patient = Arc::new(crate::jobs::Patient::new(transport, RUN_WAIT));
-    let engine = Engine::<Fr, _>::new(patient, shared.cfg.t(), Security::Malicious, session)
-        .map_err(|e| NodeError::Other(format!("auction: {e}")))?;
-    let options = RunOptions { one_round_sbox: *one_round_sbox };
-    let run = tacit_auction::node::run_node_with(engine, &keys, &bids, mine, options).await.map_err(auction_err)?;
-    let proof = serde_json::to_value(tacit_prover::snarkjs::proof_to_snarkjs(&run.proof))
-        .map_err(|e| NodeError::Other(e.to_string()))?;
-    shared.store.audit(
-        "auction.run",
-        &format!(
-            "{address}: winners {:?}, price {}, excluded {:?}",
-            run.outcome.winners, run.outcome.price, run.outcome.excluded
-        ),
-    )?;
-    Ok(serde_json::json!({
-        "auction": address.to_string(),
-        "bidders": bids.commitments.len(),
-        "winners": run.outcome.winners,
-        "price": run.outcome.price,
-        "excluded": run.outcome.excluded,
-        "public": tacit_prover::snarkjs::public_to_snarkjs(&run.public_inputs),
-        "proof": proof,
-        "mpc_s": run.mpc_s,
-        "mpc_rounds": run.mpc_rounds,
-        "prove_s": run.prove_s,
-    }))
+    Ok((keys, bids, mine))
 }
 
 /// The outcome and the settlement proof in an `auction.run` result (decoded with validation).

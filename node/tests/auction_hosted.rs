@@ -71,6 +71,14 @@ async fn nodes_host_an_auction_from_bids_to_settlement() {
     }
     let hosted = common::submit_done(&client, &host(auction), T).await;
     assert_eq!(hosted[0].result.as_ref().unwrap()["capacity"], 6);
+    // A twin that node 3 was never asked to host.
+    let partial = chain::deploy(&mut chain, verifier, hasher, &params).unwrap();
+    let partial_job = new_job_id();
+    for node in [1u16, 2] {
+        let node = tacit_mpc_engine::PartyId::new(node).unwrap();
+        let view = client.submit_to(node, &partial_job, &host(partial), T).await.unwrap();
+        assert_eq!(view.state, JobState::Done, "{view:?}");
+    }
 
     // Bidders: commit on chain, then send each node its packet.
     let bids = [300u64, 120, 250, 80];
@@ -113,6 +121,15 @@ async fn nodes_host_an_auction_from_bids_to_settlement() {
         assert!(view.error.unwrap().contains("bidding is open"), "{p}");
     }
     chain.set_timestamp(START + 3600).unwrap();
+    // Node 3 does not host the twin: it refuses the run and the others stop at once naming it.
+    let partial_run = JobSpec::AuctionRun { auction: partial.to_string(), one_round_sbox: false };
+    for (p, answer) in client.submit(&new_job_id(), &partial_run, T).await {
+        let view = answer.unwrap();
+        assert_eq!(view.state, JobState::Failed, "{p}: {view:?}");
+        let error = view.error.unwrap();
+        let expected = if p.get() == 3 { "not hosted here" } else { "P3" };
+        assert!(error.contains(expected), "{p}: {error}");
+    }
     let (key, secret) = &secrets[0];
     let late = packets(key, auction, 0, secret, 3, 1, &mut rng).unwrap();
     let e = tacit_node::auction::submit_bid(&nodes_addr, &late, T).await.unwrap_err();
