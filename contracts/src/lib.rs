@@ -388,6 +388,15 @@ impl LocalChain {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io(e)),
         };
+        let len = file.metadata().map_err(io)?.len();
+        if len < self.followed.bytes {
+            // Another chain now stands at this path: this view's state is not its prefix.
+            return Err(ContractError::Evm(format!(
+                "journal {}: shorter than what this view has applied ({len} < {} bytes)",
+                path.display(),
+                self.followed.bytes
+            )));
+        }
         file.seek(std::io::SeekFrom::Start(self.followed.bytes)).map_err(io)?;
         let mut appended = Vec::new();
         file.read_to_end(&mut appended).map_err(io)?;

@@ -184,10 +184,10 @@ pub async fn host(shared: &Shared, auction: &str, proving_key: &str) -> Result<s
 
 /// Answers one bidder's share packet on the bid endpoint.
 pub async fn accept_bid(shared: Arc<Shared>, req: IntakeRequest) {
-    let from = req.from;
+    let (from, started) = (req.from, std::time::Instant::now());
     let answer = store_bid(&shared, &req.payload).await;
     match &answer {
-        Ok(()) => shared.metrics.job_finished("auction.bid", "done", 0.0, None),
+        Ok(()) => shared.metrics.job_finished("auction.bid", "done", started.elapsed().as_secs_f64(), None),
         Err(e) => {
             shared.metrics.job_refused("auction.bid", e.reason_label());
             tracing::info!(target: "tacit::node", %from, "refused a share packet: {e}");
