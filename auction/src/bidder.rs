@@ -51,6 +51,11 @@ impl BidSecret {
         Self { bid, salt: Fr::rand(rng) }
     }
 
+    /// A bid with a salt drawn earlier (a bidder dealing its shares again).
+    pub fn from_parts(bid: u64, salt: Fr) -> Self {
+        Self { bid, salt }
+    }
+
     /// The bid (secret).
     pub fn expose_bid(&self) -> u64 {
         self.bid
@@ -106,6 +111,16 @@ impl BidderKey {
     /// A fresh key.
     pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
         Self(SigningKey::random(rng))
+    }
+
+    /// The key from its 32-byte secret scalar (as [`BidderKey::expose_bytes`] gives it).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AuctionError> {
+        SigningKey::from_slice(bytes).map(Self).map_err(|_| AuctionError::Params("not a secp256k1 secret key".into()))
+    }
+
+    /// The secret scalar, to keep the key (secret).
+    pub fn expose_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(self.0.to_bytes().to_vec())
     }
 
     /// The EVM address of the key.

@@ -62,8 +62,12 @@ pub enum AuctionCommand {
         #[arg(long)]
         dir: PathBuf,
         /// The bid.
+        #[arg(long, required_unless_present = "resend", conflicts_with = "resend")]
+        amount: Option<u64>,
+        /// Deal the shares of bidder INDEX again from its `bidder-<INDEX>.json` (when a node
+        /// missed its packet): fresh shares of the same bid and salt, signed by the same key.
         #[arg(long)]
-        amount: u64,
+        resend: Option<usize>,
     },
     /// Moves chain time to the deadline: no more bids.
     Close {
@@ -202,7 +206,7 @@ pub fn run(command: AuctionCommand) -> anyhow::Result<()> {
             create(&dir, &kind, capacity, bidding_seconds, cluster)
         }
         AuctionCommand::Host { dir, client } => host(&dir, &client),
-        AuctionCommand::Bid { dir, amount } => bid(&dir, amount),
+        AuctionCommand::Bid { dir, amount, resend } => bid(&dir, amount, resend),
         AuctionCommand::Close { dir } => {
             let (file, _, mut chain) = load(&dir)?;
             chain.set_timestamp(file.deadline.max(chain.timestamp()))?;
@@ -301,43 +305,69 @@ fn host(dir: &Path, client: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bid(dir: &Path, amount: u64) -> anyhow::Result<()> {
+fn bid(dir: &Path, amount: Option<u64>, resend: Option<usize>) -> anyhow::Result<()> {
     let (file, address, mut chain) = load(dir)?;
     let mut rng = rand::thread_rng();
-    let key = BidderKey::random(&mut rng);
-    let secret = BidSecret::new(amount, &mut rng);
-    let (index, gas) = chain::commit(&mut chain, address, key.address(), secret.commitment()?)?;
+    let (index, key, secret) = match (amount, resend) {
+        (Some(amount), None) => {
+            let key = BidderKey::random(&mut rng);
+            let secret = BidSecret::new(amount, &mut rng);
+            let (index, gas) = chain::commit(&mut chain, address, key.address(), secret.commitment()?)?;
+            // Kept before any share leaves, so a bidder whose packets do not all arrive can deal
+            // them again (`--resend`).
+            let secret_file = zeroize::Zeroizing::new(serde_json::to_string_pretty(&serde_json::json!({
+                "index": index,
+                "address": key.address().to_string(),
+                "amount": amount,
+                "salt": secret.expose_salt().to_string(),
+                "key": hex::encode(key.expose_bytes()),
+            }))?);
+            write_owner_only(&dir.join(format!("bidder-{index}.json")), secret_file.as_bytes())?;
+            println!("bidder {index} ({}) committed {} ({gas} gas)", key.address(), secret.commitment()?);
+            (index, key, secret)
+        }
+        (None, Some(index)) => {
+            let path = dir.join(format!("bidder-{index}.json"));
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+            );
+            let saved: serde_json::Value = serde_json::from_str(&text)?;
+            let field = |k: &str| {
+                saved.get(k).and_then(serde_json::Value::as_str).context(format!("{k} in {}", path.display()))
+            };
+            let key = BidderKey::from_bytes(&zeroize::Zeroizing::new(hex::decode(field("key")?)?))?;
+            let salt: Fr = field("salt")?.parse().map_err(|_| anyhow::anyhow!("salt in {}", path.display()))?;
+            let amount = saved.get("amount").and_then(serde_json::Value::as_u64).context("amount")?;
+            let secret = BidSecret::from_parts(amount, salt);
+            let owner = chain::read_bidder(&mut chain, address, u32::try_from(index)?)?;
+            anyhow::ensure!(owner == Some(key.address()), "commitment {index} was not posted by this bidder's key");
+            let bids = chain::read_bids(&mut chain, address)?;
+            anyhow::ensure!(
+                bids.commitments.get(index) == Some(&secret.commitment()?),
+                "commitment {index} is not Poseidon(amount, salt) of {}",
+                path.display()
+            );
+            (index, key, secret)
+        }
+        _ => anyhow::bail!("give --amount, or --resend INDEX"),
+    };
     let packets = tacit_auction::bidder::packets(&key, address, index, &secret, file.nodes, file.threshold, &mut rng)?;
-    let open = chain.timestamp() < file.deadline;
     if let Some(cluster) = &file.cluster {
         let nodes = cluster_nodes(cluster)?;
         let timeout = std::time::Duration::from_secs(20);
         crate::bench::runtime()?
             .block_on(tacit_node::auction::submit_bid(&nodes, &packets, timeout))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    for (node, packet) in PartyId::all(file.nodes).zip(&packets).filter(|_| file.cluster.is_none()) {
-        let store = tacit_auction::node::ShareStore::open(&store_path(dir, node))?;
+            .map_err(|e| anyhow::anyhow!("{e} (the bid is committed: deal again with --resend {index})"))?;
+    } else {
+        let open = chain.timestamp() < file.deadline;
         let owner = chain::read_bidder(&mut chain, address, u32::try_from(index)?)?;
-        let submission = tacit_auction::node::check_submission(packet, node, address, open, |_| Ok(owner))?;
-        store.put(&submission)?;
+        for (node, packet) in PartyId::all(file.nodes).zip(&packets) {
+            let store = tacit_auction::node::ShareStore::open(&store_path(dir, node))?;
+            let submission = tacit_auction::node::check_submission(packet, node, address, open, |_| Ok(owner))?;
+            store.put(&submission)?;
+        }
     }
-    let secret_file = serde_json::json!({
-        "index": index,
-        "address": key.address().to_string(),
-        "amount": amount,
-        "salt": secret.expose_salt().to_string(),
-    });
-    write_owner_only(
-        &dir.join(format!("bidder-{index}.json")),
-        serde_json::to_string_pretty(&secret_file)?.as_bytes(),
-    )?;
-    println!(
-        "bidder {index} ({}) committed {} ({gas} gas); shares sent to {} nodes",
-        key.address(),
-        secret.commitment()?,
-        file.nodes
-    );
+    println!("bidder {index}: shares sent to {} nodes", file.nodes);
     Ok(())
 }
 

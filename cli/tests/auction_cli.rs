@@ -87,6 +87,9 @@ fn an_auction_hosted_by_node_processes() {
     for amount in ["300", "700", "450"] {
         ok(tacit(&["auction", "bid", "--amount", amount], &dir));
     }
+    // A bidder deals its shares again from its saved secrets: the nodes keep the new packets.
+    ok(tacit(&["auction", "bid", "--resend", "1"], &dir));
+    assert!(!tacit(&["auction", "bid", "--resend", "7"], &dir).status.success(), "no bidder 7");
     let early = run(&["auction", "settle", "--dir", &s(&dir), "--client", &client]);
     assert!(!early.status.success(), "bidding still open");
     ok(tacit(&["auction", "close"], &dir));
