@@ -19,18 +19,10 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-case "$BIN_DIR" in /*) TACIT="$BIN_DIR/tacit" ;; *) TACIT="$ROOT/$BIN_DIR/tacit" ;; esac
-[ -x "$TACIT" ] || { echo "no $TACIT: cargo build --release -p tacit-cli" >&2; exit 1; }
+. "$(dirname "$0")/nodes-lib.sh"
+TACIT="$(tacit_binary "$BIN_DIR")"
 
-WORK="$(mktemp -d /tmp/tacit-auction-nodes.XXXXXX)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
+enter_work_dir tacit-auction-nodes
 
 BASE=$((20000 + RANDOM % 30000))
 "$TACIT" node init --dir nodes --parties 3 --threshold 1 --base-port "$BASE" --chain auction/chain.jsonl >/dev/null
@@ -42,9 +34,7 @@ for i in 1 2 3; do
     "$TACIT" node --config "nodes/party-$i.toml" >"node-$i.log" 2>&1 &
     PIDS+=($!)
 done
-for i in 0 1 2; do
-    until (exec 3<>"/dev/tcp/127.0.0.1/$((BASE + 200 + i))") 2>/dev/null; do sleep 0.1; done
-done
+wait_for_nodes "$BASE"
 "$TACIT" auction host --dir auction --client nodes/client.toml
 START=$(date +%s%N)
 for _ in $(seq "$BIDDERS"); do

@@ -21,18 +21,10 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-TACIT="$ROOT/$BIN_DIR/tacit"
-[ -x "$TACIT" ] || { echo "no $TACIT: cargo build --release -p tacit-cli" >&2; exit 1; }
+. "$(dirname "$0")/nodes-lib.sh"
+TACIT="$(tacit_binary "$BIN_DIR")"
 
-WORK="$(mktemp -d /tmp/tacit-psi-nodes.XXXXXX)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
+enter_work_dir tacit-psi-nodes
 
 BASE=$((20000 + RANDOM % 30000))
 "$TACIT" node init --dir . --parties 3 --threshold 1 --institutions 3 --base-port "$BASE" >/dev/null
@@ -40,9 +32,7 @@ for i in 1 2 3; do
     "$TACIT" node --config "party-$i.toml" >"node-$i.log" 2>&1 &
     PIDS+=($!)
 done
-for i in 0 1 2; do
-    until (exec 3<>"/dev/tcp/127.0.0.1/$((BASE + 200 + i))") 2>/dev/null; do sleep 0.1; done
-done
+wait_for_nodes "$BASE"
 
 COMMON=$((ITEMS / 8))
 COMMITMENTS=()

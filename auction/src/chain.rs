@@ -161,6 +161,13 @@ pub fn read_bids(chain: &mut LocalChain, auction: Address) -> Result<OnChainBids
     Ok(OnChainBids { address: auction, commitments, bidders, accumulator })
 }
 
+/// Commitment `index` and the address that posted it, if there is one.
+pub fn read_bid(chain: &mut LocalChain, auction: Address, index: u32) -> Result<Option<(Fr, Address)>, AuctionError> {
+    let Some(bidder) = read_bidder(chain, auction, index)? else { return Ok(None) };
+    let commitment = u256_to_fr(view(chain, auction, SealedBidAuction::commitmentsCall(U256::from(index)))?)?;
+    Ok(Some((commitment, bidder)))
+}
+
 /// The address that posted commitment `index`, if there is one (what a node checks a share
 /// packet's signer against).
 pub fn read_bidder(chain: &mut LocalChain, auction: Address, index: u32) -> Result<Option<Address>, AuctionError> {
@@ -272,25 +279,17 @@ pub fn read_deployed(chain: &mut LocalChain, auction: Address) -> Result<Deploye
     })
 }
 
-/// Checks that the contract at `auction` is one a node set may run: an auction of `shape`
-/// for exactly `node_set`, whose verifier holds `vk` (its code equals a fresh deployment of
-/// the verifier for `vk`, the key being in the code's immutables). Returns what it read.
+/// Checks that a deployed auction (as [`read_deployed`] read it) is one this node set may
+/// run: it names exactly `node_set`, and its verifier holds `vk` (the verifier's code equals a
+/// fresh deployment of the verifier for `vk`, the key being in the code's immutables). The
+/// shape needs no check here: the proving key is checked against the contract's shape.
 pub fn check_deployed(
     chain: &mut LocalChain,
-    auction: Address,
-    shape: crate::circuit::Shape,
+    deployed: &Deployed,
     vk: &ark_groth16::VerifyingKey<ark_bn254::Bn254>,
     node_set: [u8; 32],
-) -> Result<Deployed, AuctionError> {
-    let deployed = read_deployed(chain, auction)?;
-    let p = &deployed.params;
-    if p.kind != shape.kind || p.capacity != shape.capacity {
-        return Err(AuctionError::Chain(format!(
-            "the contract is a {} auction for {} bidders, the key is for {} and {}",
-            p.kind, p.capacity, shape.kind, shape.capacity
-        )));
-    }
-    if p.node_set != node_set {
+) -> Result<(), AuctionError> {
+    if deployed.params.node_set != node_set {
         return Err(AuctionError::Chain("the contract names another node set".into()));
     }
     let mut scratch = LocalChain::new();
@@ -298,7 +297,7 @@ pub fn check_deployed(
     if scratch.code_hash(reference) != chain.code_hash(deployed.verifier) {
         return Err(AuctionError::Chain(format!("the verifier at {} does not hold this key", deployed.verifier)));
     }
-    Ok(deployed)
+    Ok(())
 }
 
 /// The node set a contract records: a hash of the nodes' certificate fingerprints in party

@@ -123,6 +123,20 @@ pub fn check_submission(
     owner_of: impl FnOnce(u32) -> Result<Option<Address>, AuctionError>,
 ) -> Result<Submission, AuctionError> {
     let (s, signer) = Submission::open(packet)?;
+    check_opened(s, signer, me, auction, bidding_open, owner_of)
+}
+
+/// [`check_submission`] for a packet already opened by [`Submission::open`] (a node that
+/// must read the packet's auction before it can tell whether bidding is open), so its
+/// signature is recovered once.
+pub fn check_opened(
+    s: Submission,
+    signer: Address,
+    me: PartyId,
+    auction: Address,
+    bidding_open: bool,
+    owner_of: impl FnOnce(u32) -> Result<Option<Address>, AuctionError>,
+) -> Result<Submission, AuctionError> {
     let refuse = |m: String| Err(AuctionError::Submission(m));
     if !bidding_open {
         return refuse("bidding is closed".into());

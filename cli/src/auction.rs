@@ -213,10 +213,7 @@ pub fn run(command: AuctionCommand) -> anyhow::Result<()> {
             println!("bidding closed at chain time {}", chain.timestamp());
             Ok(())
         }
-        AuctionCommand::Settle { dir, json, client: None, .. } => settle(&dir, json),
-        AuctionCommand::Settle { dir, json, client: Some(client), job_id } => {
-            settle_hosted(&dir, json, &client, job_id)
-        }
+        AuctionCommand::Settle { dir, json, client, job_id } => settle(&dir, json, client.as_deref(), job_id),
     }
 }
 
@@ -339,11 +336,11 @@ fn bid(dir: &Path, amount: Option<u64>, resend: Option<usize>) -> anyhow::Result
             let salt: Fr = field("salt")?.parse().map_err(|_| anyhow::anyhow!("salt in {}", path.display()))?;
             let amount = saved.get("amount").and_then(serde_json::Value::as_u64).context("amount")?;
             let secret = BidSecret::from_parts(amount, salt);
-            let owner = chain::read_bidder(&mut chain, address, u32::try_from(index)?)?;
-            anyhow::ensure!(owner == Some(key.address()), "commitment {index} was not posted by this bidder's key");
-            let bids = chain::read_bids(&mut chain, address)?;
+            let (commitment, owner) = chain::read_bid(&mut chain, address, u32::try_from(index)?)?
+                .with_context(|| format!("no commitment {index} on chain"))?;
+            anyhow::ensure!(owner == key.address(), "commitment {index} was not posted by this bidder's key");
             anyhow::ensure!(
-                bids.commitments.get(index) == Some(&secret.commitment()?),
+                commitment == secret.commitment()?,
                 "commitment {index} is not Poseidon(amount, salt) of {}",
                 path.display()
             );
@@ -371,17 +368,69 @@ fn bid(dir: &Path, amount: Option<u64>, resend: Option<usize>) -> anyhow::Result
     Ok(())
 }
 
-fn settle(dir: &Path, json: bool) -> anyhow::Result<()> {
+/// A run's outcome and settlement proof, with its figures and how it was obtained.
+struct Settlement {
+    outcome: tacit_auction::Outcome,
+    proof: tacit_prover::snarkjs::EvmProof,
+    mpc_s: serde_json::Value,
+    prove_s: serde_json::Value,
+    /// The hosted run's job id.
+    job_id: Option<String>,
+}
+
+/// Runs the auction (nodes in this process, or the hosting daemons with `client`) and
+/// settles it on chain.
+fn settle(dir: &Path, json: bool, client: Option<&Path>, job_id: Option<String>) -> anyhow::Result<()> {
     let (file, address, mut chain) = load(dir)?;
-    anyhow::ensure!(file.cluster.is_none(), "the auction is hosted by nodes: give --client");
     anyhow::ensure!(chain.timestamp() >= file.deadline, "bidding is still open: run `tacit auction close` first");
     let kind: AuctionKind = file.kind.parse()?;
+    let run = match (client, &file.cluster) {
+        (None, None) => run_in_process(dir, &file, kind, address, &mut chain)?,
+        (Some(client), Some(_)) => run_hosted(client, address, job_id)?,
+        (None, Some(_)) => anyhow::bail!("the auction is hosted by nodes: give --client"),
+        (Some(_), None) => anyhow::bail!("the auction is not hosted by nodes"),
+    };
+    let from = chain.caller();
+    let receipt = chain::settle(&mut chain, from, address, &run.outcome, &run.proof)?;
+    let o = &run.outcome;
+    if json {
+        let mut report = serde_json::json!({
+            "kind": kind.to_string(),
+            "winners": o.winners,
+            "price": o.price,
+            "excluded": o.excluded,
+            "mpc_s": run.mpc_s,
+            "prove_s": run.prove_s,
+            "settle_gas": receipt.execution_gas,
+        });
+        if let (Some(map), Some(id)) = (report.as_object_mut(), &run.job_id) {
+            map.insert("job_id".into(), serde_json::json!(id));
+        }
+        println!("{report}");
+    } else {
+        let via = run.job_id.map(|id| format!("; nodes' job {id}")).unwrap_or_default();
+        println!(
+            "settled: winners {:?}, price {}, excluded {:?} ({} gas{via})",
+            o.winners, o.price, o.excluded, receipt.execution_gas
+        );
+    }
+    Ok(())
+}
+
+/// The nodes as tasks of this process over loopback QUIC, with the shares in the directory.
+fn run_in_process(
+    dir: &Path,
+    file: &AuctionFile,
+    kind: AuctionKind,
+    address: revm::primitives::Address,
+    chain: &mut tacit_contracts::LocalChain,
+) -> anyhow::Result<Settlement> {
     let pk = tacit_prover::keys::read_proving_key(dir.join("proving_key.bin"))?;
     let keys = std::sync::Arc::new(tacit_auction::node::keys_from_proving_key(
         tacit_auction::circuit::Shape { kind, capacity: file.capacity },
         pk,
     )?);
-    let bids = chain::read_bids(&mut chain, address)?;
+    let bids = chain::read_bids(chain, address)?;
     let mut shares = Vec::new();
     for node in PartyId::all(file.nodes) {
         shares.push(tacit_auction::node::ShareStore::open(&store_path(dir, node))?.shares_for(&bids)?);
@@ -397,37 +446,17 @@ fn settle(dir: &Path, json: bool) -> anyhow::Result<()> {
         }
         anyhow::Ok(run?)
     })?;
-    let proof = tacit_prover::snarkjs::EvmProof::new(&run.proof, &run.public_inputs);
-    let from = chain.caller();
-    let receipt = chain::settle(&mut chain, from, address, &run.outcome, &proof)?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "kind": kind.to_string(),
-                "winners": run.outcome.winners,
-                "price": run.outcome.price,
-                "excluded": run.outcome.excluded,
-                "mpc_s": run.mpc_s,
-                "prove_s": run.prove_s,
-                "settle_gas": receipt.execution_gas,
-            })
-        );
-    } else {
-        println!(
-            "settled: winners {:?}, price {}, excluded {:?} ({} gas)",
-            run.outcome.winners, run.outcome.price, run.outcome.excluded, receipt.execution_gas
-        );
-    }
-    Ok(())
+    Ok(Settlement {
+        proof: tacit_prover::snarkjs::EvmProof::new(&run.proof, &run.public_inputs),
+        outcome: run.outcome,
+        mpc_s: serde_json::json!(run.mpc_s),
+        prove_s: serde_json::json!(run.prove_s),
+        job_id: None,
+    })
 }
 
-/// Has the hosting daemons run the auction (`auction.run`), checks they agree, settles.
-fn settle_hosted(dir: &Path, json: bool, client: &Path, job_id: Option<String>) -> anyhow::Result<()> {
-    let (file, address, mut chain) = load(dir)?;
-    anyhow::ensure!(file.cluster.is_some(), "the auction is not hosted by nodes");
-    anyhow::ensure!(chain.timestamp() >= file.deadline, "bidding is still open: run `tacit auction close` first");
-    let kind: AuctionKind = file.kind.parse()?;
+/// The hosting daemons' `auction.run` job; every node must report the same result.
+fn run_hosted(client: &Path, address: revm::primitives::Address, job_id: Option<String>) -> anyhow::Result<Settlement> {
     let client = tacit_node::client::Client::load(client).map_err(|e| anyhow::anyhow!("{e}"))?;
     let job_id = job_id.unwrap_or_else(tacit_node::api::new_job_id);
     let spec = tacit_node::api::JobSpec::AuctionRun { auction: address.to_string(), one_round_sbox: false };
@@ -450,34 +479,8 @@ fn settle_hosted(dir: &Path, json: bool, client: &Path, job_id: Option<String>) 
         }
     }
     let (outcome, proof) = tacit_node::auction::settlement(first).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let from = chain.caller();
-    let receipt = chain::settle(&mut chain, from, address, &outcome, &proof)?;
     let figure = |key: &str| first.get(key).cloned().unwrap_or_default();
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "kind": kind.to_string(),
-                "winners": outcome.winners,
-                "price": outcome.price,
-                "excluded": outcome.excluded,
-                "mpc_s": figure("mpc_s"),
-                "prove_s": figure("prove_s"),
-                "settle_gas": receipt.execution_gas,
-                "job_id": job_id,
-            })
-        );
-    } else {
-        println!(
-            "settled: winners {:?}, price {}, excluded {:?} ({} gas; {} nodes agreed, job {job_id})",
-            outcome.winners,
-            outcome.price,
-            outcome.excluded,
-            receipt.execution_gas,
-            results.len()
-        );
-    }
-    Ok(())
+    Ok(Settlement { outcome, proof, mpc_s: figure("mpc_s"), prove_s: figure("prove_s"), job_id: Some(job_id) })
 }
 
 /// Prints progress unless in JSON mode.

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tacit_auction::bidder::Submission;
 use tacit_auction::chain;
 use tacit_auction::circuit::Shape;
-use tacit_auction::node::{check_submission, decode_shares, encode_shares, AuctionKeys, RunOptions};
+use tacit_auction::node::{check_opened, decode_shares, encode_shares, AuctionKeys, RunOptions};
 use tacit_auction::{AuctionError, AuctionKind, Outcome};
 use tacit_contracts::{LocalChain, SharedChain};
 use tacit_mpc_engine::transport::intake::IntakeRequest;
@@ -161,7 +161,8 @@ pub async fn host(shared: &Shared, auction: &str, proving_key: &str) -> Result<s
     let keys = keys(shared, shape, proving_key).await?;
     let node_set = node_set(shared)?;
     let vk = keys.pk.vk.clone();
-    let deployed = chain_view.read(move |c| chain::check_deployed(c, address, shape, &vk, node_set)).await?;
+    let checked = deployed.clone();
+    chain_view.read(move |c| chain::check_deployed(c, &checked, &vk, node_set)).await?;
     let record = Hosted {
         kind: shape.kind.to_string(),
         capacity: shape.capacity,
@@ -198,14 +199,14 @@ pub async fn accept_bid(shared: Arc<Shared>, req: IntakeRequest) {
 
 async fn store_bid(shared: &Shared, packet: &[u8]) -> Result<()> {
     // Authenticated and decoded first, so garbage costs no chain read.
-    let (claimed, _) = Submission::open(packet).map_err(|e| NodeError::BadRequest(e.to_string()))?;
-    let (auction, index) = (claimed.auction, claimed.index);
+    let (opened, signer) = Submission::open(packet).map_err(|e| NodeError::BadRequest(e.to_string()))?;
+    let (auction, index) = (opened.auction, opened.index);
     let record = hosted(shared, auction)?
         .ok_or_else(|| NodeError::BadRequest(format!("auction {auction} is not hosted here")))?;
     let deadline = record.deadline;
     let (open, owner) =
         view(shared)?.read(move |c| Ok((c.timestamp() < deadline, chain::read_bidder(c, auction, index)?))).await?;
-    let submission = check_submission(packet, shared.cfg.me, auction, open, |_| Ok(owner))
+    let submission = check_opened(opened, signer, shared.cfg.me, auction, open, |_| Ok(owner))
         .map_err(|e| NodeError::BadRequest(e.to_string()))?;
     shared.store.put_secret(&share_name(auction, index), &encode_shares(&submission.shares))?;
     tracing::info!(target: "tacit::node", %auction, bidder = index, "share packet stored");

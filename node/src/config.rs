@@ -409,6 +409,9 @@ impl NodeConfig {
         if mpc.batches > 0 && mpc.doubles + mpc.randoms + mpc.bits == 0 {
             return bad("pools.mpc batches would be empty".into());
         }
+        if file.bid_listen.is_some() && file.chain.is_none() {
+            return bad("bid_listen needs [chain]: bids are checked against the chain".into());
+        }
         if file.max_request < 1024 || file.max_request > (64 << 20) {
             return bad("max_request must be in 1 KiB..=64 MiB".into());
         }

@@ -29,7 +29,7 @@ const START: u64 = 1_700_000_000;
 async fn nodes_host_an_auction_from_bids_to_settlement() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("chain.jsonl");
-    let (configs, client_path) = common::setup_full(dir.path(), 3, 1, 0, 5_000, 0, Some(journal.clone()));
+    let (configs, client_path) = common::setup_with(dir.path(), 3, 1, 0, 5_000, 0, Some(journal.clone()));
     let client = Client::load(&client_path).unwrap();
     let client_file: ClientFile = toml::from_str(&std::fs::read_to_string(&client_path).unwrap()).unwrap();
     let nodes_addr = client_file.nodes.clone();
@@ -55,6 +55,12 @@ async fn nodes_host_an_auction_from_bids_to_settlement() {
     // The same auction for another node set, which the nodes must refuse to host.
     let foreign =
         chain::deploy(&mut chain, verifier, hasher, &AuctionParams { node_set: [9; 32], ..params.clone() }).unwrap();
+
+    // A bid endpoint without a chain to check bids against is a configuration error.
+    let mut unchained = NodeConfig::load(&configs[0]).unwrap();
+    unchained.file.chain = None;
+    let e = NodeConfig::from_file(unchained.file, &unchained.base).unwrap_err();
+    assert!(e.to_string().contains("bid_listen needs [chain]"), "{e}");
 
     let mut nodes = Vec::new();
     for c in &configs {

@@ -69,7 +69,7 @@ async fn run_query_as(clients: &[Arc<Client>], spec: &JobSpec, inputs: Vec<Input
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn institutions_run_queries_on_the_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let (configs, client_path) = common::setup_with(dir.path(), 3, 1, 0, 10_000, 3);
+    let (configs, client_path) = common::setup_with(dir.path(), 3, 1, 0, 10_000, 3, None);
     let mut nodes = Vec::new();
     for c in &configs {
         nodes.push(tacit_node::daemon::start(NodeConfig::load(c).unwrap()).await.unwrap());

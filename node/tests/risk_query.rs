@@ -49,7 +49,7 @@ async fn run(clients: &[Arc<Client>], spec: &JobSpec, inputs: &[InstitutionInput
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn institutions_run_a_risk_query_on_the_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let (configs, _) = common::setup_with(dir.path(), 3, 1, 0, 10_000, 3);
+    let (configs, _) = common::setup_with(dir.path(), 3, 1, 0, 10_000, 3, None);
     let mut nodes = Vec::new();
     for c in &configs {
         nodes.push(tacit_node::daemon::start(NodeConfig::load(c).unwrap()).await.unwrap());

@@ -25,23 +25,12 @@ pub fn base_port(n: usize) -> u16 {
 }
 
 pub fn setup(dir: &Path, n: usize, t: usize, pool: usize, recv_ms: u64) -> (Vec<PathBuf>, PathBuf) {
-    setup_with(dir, n, t, pool, recv_ms, 0)
+    setup_with(dir, n, t, pool, recv_ms, 0, None)
 }
 
-/// As [`setup`], with `institutions` PSI institution client files (`institution-<k>.toml`).
+/// As [`setup`], with `institutions` PSI institution client files (`institution-<k>.toml`),
+/// and the nodes following the chain journal `chain` (with bid endpoints) where given.
 pub fn setup_with(
-    dir: &Path,
-    n: usize,
-    t: usize,
-    pool: usize,
-    recv_ms: u64,
-    institutions: usize,
-) -> (Vec<PathBuf>, PathBuf) {
-    setup_full(dir, n, t, pool, recv_ms, institutions, None)
-}
-
-/// As [`setup_with`], the nodes following the chain journal `chain` (with bid endpoints).
-pub fn setup_full(
     dir: &Path,
     n: usize,
     t: usize,
