@@ -73,6 +73,15 @@ pub enum Control {
         /// Why.
         reason: String,
     },
+    /// A client asked the proposer again for a job it finished: a node that holds a copy it
+    /// did not finish (it went down after its last message) fails it instead of waiting for a
+    /// proposal that will not come.
+    Finished {
+        /// Job id (hex).
+        job: String,
+        /// The attempt that finished.
+        attempt: u32,
+    },
     /// The proposer's decision.
     Commit {
         /// Job id (hex).
@@ -128,7 +137,7 @@ pub async fn lead(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        flush_aborts(&shared, &mut stop).await;
+        flush_notices(&shared, &mut stop).await;
         let next = shared.pop_queued();
         if let Some(id) = next {
             lead_job(&shared, id, &mut stop).await;
@@ -156,10 +165,10 @@ pub async fn lead(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Tells the peers about jobs failed before they were committed (best effort: kept until a
-/// mesh is up).
-async fn flush_aborts(shared: &Arc<Shared>, stop: &mut watch::Receiver<bool>) {
-    let pending = shared.take_aborts();
+/// Tells the peers about jobs failed before they were committed, or finished without one of
+/// them (best effort: kept until a mesh is up).
+async fn flush_notices(shared: &Arc<Shared>, stop: &mut watch::Receiver<bool>) {
+    let pending = shared.take_notices();
     if pending.is_empty() {
         return;
     }
@@ -167,15 +176,14 @@ async fn flush_aborts(shared: &Arc<Shared>, stop: &mut watch::Receiver<bool>) {
     let transport = match shared.mesh.get_within(stop, Some(limit)).await {
         Ok(t) => t,
         Err(_) => {
-            shared.keep_aborts(pending);
+            shared.keep_notices(pending);
             return;
         }
     };
-    for (job, reason) in &pending {
-        let msg = Control::Abort { job: job.clone(), reason: reason.clone() };
+    for msg in &pending {
         for p in PartyId::all(shared.cfg.n).filter(|p| *p != shared.cfg.me) {
             if let Err(e) = transport.send(CONTROL, p, msg.encode()).await {
-                shared.keep_aborts(pending.clone());
+                shared.keep_notices(pending.clone());
                 shared.mesh.reset(&e.to_string()).await;
                 return;
             }
@@ -395,6 +403,12 @@ pub async fn follow(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             Ok(Control::Abort { job, reason }) => {
                 if let Ok(id) = crate::api::parse_job_id(&job) {
                     shared.finish(&id, 0, Err(NodeError::Other(format!("aborted by {leader}: {reason}"))));
+                }
+                continue;
+            }
+            Ok(Control::Finished { job, attempt }) => {
+                if let Ok(id) = crate::api::parse_job_id(&job) {
+                    shared.finished_elsewhere(id, attempt);
                 }
                 continue;
             }

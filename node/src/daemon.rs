@@ -60,7 +60,9 @@ pub struct Shared {
     /// Signalled when a job is queued.
     pub notify: Notify,
     registry: Mutex<Registry>,
-    aborts: Mutex<Vec<(String, String)>>,
+    notices: Mutex<Vec<crate::coord::Control>>,
+    /// Jobs the proposer said the others finished (follower): (job, attempt, when heard).
+    finished_elsewhere: Mutex<VecDeque<([u8; 16], u32, std::time::Instant)>>,
     /// Institutions' channels of joined jobs.
     pub(crate) lobby: Mutex<crate::lobby::Lobby>,
     /// The node's view of the chain (hosted auctions), if it follows one.
@@ -87,14 +89,14 @@ impl Shared {
         self.metrics.set_queue_depth(reg.queue.len());
     }
 
-    /// Jobs failed before commit, to tell the peers (proposer).
-    pub fn take_aborts(&self) -> Vec<(String, String)> {
-        std::mem::take(&mut *self.aborts.lock().unwrap_or_else(|e| e.into_inner()))
+    /// Notices for the peers outside proposals (proposer): aborts and finished jobs.
+    pub fn take_notices(&self) -> Vec<crate::coord::Control> {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Keeps aborts for a later attempt (at most 1024).
-    pub fn keep_aborts(&self, mut pending: Vec<(String, String)>) {
-        let mut a = self.aborts.lock().unwrap_or_else(|e| e.into_inner());
+    /// Keeps notices for a later attempt (at most 1024).
+    pub fn keep_notices(&self, mut pending: Vec<crate::coord::Control>) {
+        let mut a = self.notices.lock().unwrap_or_else(|e| e.into_inner());
         a.append(&mut pending);
         let excess = a.len().saturating_sub(1024);
         a.drain(..excess);
@@ -102,7 +104,31 @@ impl Shared {
 
     /// Queues one abort.
     pub fn add_abort(&self, job: String, reason: String) {
-        self.keep_aborts(vec![(job, reason)]);
+        self.keep_notices(vec![crate::coord::Control::Abort { job, reason }]);
+        self.notify.notify_one();
+    }
+
+    /// Follower: the proposer says the other nodes finished `id` in `attempt` while this node
+    /// was not part of it (e.g. it was killed after its last message). A copy held here that is
+    /// not running fails with that reason, and one that arrives shortly after does too.
+    pub fn finished_elsewhere(&self, id: [u8; 16], attempt: u32) {
+        {
+            let mut heard = self.finished_elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+            heard.retain(|(j, _, _)| *j != id);
+            heard.push_back((id, attempt, std::time::Instant::now()));
+            let excess = heard.len().saturating_sub(64);
+            heard.drain(..excess);
+        }
+        let waiting = self.reg().entries.get(&id).is_some_and(|e| e.started.is_none());
+        if waiting {
+            self.finish(&id, attempt, Err(NodeError::FinishedWithout { leader: self.leader, attempt }));
+        }
+    }
+
+    /// A notice from the proposer about `id` heard within `recent`, if any (its attempt).
+    fn heard_finished(&self, id: &[u8; 16], recent: Duration) -> Option<u32> {
+        let heard = self.finished_elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+        heard.iter().find(|(j, _, at)| j == id && at.elapsed() < recent).map(|(_, a, _)| *a)
     }
 
     /// The next queued job (proposer).
@@ -542,7 +568,18 @@ impl Shared {
             Some(rec) if rec.spec_digest != hex::encode(digest) => {
                 return Err(NodeError::BadRequest("job id in use with another job".into()));
             }
-            Some(rec) if rec.state == JobState::Done => return Ok(Queued::Done(view(&rec))),
+            Some(rec) if rec.state == JobState::Done => {
+                if self.cfg.me == self.leader && rec.client.is_some() {
+                    // A client asks again for a job finished here: a peer may hold a copy it
+                    // lost (killed after its last message), which no proposal will ever run.
+                    self.keep_notices(vec![crate::coord::Control::Finished {
+                        job: rec.id.clone(),
+                        attempt: rec.attempts,
+                    }]);
+                    self.notify.notify_one();
+                }
+                return Ok(Queued::Done(view(&rec)));
+            }
             Some(mut rec) => {
                 rec.state = JobState::Queued;
                 rec.error = None;
@@ -556,6 +593,10 @@ impl Shared {
         self.insert_entry(&mut reg, id, spec, Some(client));
         let rx = reg.entries.get(&id).map(|e| e.done.subscribe());
         drop(reg);
+        if let Some(attempt) = self.heard_finished(&id, self.cfg.proposal_wait() * 2) {
+            // The proposer's notice came before the client's copy.
+            self.finish(&id, attempt, Err(NodeError::FinishedWithout { leader: self.leader, attempt }));
+        }
         self.notify.notify_one();
         rx.map(Queued::Waiting).ok_or_else(|| NodeError::Other("job vanished".into()))
     }
@@ -625,7 +666,8 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
         leader,
         notify: Notify::new(),
         registry: Mutex::new(Registry::default()),
-        aborts: Mutex::new(Vec::new()),
+        notices: Mutex::new(Vec::new()),
+        finished_elsewhere: Mutex::new(VecDeque::new()),
         lobby: Mutex::new(crate::lobby::Lobby::default()),
     });
     shared.update_pool_metrics();

@@ -52,6 +52,15 @@ pub enum NodeError {
     /// The signer refused or failed (culprits inside).
     #[error(transparent)]
     Signer(#[from] tacit_signer::SignerError),
+    /// The other nodes finished this job while this node was not part of it (e.g. it was killed
+    /// after sending its last message): whatever the job stores was not stored here.
+    #[error("{leader} and the other nodes finished this job in attempt {attempt} while this node was not part of it: its outputs are not stored here")]
+    FinishedWithout {
+        /// The proposer that said so.
+        leader: PartyId,
+        /// The attempt they finished.
+        attempt: u32,
+    },
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -95,6 +104,7 @@ impl NodeError {
             NodeError::Signer(tacit_signer::SignerError::Mpc(tacit_mpc_engine::MpcError::Transport(_))) => "transport",
             NodeError::Signer(s) if s.identified().is_some() => "cheat",
             NodeError::Signer(_) => "signer",
+            NodeError::FinishedWithout { .. } => "finished_without",
             NodeError::ShuttingDown => "shutdown",
             NodeError::Other(_) => "other",
         }

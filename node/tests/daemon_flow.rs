@@ -106,8 +106,39 @@ async fn three_nodes_sign_with_pool_and_restart() {
         nodes.push(tacit_node::daemon::start(cfg).await.unwrap());
     }
     let spec = common::sign_spec(&key_id, 1, vec![1, 2]);
-    let signed = all_done(&client, &spec).await;
+    let id = new_job_id();
+    let signed: Vec<_> = client.submit(&id, &spec, T).await.into_iter().map(|(_, a)| a.unwrap()).collect();
     assert!(signed[0].result.as_ref().unwrap()["signature"].is_string());
+
+    // P3 went down after its last message of that job, before recording it (its record says
+    // running, as a kill would leave it). Asked again, P1 and P2 answer from their records and
+    // P3, told by the proposer, says the others finished it without it instead of waiting for
+    // a proposal that will not come.
+    nodes.pop().unwrap().shutdown().await;
+    let cfg3 = NodeConfig::load(&configs[2]).unwrap();
+    {
+        let (store, _) =
+            tacit_node::store::NodeStore::open(&cfg3.data_dir().join("node.redb"), &cfg3.file.secret_key, &cfg3.base)
+                .unwrap();
+        let mut raw = [0u8; 16];
+        hex::decode_to_slice(&id, &mut raw).unwrap();
+        let mut rec = store.job(&raw).unwrap().unwrap();
+        rec.state = tacit_node::store::JobState::Running;
+        rec.result = None;
+        store.put_job(&raw, &rec, "running").unwrap();
+    }
+    nodes.push(tacit_node::daemon::start(cfg3).await.unwrap());
+    let again = client.submit(&id, &spec, T).await;
+    for (p, a) in &again {
+        let v = a.as_ref().unwrap();
+        if p.get() == 3 {
+            assert_eq!(v.state, tacit_node::store::JobState::Failed, "{v:?}");
+            let e = v.error.as_deref().unwrap_or_default();
+            assert!(e.contains("P1 and the other nodes finished this job in attempt 1"), "{e}");
+        } else {
+            assert_eq!(v.result, signed[p.index()].result, "{p}");
+        }
+    }
     for n in nodes.drain(..) {
         n.shutdown().await;
     }

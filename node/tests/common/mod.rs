@@ -103,13 +103,27 @@ pub async fn settled(
 /// Submits job `id` to every node again and again until every node reports it done (a retry
 /// after a node came back: the first attempts may find the mesh still reconnecting).
 pub async fn submit_until_done(client: &Client, id: &str, spec: &JobSpec, limit: std::time::Duration) -> Vec<JobView> {
+    submit_until_settled(client, id, spec, limit, None).await
+}
+
+/// As [`submit_until_done`], but node `lost` may instead report that the others finished the
+/// job without it (it went down after its last message, so the job was done when retried).
+pub async fn submit_until_settled(
+    client: &Client,
+    id: &str,
+    spec: &JobSpec,
+    limit: std::time::Duration,
+    lost: Option<tacit_mpc_engine::PartyId>,
+) -> Vec<JobView> {
     let start = tokio::time::Instant::now();
     loop {
         let answers = client.submit(id, spec, limit).await;
-        let ok: Vec<JobView> = answers
-            .iter()
-            .filter_map(|(_, a)| a.as_ref().ok().filter(|v| v.state == JobState::Done).cloned())
-            .collect();
+        let settled = |p: &tacit_mpc_engine::PartyId, v: &JobView| {
+            v.state == JobState::Done
+                || (Some(*p) == lost && v.error.as_deref().is_some_and(|e| e.contains("finished this job in attempt")))
+        };
+        let ok: Vec<JobView> =
+            answers.iter().filter_map(|(p, a)| a.as_ref().ok().filter(|v| settled(p, v)).cloned()).collect();
         if ok.len() == answers.len() {
             return ok;
         }
