@@ -16,7 +16,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --workspace
+# Libraries, binaries and integration tests, then doc tests. Examples are not built here
+# (clippy --all-targets has checked them): they would add a link each to the test build.
+cargo test --workspace --lib --bins --tests
+cargo test --workspace --doc
 echo "== multi-host drills: tacit-node in network namespaces (skipped where not permitted)"
 # The tests above built tacit-node; rebuilding it alone would compile half the workspace again.
 ./scripts/netns.sh --parties "3 5" --bidders 0 --bin "${CARGO_TARGET_DIR:-$PWD/target}/debug/tacit-node"

@@ -2,7 +2,7 @@
 //! implementation, the three-way check, and the batching cost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::str::FromStr;
 

@@ -2,7 +2,7 @@
 //! the ark-relations replay.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use ark_bn254::Fr;
 use ark_ff::{Field, One, Zero};

@@ -2,7 +2,7 @@
 //! never in a signature for an unapproved intent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::cheater::{network_with_cheater, KIND_BYTES};
 use common::*;

@@ -3,7 +3,7 @@
 //! replacement node, all keeping the address.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use revm::primitives::Address;

@@ -2,7 +2,7 @@
 //! opened shared witness equals Plain's witness and satisfies the setup-mode R1cs system.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use ark_bn254::Fr;
 use tacit_circuits::gadgets::{

@@ -3,7 +3,7 @@
 //! identical), plus the batching cost per layer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use ark_bn254::Fr;
 use common::{block_on, check, fr, Checked, Circuit};

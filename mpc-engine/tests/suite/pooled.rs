@@ -5,7 +5,7 @@
 
 // The shared harness re-exports more than this file uses.
 #[allow(unused_imports)]
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

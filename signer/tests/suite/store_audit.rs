@@ -1,7 +1,7 @@
 //! Encryption at rest, policy changes with a time lock, and the audit log's tamper evidence.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use tacit_signer::audit::{verify_file, AuditFailure, AuditRecord};

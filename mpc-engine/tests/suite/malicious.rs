@@ -2,7 +2,7 @@
 //! before any output is revealed, naming the cheater wherever the protocol can identify it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
