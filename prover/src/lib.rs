@@ -12,5 +12,3 @@ pub mod qap;
 pub mod snarkjs;
 
 pub mod collaborative;
-#[cfg(test)]
-mod tests;

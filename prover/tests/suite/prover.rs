@@ -13,8 +13,8 @@ use ark_serialize::{CanonicalDeserialize, Compress, Validate};
 use ark_snark::SNARK;
 
 use super::{rng, setup_chain, setup_toy, write_read_vk, Chain, TempDir, Toy};
-use crate::keys::{self, KeyError};
-use crate::qap::{self, MatrixCircuit, QapError};
+use tacit_prover::keys::{self, KeyError};
+use tacit_prover::qap::{self, MatrixCircuit, QapError};
 
 #[test]
 fn toy_proofs_verify_with_ark_and_with_key_from_file() {

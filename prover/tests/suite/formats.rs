@@ -10,13 +10,13 @@ use num_bigint::BigUint;
 use serde_json::Value;
 
 use super::{rng, setup_chain, setup_toy, Chain, TempDir, Toy};
-use crate::qap;
-use crate::snarkjs::{self, EvmProof};
+use tacit_prover::qap;
+use tacit_prover::snarkjs::{self, EvmProof};
 
 // ---------------------------------------------------------------------------------------------
 // An independent parser of snarkjs's formats, written from the format description only:
 // serde_json::Value → decimal strings → range-checked integers → field elements → points
-// checked on the curve and in the subgroup. Shares no code with `crate::snarkjs`.
+// checked on the curve and in the subgroup. Shares no code with `tacit_prover::snarkjs`.
 
 /// BN254 base field modulus q.
 const Q: &str = "21888242871839275222246405745257275088696311157297823662689037894645226208583";

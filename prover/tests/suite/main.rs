@@ -1,4 +1,5 @@
-//! Tests of keys, the explicit prover and the snarkjs/EVM formats.
+//! Tests of keys, the explicit prover, the snarkjs/EVM formats and the collaborative prover
+//! (one binary; see the workspace README's *Layout of tests*).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -9,9 +10,10 @@ use ark_groth16::ProvingKey;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 use ark_std::rand::{rngs::StdRng, SeedableRng};
 
-use crate::keys;
-use crate::qap::R1csMatrices;
+use tacit_prover::keys;
+use tacit_prover::qap::R1csMatrices;
 
+mod collaborative;
 mod formats;
 mod prover;
 
