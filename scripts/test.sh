@@ -16,10 +16,11 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
-# Libraries, binaries and integration tests, then doc tests. Examples are not built here
-# (clippy --all-targets has checked them): they would add a link each to the test build.
-cargo test --workspace --lib --bins --tests
-cargo test --workspace --doc
+# Libraries, binaries and integration tests, then doc tests. Examples and the benches crate
+# (criterion benchmarks and the cggmp24 baseline, no tests) are not built here: clippy
+# --all-targets has checked them, and building them would add a fifth to the test build.
+cargo test --workspace --exclude tacit-benches --lib --bins --tests
+cargo test --workspace --exclude tacit-benches --doc
 echo "== multi-host drills: tacit-node in network namespaces (skipped where not permitted)"
 # The tests above built tacit-node; rebuilding it alone would compile half the workspace again.
 ./scripts/netns.sh --parties "3 5" --bidders 0 --bin "${CARGO_TARGET_DIR:-$PWD/target}/debug/tacit-node"
