@@ -94,10 +94,15 @@ impl Shared {
         std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Keeps notices for a later attempt (at most 1024).
-    pub fn keep_notices(&self, mut pending: Vec<crate::coord::Control>) {
+    /// Keeps notices for a later attempt (at most 1024; one copy of each, so a client asking
+    /// again and again for a finished job queues one notice).
+    pub fn keep_notices(&self, pending: Vec<crate::coord::Control>) {
         let mut a = self.notices.lock().unwrap_or_else(|e| e.into_inner());
-        a.append(&mut pending);
+        for notice in pending {
+            if !a.contains(&notice) {
+                a.push(notice);
+            }
+        }
         let excess = a.len().saturating_sub(1024);
         a.drain(..excess);
     }
