@@ -34,6 +34,10 @@ struct Entry {
     submitted: Instant,
     started: Option<Instant>,
     done: watch::Sender<Option<JobView>>,
+    /// A follower's record of this job finished here in an earlier attempt: the copy is held
+    /// again in case the proposer runs a new attempt (it did not finish the earlier one); if
+    /// instead it does not run it, this record is the answer.
+    done_before: Option<JobView>,
 }
 
 #[derive(Debug, Default)]
@@ -243,7 +247,8 @@ impl Shared {
     fn insert_entry(&self, reg: &mut Registry, id: [u8; 16], spec: JobSpec, client: Option<String>) {
         let digest = spec.digest();
         let (done, _) = watch::channel(None);
-        reg.entries.insert(id, Entry { spec, digest, client, submitted: Instant::now(), started: None, done });
+        let entry = Entry { spec, digest, client, submitted: Instant::now(), started: None, done, done_before: None };
+        reg.entries.insert(id, entry);
         reg.queue.push_back(id);
         self.update_queue_metric(reg);
     }
@@ -313,6 +318,12 @@ impl Shared {
         };
         crate::lobby::forget(self, id);
         let Some(entry) = entry else { return };
+        if let (Some(before), None, Err(_)) = (&entry.done_before, entry.started, &result) {
+            // Not run again (the proposer had finished it too, or the mesh is down): the
+            // record of the earlier attempt stands.
+            let _ = entry.done.send(Some(before.clone()));
+            return;
+        }
         let kind = entry.spec.job_type().name();
         let mut rec =
             self.record(id).unwrap_or_else(|| JobRecord::queued(id, kind, &entry.digest, entry.client.clone()));
@@ -583,7 +594,22 @@ impl Shared {
                     }]);
                     self.notify.notify_one();
                 }
-                return Ok(Queued::Done(view(&rec)));
+                if self.cfg.me == self.leader {
+                    return Ok(Queued::Done(view(&rec)));
+                }
+                // A follower cannot tell whether the proposer finished that attempt too (a
+                // non-member's part of a signature, say, ends before the signers'): it holds
+                // the copy again, and answers this record unless a new attempt is proposed.
+                self.insert_entry(&mut reg, id, spec, Some(client));
+                if let Some(e) = reg.entries.get_mut(&id) {
+                    e.done_before = Some(view(&rec));
+                }
+                let rx = reg.entries.get(&id).map(|e| e.done.subscribe());
+                drop(reg);
+                if let Some(attempt) = self.heard_finished(&id, self.cfg.proposal_wait() * 2) {
+                    self.finish(&id, attempt, Err(NodeError::FinishedWithout { leader: self.leader, attempt }));
+                }
+                return rx.map(Queued::Waiting).ok_or_else(|| NodeError::Other("job vanished".into()));
             }
             Some(mut rec) => {
                 rec.state = JobState::Queued;

@@ -139,6 +139,33 @@ async fn three_nodes_sign_with_pool_and_restart() {
             assert_eq!(v.result, signed[p.index()].result, "{p}");
         }
     }
+
+    // The mirror case: the followers finished a job whose attempt the proposer did not (its
+    // record says running, as a kill would leave it). Asked again, P1 proposes a new attempt
+    // and the followers, holding their finished copies again, run it rather than refuse it.
+    let presign = JobSpec::SignerPresign { count: 1, signers: vec![1, 2] };
+    let id = new_job_id();
+    for (p, a) in client.submit(&id, &presign, T).await {
+        assert_eq!(a.unwrap().state, tacit_node::store::JobState::Done, "{p}");
+    }
+    nodes.remove(0).shutdown().await;
+    let cfg1 = NodeConfig::load(&configs[0]).unwrap();
+    {
+        let (store, _) =
+            tacit_node::store::NodeStore::open(&cfg1.data_dir().join("node.redb"), &cfg1.file.secret_key, &cfg1.base)
+                .unwrap();
+        let mut raw = [0u8; 16];
+        hex::decode_to_slice(&id, &mut raw).unwrap();
+        let mut rec = store.job(&raw).unwrap().unwrap();
+        rec.state = tacit_node::store::JobState::Running;
+        rec.result = None;
+        store.put_job(&raw, &rec, "running").unwrap();
+    }
+    nodes.insert(0, tacit_node::daemon::start(cfg1).await.unwrap());
+    let again = common::submit_until_done(&client, &id, &presign, T).await;
+    for v in &again {
+        assert!(v.attempts >= 2, "every node ran a new attempt: {v:?}");
+    }
     for n in nodes.drain(..) {
         n.shutdown().await;
     }
