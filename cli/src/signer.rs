@@ -896,22 +896,3 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_baseline_says_how_to_build_it() {
-        let e = run_baseline_at(Path::new("/nonexistent/tacit-baseline-cggmp24"), 1).unwrap_err();
-        assert!(e.contains("not found") && e.contains("cargo build --release -p tacit-benches"), "{e}");
-    }
-
-    #[test]
-    fn the_baseline_report_must_carry_a_positive_time() {
-        assert_eq!(baseline_ms(&serde_json::json!({ "cggmp24_sign_ms": 812.5 })), Some(812.5));
-        assert_eq!(baseline_ms(&serde_json::json!({ "cggmp24_sign_ms": 0.0 })), None);
-        assert_eq!(baseline_ms(&serde_json::json!({ "cggmp24_sign_ms": "fast" })), None);
-        assert_eq!(baseline_ms(&serde_json::json!({})), None);
-    }
-}

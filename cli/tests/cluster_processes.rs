@@ -183,3 +183,51 @@ fn gas_bench_and_verifier_export() {
     assert!(text.contains("contract TacitVerifier") && text.contains("pragma solidity"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `tacit bench sign` with the cggmp24 baseline missing, reporting no time, a zero time, and a
+/// real report (a script standing in for `tacit-baseline-cggmp24`): only the last gives a ratio.
+#[test]
+fn sign_bench_reports_the_baseline_or_why_it_is_missing() {
+    let dir = scratch_dir("sign-bench");
+    let fake = |name: &str, json: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho '{json}'\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    let cases = [
+        (dir.join("absent"), Some("not found")),
+        (fake("zero", r#"{"cggmp24_sign_ms": 0.0}"#), Some("reported no cggmp24_sign_ms")),
+        (fake("text", r#"{"cggmp24_sign_ms": "fast"}"#), Some("reported no cggmp24_sign_ms")),
+        (fake("real", r#"{"cggmp24_sign_ms": 812.5, "baseline": "cggmp24 0.7.0-alpha.3"}"#), None),
+    ];
+    for (baseline, missing) in cases {
+        let out = tacit()
+            .args(["bench", "sign", "--count", "2", "--batch", "2", "--baseline-runs", "1", "--json", "--dir"])
+            .arg(dir.join("stores"))
+            .env("TACIT_BASELINE_CGGMP24", &baseline)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let p50 = v["sign_p50_ms"].as_f64().unwrap();
+        assert!(p50 > 0.0, "{v}");
+        match missing {
+            Some(why) => {
+                let said = v["cggmp24"]["missing"].as_str().unwrap();
+                assert!(said.contains(why), "{said}");
+                if why == "not found" {
+                    assert!(said.contains("cargo build --release -p tacit-benches"), "{said}");
+                }
+                assert!(v["ratio"].is_null() && v["cggmp24_sign_ms"].is_null(), "{v}");
+            }
+            None => {
+                assert_eq!(v["cggmp24_sign_ms"].as_f64(), Some(812.5));
+                assert!((v["ratio"].as_f64().unwrap() - 812.5 / p50).abs() < 1e-9, "{v}");
+            }
+        }
+        std::fs::remove_dir_all(dir.join("stores")).ok();
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
