@@ -3,4 +3,5 @@
 
 mod circuit;
 mod flow;
+mod outcome;
 mod privacy;

@@ -5,6 +5,7 @@ mod common;
 
 mod engine_ops;
 mod fixed;
+mod intake_tls;
 mod malicious;
 mod pooled;
 mod quic_engine;
