@@ -116,17 +116,7 @@ async fn three_nodes_sign_with_pool_and_restart() {
     // a proposal that will not come.
     nodes.pop().unwrap().shutdown().await;
     let cfg3 = NodeConfig::load(&configs[2]).unwrap();
-    {
-        let (store, _) =
-            tacit_node::store::NodeStore::open(&cfg3.data_dir().join("node.redb"), &cfg3.file.secret_key, &cfg3.base)
-                .unwrap();
-        let mut raw = [0u8; 16];
-        hex::decode_to_slice(&id, &mut raw).unwrap();
-        let mut rec = store.job(&raw).unwrap().unwrap();
-        rec.state = tacit_node::store::JobState::Running;
-        rec.result = None;
-        store.put_job(&raw, &rec, "running").unwrap();
-    }
+    record_as_running(&cfg3, &id);
     nodes.push(tacit_node::daemon::start(cfg3).await.unwrap());
     let again = client.submit(&id, &spec, T).await;
     for (p, a) in &again {
@@ -150,17 +140,7 @@ async fn three_nodes_sign_with_pool_and_restart() {
     }
     nodes.remove(0).shutdown().await;
     let cfg1 = NodeConfig::load(&configs[0]).unwrap();
-    {
-        let (store, _) =
-            tacit_node::store::NodeStore::open(&cfg1.data_dir().join("node.redb"), &cfg1.file.secret_key, &cfg1.base)
-                .unwrap();
-        let mut raw = [0u8; 16];
-        hex::decode_to_slice(&id, &mut raw).unwrap();
-        let mut rec = store.job(&raw).unwrap().unwrap();
-        rec.state = tacit_node::store::JobState::Running;
-        rec.result = None;
-        store.put_job(&raw, &rec, "running").unwrap();
-    }
+    record_as_running(&cfg1, &id);
     nodes.insert(0, tacit_node::daemon::start(cfg1).await.unwrap());
     let again = common::submit_until_done(&client, &id, &presign, T).await;
     for v in &again {
@@ -169,4 +149,17 @@ async fn three_nodes_sign_with_pool_and_restart() {
     for n in nodes.drain(..) {
         n.shutdown().await;
     }
+}
+
+/// Sets a stopped node's record of job `id` back to running, as a kill after its last message
+/// and before the record would leave it.
+fn record_as_running(cfg: &NodeConfig, id: &str) {
+    let (store, _) =
+        tacit_node::store::NodeStore::open(&cfg.data_dir().join("node.redb"), &cfg.file.secret_key, &cfg.base).unwrap();
+    let mut raw = [0u8; 16];
+    hex::decode_to_slice(id, &mut raw).unwrap();
+    let mut rec = store.job(&raw).unwrap().unwrap();
+    rec.state = tacit_node::store::JobState::Running;
+    rec.result = None;
+    store.put_job(&raw, &rec, "running").unwrap();
 }

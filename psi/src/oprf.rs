@@ -161,6 +161,10 @@ fn to_ark(p: &AffinePoint) -> ark_secp256k1::Affine {
     }
 }
 
+fn to_ark_all(points: &[AffinePoint]) -> Vec<ark_secp256k1::Affine> {
+    points.par_iter().map(to_ark).collect()
+}
+
 /// Back to k256 (the identity for the point at infinity).
 fn from_ark(p: &ark_secp256k1::Projective) -> ProjectivePoint {
     use ark_ff::BigInteger;
@@ -239,7 +243,6 @@ fn batch_statement(
     answers: (&[u8], Option<&[AffinePoint]>),
 ) -> (ProjectivePoint, Option<ProjectivePoint>) {
     let (lo, hi) = batch_coefficients(public, blinded.0, answers.0, blinded.1.len());
-    let to_ark_all = |v: &[AffinePoint]| -> Vec<ark_secp256k1::Affine> { v.par_iter().map(to_ark).collect() };
     let b_star = combine(&to_ark_all(blinded.1), &lo, &hi);
     (b_star, answers.1.map(|a| combine(&to_ark_all(a), &lo, &hi)))
 }
@@ -550,10 +553,7 @@ fn batch_consistent(head: &[Answer<'_>], rest: &[Answer<'_>], predictors: &[Vec<
     let mut rng = rand::thread_rng();
     let lo: Vec<u64> = (0..len).map(|_| rng.gen()).collect();
     let hi: Vec<u64> = (0..len).map(|_| rng.gen()).collect();
-    let sum = |a: &Answer<'_>| -> ProjectivePoint {
-        let points: Vec<ark_secp256k1::Affine> = a.points.par_iter().map(to_ark).collect();
-        combine(&points, &lo, &hi)
-    };
+    let sum = |a: &Answer<'_>| combine(&to_ark_all(&a.points), &lo, &hi);
     let head_sums: Vec<ProjectivePoint> = head.iter().map(sum).collect();
     rest.iter().zip(predictors).all(|(node, row)| {
         let predicted = head_sums.iter().zip(row).fold(ProjectivePoint::IDENTITY, |acc, (p, c)| acc + *p * c);
