@@ -14,6 +14,7 @@ use tacit_prover::keys;
 use tacit_prover::qap::R1csMatrices;
 
 mod collaborative;
+mod committed;
 mod formats;
 mod prover;
 
