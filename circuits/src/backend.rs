@@ -40,6 +40,32 @@ pub enum CircuitError {
 /// Result of circuit operations.
 pub type Result<T, E = CircuitError> = std::result::Result<T, E>;
 
+/// Derives the challenge from the full assignment's instance part so far, `[1, instance...]`
+/// (public values, and the committed groups' values), e.g. by committing to the groups with
+/// the proving key's commitment keys and hashing (`tacit_prover::committed`).
+#[derive(Clone)]
+pub struct ChallengeDeriver<F>(std::sync::Arc<DeriveFn<F>>);
+
+type DeriveFn<F> = dyn Fn(&[F]) -> Result<F> + Send + Sync;
+
+impl<F> ChallengeDeriver<F> {
+    /// Wraps a derivation.
+    pub fn new(derive: impl Fn(&[F]) -> Result<F> + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(derive))
+    }
+
+    /// Derives the challenge for `[1, instance...]`.
+    pub fn derive(&self, instance_with_one: &[F]) -> Result<F> {
+        (self.0)(instance_with_one)
+    }
+}
+
+impl<F> std::fmt::Debug for ChallengeDeriver<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChallengeDeriver")
+    }
+}
+
 /// One interpretation of circuit operations.
 pub trait Backend: Send {
     /// The field.
@@ -86,6 +112,38 @@ pub trait Backend: Send {
     /// this party's shares in `Mpc`. Allocates one witness variable per input, in order. The
     /// caller must have checked that the sharings are consistent before using them.
     fn dealt_inputs(&mut self, values: Option<&[Self::F]>, len: usize) -> Result<Vec<Self::Value>>;
+
+    /// `len` values committed outside the circuit, as one group: the proof carries a Pedersen
+    /// commitment to them (see `tacit_prover::committed`), so they are fixed before
+    /// [`Backend::challenge`] is drawn, and a group may have been committed by its owner
+    /// before the proof exists. `values` as in [`Backend::dealt_inputs`]. `R1cs` allocates
+    /// one *instance* variable per value, contiguously, and records the group; `Mpc` records
+    /// this party's shares as instance values. The last value should be a uniformly random
+    /// blinder used nowhere else, so that the commitment hides the others. Not allowed after
+    /// the challenge.
+    fn committed_inputs(&mut self, values: Option<&[Self::F]>, len: usize) -> Result<Vec<Self::Value>> {
+        let _ = (values, len);
+        Err(CircuitError::Usage("committed inputs are not supported by this backend".into()))
+    }
+
+    /// The challenge: a public value derived from every public input and committed group so
+    /// far (in `R1cs` and `Mpc` by the deriver the backend was built with, from the groups'
+    /// commitments; in `Plain` by hashing the values). Allocates one instance variable, the
+    /// last: no public input, output or committed group may follow it.
+    fn challenge(&mut self) -> impl Future<Output = Result<Self::Value>> + Send {
+        async { Err(CircuitError::Usage("challenges are not supported by this backend".into())) }
+    }
+
+    /// Quotients `num_i / den_i`. Allocates one witness variable per pair, in order, each
+    /// with the constraint `q_i * den_i = num_i`; every `den_i` must be nonzero.
+    fn div(
+        &mut self,
+        num: &[Self::Value],
+        den: &[Self::Value],
+    ) -> impl Future<Output = Result<Vec<Self::Value>>> + Send {
+        let _ = (num, den);
+        async { Err(CircuitError::Usage("division is not supported by this backend".into())) }
+    }
 
     /// Element-wise products. Allocates one witness variable per pair, in order, each with
     /// the constraint `a_i * b_i = c_i`.

@@ -53,7 +53,8 @@ impl<F: PrimeField> std::fmt::Debug for Share<F> {
 /// The shared full assignment a computation produced: public values and this party's
 /// shares of every witness variable, each in allocation order.
 pub struct SharedAssignment<F: PrimeField> {
-    /// Instance values (public inputs and revealed outputs), in allocation order.
+    /// Instance values in allocation order: public inputs, revealed outputs and the
+    /// challenge, and this party's shares of committed values (`Backend::committed_inputs`).
     pub instance: Vec<F>,
     /// This party's shares of the witness variables, in allocation order.
     pub witness: Shares<F>,
@@ -68,9 +69,25 @@ impl<F: PrimeField> std::fmt::Debug for SharedAssignment<F> {
     }
 }
 
+/// Derives the challenge on shares: given the engine and this party's `[1, instance...]`
+/// (public values and shares of the committed groups), it must return the same public value
+/// at every party, e.g. by opening the groups' commitments computed on shares and hashing
+/// them (`tacit_prover::collaborative::commitment_challenge`).
+pub type MpcChallenge<F, T> = Box<
+    dyn for<'a> FnMut(
+            &'a mut Engine<F, T>,
+            &'a [F],
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<F>> + Send + 'a>>
+        + Send,
+>;
+
 /// Computes on shares. Wraps one engine session.
 pub struct Mpc<F: WireField, T: Transport> {
     engine: Engine<F, T>,
+    /// How the challenge is derived, if the computation draws one.
+    deriver: Option<MpcChallenge<F, T>>,
+    /// Whether the challenge was drawn (no instance variable may follow it).
+    challenged: bool,
     instance: Vec<F>,
     witness: Zeroizing<Vec<F>>,
     /// Values asserted zero, checked together before anything opens.
@@ -98,6 +115,8 @@ impl<F: WireField, T: Transport> Mpc<F, T> {
     pub fn new(engine: Engine<F, T>) -> Self {
         Self {
             engine,
+            deriver: None,
+            challenged: false,
             instance: Vec::new(),
             witness: Zeroizing::new(Vec::new()),
             zero_claims: Zeroizing::new(Vec::new()),
@@ -113,6 +132,20 @@ impl<F: WireField, T: Transport> Mpc<F, T> {
     pub fn one_round_sbox(mut self, on: bool) -> Self {
         self.one_round_sbox = on;
         self
+    }
+
+    /// Sets how the challenge is derived (required if the computation draws one).
+    pub fn with_challenge(mut self, deriver: MpcChallenge<F, T>) -> Self {
+        self.deriver = Some(deriver);
+        self
+    }
+
+    fn extend_instance(&mut self, values: impl IntoIterator<Item = F>) -> Result<()> {
+        if self.challenged {
+            return Err(CircuitError::Usage("no instance variable may follow the challenge".into()));
+        }
+        self.instance.extend(values);
+        Ok(())
     }
 
     /// The engine (for statistics, or operations outside the circuit).
@@ -205,7 +238,7 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
     }
 
     fn public_inputs(&mut self, values: &[F]) -> Result<Vec<Share<F>>> {
-        self.instance.extend_from_slice(values);
+        self.extend_instance(values.iter().copied())?;
         Ok(values.iter().map(|v| Share::known(*v)).collect())
     }
 
@@ -224,6 +257,68 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
         let shares: Vec<Share<F>> = values.iter().map(|v| Share::secret(*v)).collect();
         self.record(&shares);
         Ok(shares)
+    }
+
+    fn committed_inputs(&mut self, values: Option<&[F]>, len: usize) -> Result<Vec<Share<F>>> {
+        let values =
+            values.ok_or_else(|| CircuitError::Usage("Mpc needs this party's shares of committed inputs".into()))?;
+        if values.len() != len {
+            return Err(CircuitError::Usage(format!("committed_inputs: {} shares for {len} inputs", values.len())));
+        }
+        self.extend_instance(values.iter().copied())?;
+        Ok(values.iter().map(|v| Share::secret(*v)).collect())
+    }
+
+    async fn challenge(&mut self) -> Result<Share<F>> {
+        if self.challenged {
+            return Err(CircuitError::Usage("the challenge was already drawn".into()));
+        }
+        let mut deriver =
+            self.deriver.take().ok_or_else(|| CircuitError::Usage("Mpc needs a challenge deriver".into()))?;
+        let prefix: Zeroizing<Vec<F>> =
+            Zeroizing::new(std::iter::once(F::one()).chain(self.instance.iter().copied()).collect());
+        let challenge = deriver(&mut self.engine, &prefix).await?;
+        self.extend_instance([challenge])?;
+        self.challenged = true;
+        Ok(Share::known(challenge))
+    }
+
+    /// Known divisors invert locally; secret ones by a masked inversion: `den·ρ` is opened
+    /// for a fresh random `ρ` (uniform, so it says nothing but "nonzero") and
+    /// `1/den = ρ · (den·ρ)^-1`. Two multiplication rounds and one opening for the batch.
+    async fn div(&mut self, num: &[Share<F>], den: &[Share<F>]) -> Result<Vec<Share<F>>> {
+        Self::same_len(num, den)?;
+        let secret: Vec<Share<F>> = den.iter().filter(|d| !d.known).cloned().collect();
+        let mut secret_inverses = if secret.is_empty() {
+            Vec::new()
+        } else {
+            let masks = self.engine.take_randoms(secret.len()).await?.into_shares();
+            let masked = self.engine.mul(&raw(&secret), &masks).await?;
+            let opened = self.engine.open(&masked).await?;
+            let masks = masks.into_exposed();
+            opened
+                .iter()
+                .zip(masks.iter())
+                .map(|(o, m)| {
+                    o.inverse()
+                        .map(|inv| Share::secret(*m * inv))
+                        .ok_or_else(|| CircuitError::Unsatisfied("a secret divisor is zero".into()))
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+        .into_iter();
+        let mut inverses = Vec::with_capacity(den.len());
+        for (i, d) in den.iter().enumerate() {
+            inverses.push(if d.known {
+                Share::known(
+                    d.value.inverse().ok_or_else(|| CircuitError::Unsatisfied(format!("divisor {i} is zero")))?,
+                )
+            } else {
+                secret_inverses.next().ok_or_else(|| CircuitError::Synthesis("too few inverses".into()))?
+            });
+        }
+        // `mul` records the quotients, which are exactly the allocated witness variables.
+        self.mul(num, &inverses).await
     }
 
     async fn mul(&mut self, a: &[Share<F>], b: &[Share<F>]) -> Result<Vec<Share<F>>> {
@@ -454,12 +549,15 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
         if a.iter().all(|v| v.known) {
             // Nothing secret opens: no round, and no need to settle the zero claims yet.
             let values: Vec<F> = a.iter().map(Share::expose).collect();
-            self.instance.extend_from_slice(&values);
+            self.extend_instance(values.iter().copied())?;
             return Ok(values);
+        }
+        if self.challenged {
+            return Err(CircuitError::Usage("no instance variable may follow the challenge".into()));
         }
         self.check_zero_claims().await?;
         let values = self.engine.open(&raw(a)).await?;
-        self.instance.extend_from_slice(&values);
+        self.extend_instance(values.iter().copied())?;
         Ok(values)
     }
 }

@@ -64,6 +64,7 @@ pub struct Plain<F: PrimeField> {
     witness: Vec<F>,
     instance: Vec<F>,
     counts: OpCounts,
+    challenged: bool,
 }
 
 impl<F: PrimeField> Default for Plain<F> {
@@ -75,7 +76,15 @@ impl<F: PrimeField> Default for Plain<F> {
 impl<F: PrimeField> Plain<F> {
     /// A fresh backend.
     pub fn new() -> Self {
-        Self { witness: Vec::new(), instance: Vec::new(), counts: OpCounts::default() }
+        Self { witness: Vec::new(), instance: Vec::new(), counts: OpCounts::default(), challenged: false }
+    }
+
+    fn extend_instance(&mut self, values: &[F]) -> Result<()> {
+        if self.challenged {
+            return Err(CircuitError::Usage("no instance variable may follow the challenge".into()));
+        }
+        self.instance.extend_from_slice(values);
+        Ok(())
     }
 
     /// Values of the witness variables allocated so far, in allocation order (the same order
@@ -169,7 +178,7 @@ impl<F: PrimeField> Backend for Plain<F> {
     }
 
     fn public_inputs(&mut self, values: &[F]) -> Result<Vec<F>> {
-        self.instance.extend_from_slice(values);
+        self.extend_instance(values)?;
         Ok(values.to_vec())
     }
 
@@ -183,6 +192,37 @@ impl<F: PrimeField> Backend for Plain<F> {
         check_same_len("dealt_inputs", values.len(), len)?;
         self.witness.extend_from_slice(values);
         Ok(values.to_vec())
+    }
+
+    fn committed_inputs(&mut self, values: Option<&[F]>, len: usize) -> Result<Vec<F>> {
+        let values = values.ok_or_else(|| CircuitError::Usage("Plain needs the values of committed inputs".into()))?;
+        check_same_len("committed_inputs", values.len(), len)?;
+        self.extend_instance(values)?;
+        Ok(values.to_vec())
+    }
+
+    /// A hash of every instance value so far (`Plain` has no commitments; any value the
+    /// prover cannot choose serves the oracle).
+    async fn challenge(&mut self) -> Result<F> {
+        let mut hash = blake3::Hasher::new_derive_key("tacit circuits plain challenge v1");
+        for v in &self.instance {
+            hash.update(&v.into_bigint().to_bytes_le());
+        }
+        let challenge = F::from_le_bytes_mod_order(hash.finalize().as_bytes());
+        self.extend_instance(&[challenge])?;
+        self.challenged = true;
+        Ok(challenge)
+    }
+
+    async fn div(&mut self, num: &[F], den: &[F]) -> Result<Vec<F>> {
+        check_same_len("div", num.len(), den.len())?;
+        let mut out = Vec::with_capacity(num.len());
+        for (i, (n, d)) in num.iter().zip(den).enumerate() {
+            let inverse = d.inverse().ok_or_else(|| CircuitError::Unsatisfied(format!("divisor {i} is zero")))?;
+            out.push(*n * inverse);
+        }
+        self.witness.extend_from_slice(&out);
+        Ok(out)
     }
 
     async fn mul(&mut self, a: &[F], b: &[F]) -> Result<Vec<F>> {
@@ -243,7 +283,7 @@ impl<F: PrimeField> Backend for Plain<F> {
 
     async fn reveal(&mut self, a: &[F]) -> Result<Vec<F>> {
         self.counts.reveal_calls += 1;
-        self.instance.extend_from_slice(a);
+        self.extend_instance(a)?;
         Ok(a.to_vec())
     }
 }

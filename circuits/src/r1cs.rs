@@ -25,7 +25,7 @@ use ark_relations::gr1cs::{
 };
 use tacit_mpc_engine::PartyId;
 
-use crate::backend::{Backend, CircuitError, Result};
+use crate::backend::{Backend, ChallengeDeriver, CircuitError, Result};
 use crate::plain::{check_bits, check_same_len, is_zero_witness, small_bits};
 
 /// A circuit value: a linear combination of variables, with its value in prove mode.
@@ -84,6 +84,12 @@ pub struct R1cs<F: PrimeField> {
     /// Prove mode only.
     witness: Vec<F>,
     constraints: Vec<Constraint<F>>,
+    /// Committed groups, as index ranges of the full assignment.
+    groups: Vec<std::ops::Range<usize>>,
+    /// The challenge's index in the full assignment, once drawn.
+    challenge_index: Option<usize>,
+    /// Prove mode: how the challenge is derived.
+    deriver: Option<ChallengeDeriver<F>>,
 }
 
 /// Drops zero coefficients (ark-relations' own arithmetic keeps them).
@@ -109,7 +115,28 @@ impl<F: PrimeField> R1cs<F> {
             instance: Vec::new(),
             witness: Vec::new(),
             constraints: Vec::new(),
+            groups: Vec::new(),
+            challenge_index: None,
+            deriver: None,
         }
+    }
+
+    /// Sets how the challenge is derived in prove mode (required there if the computation
+    /// draws one; setup mode leaves its value unknown).
+    pub fn with_challenge(mut self, deriver: ChallengeDeriver<F>) -> Self {
+        self.deriver = Some(deriver);
+        self
+    }
+
+    /// The committed groups so far, as index ranges of the full assignment
+    /// `[1, instance..., witness...]` (what `tacit_prover::committed::CommitLayout` takes).
+    pub fn committed_groups(&self) -> &[std::ops::Range<usize>] {
+        &self.groups
+    }
+
+    /// The challenge's index in the full assignment, once drawn.
+    pub fn challenge_index(&self) -> Option<usize> {
+        self.challenge_index
     }
 
     /// Setup mode: structure only, no values (for key generation).
@@ -293,6 +320,9 @@ impl<F: PrimeField> R1cs<F> {
     }
 
     fn alloc_instance(&mut self, value: Option<F>) -> Result<LcValue<F>> {
+        if self.challenge_index.is_some() {
+            return Err(CircuitError::Usage("no instance variable may follow the challenge".into()));
+        }
         let value = self.need(value)?;
         if let Some(v) = value {
             self.instance.push(v);
@@ -365,6 +395,55 @@ impl<F: PrimeField> Backend for R1cs<F> {
             None => {}
         }
         (0..len).map(|i| self.alloc_witness(values.and_then(|v| v.get(i)).copied())).collect()
+    }
+
+    fn committed_inputs(&mut self, values: Option<&[F]>, len: usize) -> Result<Vec<LcValue<F>>> {
+        if let Some(v) = values {
+            check_same_len("committed_inputs", v.len(), len)?;
+        }
+        let start = 1 + self.num_instance;
+        let out = (0..len)
+            .map(|i| self.alloc_instance(values.and_then(|v| v.get(i).copied())))
+            .collect::<Result<Vec<_>>>()?;
+        if len > 0 {
+            self.groups.push(start..start + len);
+        }
+        Ok(out)
+    }
+
+    async fn challenge(&mut self) -> Result<LcValue<F>> {
+        let value = match self.mode {
+            Mode::Setup => None,
+            Mode::Prove => {
+                let deriver = self
+                    .deriver
+                    .clone()
+                    .ok_or_else(|| CircuitError::Usage("R1cs in prove mode needs a challenge deriver".into()))?;
+                let prefix: Vec<F> = std::iter::once(F::one()).chain(self.instance.iter().copied()).collect();
+                Some(deriver.derive(&prefix)?)
+            }
+        };
+        let var = self.alloc_instance(value)?;
+        self.challenge_index = Some(self.num_instance);
+        Ok(var)
+    }
+
+    async fn div(&mut self, num: &[LcValue<F>], den: &[LcValue<F>]) -> Result<Vec<LcValue<F>>> {
+        check_same_len("div", num.len(), den.len())?;
+        let mut out = Vec::with_capacity(num.len());
+        for (i, (n, d)) in num.iter().zip(den).enumerate() {
+            let value = match (self.need(n.value)?, self.need(d.value)?) {
+                (Some(n), Some(d)) => {
+                    Some(n * d.inverse().ok_or_else(|| CircuitError::Unsatisfied(format!("divisor {i} is zero")))?)
+                }
+                _ => None,
+            };
+            let q = self.alloc_witness(value)?;
+            // q * den = num
+            self.enforce(q.lc.clone(), d.lc.clone(), n.lc.clone());
+            out.push(q);
+        }
+        Ok(out)
     }
 
     async fn mul(&mut self, a: &[LcValue<F>], b: &[LcValue<F>]) -> Result<Vec<LcValue<F>>> {

@@ -17,12 +17,22 @@
 //! (EIP-2929) of the ecMul and ecAdd calls, which the floor leaves out; invalid proofs cost
 //! no more than valid ones.
 //!
+//! `Groth16CommittedVerifier` ([`committed`]) does the same for Groth16 with committed groups
+//! ([`tacit_prover::committed`]): the key's `[σ_g]₂` beside it, the group commitments and
+//! their knowledge proofs in the call, the challenge derived on chain.
+//!
 //! `ResultRegistry.publish(resultId, publicInputs, proof)` verifies with such a verifier,
 //! stores `keccak256(publicInputs)` under the id, emits `ResultPublished`, and refuses a
 //! second publish of the same id.
 
 pub mod bench;
+pub mod committed;
 pub mod poseidon;
+
+pub use committed::{
+    committed_verifier_artifact, committed_verifier_constructor_args, committed_verifier_deploy_code,
+    verify_committed_selector, CommittedEvmProof, MAX_COMMITTED_INPUTS, MAX_GROUPS,
+};
 
 use ark_bn254::{Bn254, Fq, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
@@ -88,6 +98,9 @@ pub enum ContractError {
     /// The verifying key cannot be used by the generic verifier.
     #[error("verifying key: {0}")]
     Key(String),
+    /// Words do not decode to a valid proof or public input ([`CommittedEvmProof::to_ark`]).
+    #[error("proof: {0}")]
+    Proof(String),
     /// The EVM rejected the transaction (not a revert: an invalid transaction or a database error).
     #[error("evm: {0}")]
     Evm(String),

@@ -14,6 +14,8 @@
 //!   in-process runner.
 //! - [`committed`]: committed inputs (Poseidon Merkle commitments checked on shares) for
 //!   `cardinality` and `sum` up to 2^12 items per institution.
+//! - [`statement`]: the circuit proven for committed `cardinality` and `sum` (sorted committed
+//!   tag lists, a merged list with multiplicities, log-derivative checks).
 //! - [`link`]: client–node channels and transcript recording (leakage tests).
 
 pub mod committed;
@@ -21,6 +23,7 @@ pub mod input;
 pub mod link;
 pub mod oprf;
 pub mod protocol;
+pub mod statement;
 
 pub use committed::{commitment, CommittedInput, MAX_COMMITTED_ITEMS};
 pub use input::{InputError, InputSet, Item};

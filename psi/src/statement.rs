@@ -1,0 +1,351 @@
+//! The statement the nodes prove for committed `cardinality` and `sum` queries, written once
+//! over the circuits [`Backend`] (the oracle, the constraint system and the computation on
+//! shares all come from [`intersection_statement`]).
+//!
+//! **Statement.** Institution `c` has committed (a group of `tacit_prover::committed`,
+//! published before the query) to its list of `rows` tags, sorted strictly increasing, each
+//! below `2^63` for real items (padding: see [`pad_list`]), in `sum` mode followed by one
+//! value below `2^64` per tag, and a blinder. The result is the number of tags present in
+//! every list (`cardinality`), or the sum of all values attached to those tags, released
+//! only if there are at least `min_size` of them (`sum`).
+//!
+//! **How it is checked** (about 20 constraints per row; no hash in the circuit):
+//!
+//! * The prover commits to a second group, the *hints*: the merged list `M` of all distinct
+//!   tags, strictly increasing, padded to `institutions·rows` entries; the multiplicity
+//!   `μ_k` of each (0 for padding), the summed value `V_k` of each (`sum`); the 16-bit
+//!   limbs of every difference and value that must be range-checked; and how often each
+//!   limb value occurs among the limbs.
+//! * Strict order: each difference `x_{j+1} - x_j - 1` of every list and of `M` is made of
+//!   limbs (four of 16 bits), so every list is a set and `M` has distinct entries.
+//! * With the challenge `α` drawn after both kinds of groups are committed:
+//!   `Σ_rows 1/(α - a) = Σ_k μ_k/(α - M_k)` (so `μ_k` is exactly the number of rows holding
+//!   `M_k`, and every row's tag is in `M`), `Σ_rows v/(α - a) = Σ_k V_k/(α - M_k)` (`sum`),
+//!   and the limbs' lookup `Σ_limbs 1/(α - l) = Σ_{i<2^b} count_i/(α - i)` (log-derivative
+//!   lookup: every limb is below `2^b`).
+//! * A tag is in every list iff its multiplicity is the number of institutions (no list
+//!   holds a tag twice): the count is `Σ_k [μ_k = m]`, the sum `Σ_k [μ_k = m]·V_k`.
+//!
+//! The outputs are revealed before the challenge (they are fixed by the committed groups);
+//! the challenge is the last instance variable.
+
+use std::collections::BTreeMap;
+
+use ark_ff::PrimeField;
+use tacit_circuits::gadgets::compare::less_than;
+use tacit_circuits::{Backend, CircuitError, Result};
+
+/// Range-checked quantities (differences, values) are below `2^RANGE_BITS`.
+pub const RANGE_BITS: u32 = 64;
+/// Real tags are below `2^TAG_BITS`; padding lies above.
+pub const TAG_BITS: u32 = 63;
+/// Counts (and `min_size`) are below `2^COUNT_BITS`: at most 64 institutions of `2^20` rows.
+const COUNT_BITS: u32 = 27;
+
+/// What is proven about the lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatementMode {
+    /// The intersection size.
+    Cardinality,
+    /// The sum of the intersecting items' values, released if at least `min_size` items
+    /// intersect (`min_size` is a public input).
+    Sum,
+}
+
+/// The fixed shape of a statement (what the keys are generated for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Number of institutions (`>= 2`).
+    pub institutions: usize,
+    /// Rows per institution, padding included (`>= 1`, at most `2^20`).
+    pub rows: usize,
+    /// Cardinality or sum.
+    pub mode: StatementMode,
+    /// Bits per limb: 4, 8 or 16. The lookup table has `2^limb_bits` entries (one constraint
+    /// each) and every range check `64 / limb_bits` limbs (one constraint each): 16 is the
+    /// cheapest from about 2^11 rows on; small tests use 8.
+    pub limb_bits: u32,
+}
+
+impl Shape {
+    fn check(&self) -> Result<()> {
+        if self.institutions < 2
+            || self.rows == 0
+            || self.rows > 1 << 20
+            || self.institutions > 64
+            || ![4, 8, 16].contains(&self.limb_bits)
+        {
+            return Err(CircuitError::Usage(format!("unsupported shape {self:?}")));
+        }
+        Ok(())
+    }
+
+    /// Limbs per range-checked quantity.
+    pub fn limbs(&self) -> usize {
+        (RANGE_BITS / self.limb_bits) as usize
+    }
+
+    /// Entries of the lookup table.
+    pub fn table(&self) -> usize {
+        1 << self.limb_bits
+    }
+
+    /// Values in one institution's committed group: tags, values (`sum`), the blinder.
+    pub fn list_len(&self) -> usize {
+        match self.mode {
+            StatementMode::Cardinality => self.rows + 1,
+            StatementMode::Sum => 2 * self.rows + 1,
+        }
+    }
+
+    /// Entries of the merged list.
+    pub fn merged_len(&self) -> usize {
+        self.institutions * self.rows
+    }
+
+    /// Quantities range-checked by limbs: the differences of every list and of the merged
+    /// list, and (`sum`) every value.
+    pub fn ranges(&self) -> usize {
+        let values = match self.mode {
+            StatementMode::Cardinality => 0,
+            StatementMode::Sum => self.merged_len(),
+        };
+        self.institutions * (self.rows - 1) + (self.merged_len() - 1) + values
+    }
+
+    /// Values in the prover's hints group: `M`, `μ`, `V` (`sum`), limbs, table counts, blinder.
+    pub fn hints_len(&self) -> usize {
+        let per_entry = match self.mode {
+            StatementMode::Cardinality => 2,
+            StatementMode::Sum => 3,
+        };
+        per_entry * self.merged_len() + self.limbs() * self.ranges() + self.table() + 1
+    }
+}
+
+/// The public result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatementOutput<F> {
+    /// The intersection size.
+    Cardinality(F),
+    /// Whether the sum is released, and the sum (zero when withheld).
+    Sum {
+        /// `1` if at least `min_size` items intersect, else `0`.
+        released: F,
+        /// The sum when released, else zero.
+        sum: F,
+    },
+}
+
+/// Institution `institution`'s padded list: its real tags (each below `2^63`, any order,
+/// distinct) sorted, followed by `2^63 + (institution + 1)·2^32 + j`, which no other list
+/// holds; values (`sum`) padded with zeros. Returns `(tags, values)` of length `rows`.
+pub fn pad_list(institution: usize, rows: usize, items: &[(u64, u64)]) -> Result<(Vec<u64>, Vec<u64>)> {
+    if items.len() > rows {
+        return Err(CircuitError::Usage(format!("{} items exceed {rows} rows", items.len())));
+    }
+    let mut sorted = items.to_vec();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0].0 == w[1].0) || sorted.iter().any(|(t, _)| *t >> TAG_BITS != 0) {
+        return Err(CircuitError::Usage("tags must be distinct and below 2^63".into()));
+    }
+    let pad_base = (1u64 << TAG_BITS) + ((institution as u64 + 1) << 32);
+    let (mut tags, mut values): (Vec<u64>, Vec<u64>) = sorted.into_iter().unzip();
+    for j in 0..(rows - tags.len()) {
+        tags.push(pad_base + j as u64);
+        values.push(0);
+    }
+    Ok((tags, values))
+}
+
+/// The committed group of one institution from its padded list: tags, values (`sum`), blinder.
+pub fn list_group<F: PrimeField>(shape: &Shape, tags: &[u64], values: &[u64], blinder: F) -> Vec<F> {
+    let mut group: Vec<F> = tags.iter().map(|t| F::from(*t)).collect();
+    if shape.mode == StatementMode::Sum {
+        group.extend(values.iter().map(|v| F::from(*v)));
+    }
+    group.push(blinder);
+    group
+}
+
+fn limbs_of(shape: &Shape, x: u64) -> impl Iterator<Item = u64> {
+    let (bits, mask) = (shape.limb_bits, (shape.table() - 1) as u64);
+    (0..shape.limbs() as u32).map(move |i| (x >> (bits * i)) & mask)
+}
+
+fn diffs(list: &[u64]) -> Result<Vec<u64>> {
+    list.windows(2)
+        .map(|w| {
+            w[1].checked_sub(w[0])
+                .and_then(|d| d.checked_sub(1))
+                .ok_or_else(|| CircuitError::Unsatisfied("a list is not strictly increasing".into()))
+        })
+        .collect()
+}
+
+/// The prover's hints group from the padded lists in the clear (the oracle's and a single
+/// prover's view; the nodes assemble the same vector from shares).
+pub fn hints<F: PrimeField>(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)], blinder: F) -> Result<Vec<F>> {
+    shape.check()?;
+    if lists.len() != shape.institutions || lists.iter().any(|(t, v)| t.len() != shape.rows || v.len() != shape.rows) {
+        return Err(CircuitError::Usage("lists do not fit the shape".into()));
+    }
+    let mut merged: BTreeMap<u64, (u64, u128)> = BTreeMap::new();
+    for (tags, values) in lists {
+        for (t, v) in tags.iter().zip(values) {
+            let entry = merged.entry(*t).or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 += u128::from(*v);
+        }
+    }
+    let pad_base = (1u64 << TAG_BITS) + ((shape.institutions as u64 + 1) << 32);
+    let mut m: Vec<(u64, u64, u128)> = merged.into_iter().map(|(t, (mu, v))| (t, mu, v)).collect();
+    for j in 0..(shape.merged_len() - m.len()) {
+        m.push((pad_base + j as u64, 0, 0));
+    }
+    let mut ranged: Vec<u64> = Vec::with_capacity(shape.ranges());
+    for (tags, _) in lists {
+        ranged.extend(diffs(tags)?);
+    }
+    ranged.extend(diffs(&m.iter().map(|e| e.0).collect::<Vec<_>>())?);
+    if shape.mode == StatementMode::Sum {
+        for (_, values) in lists {
+            ranged.extend(values);
+        }
+    }
+    let mut out: Vec<F> = m.iter().map(|e| F::from(e.0)).collect();
+    out.extend(m.iter().map(|e| F::from(e.1)));
+    if shape.mode == StatementMode::Sum {
+        out.extend(m.iter().map(|e| F::from(e.2)));
+    }
+    let mut counts = vec![0u64; shape.table()];
+    for x in &ranged {
+        for limb in limbs_of(shape, *x) {
+            if let Some(c) = counts.get_mut(limb as usize) {
+                *c += 1;
+            }
+            out.push(F::from(limb));
+        }
+    }
+    out.extend(counts.into_iter().map(F::from));
+    out.push(blinder);
+    Ok(out)
+}
+
+/// `x_{j+1} - x_j - 1` for consecutive entries.
+fn gaps<B: Backend>(b: &B, list: &[B::Value]) -> Vec<B::Value> {
+    list.windows(2).map(|w| b.add_constant(&b.sub(&w[1], &w[0]), -B::F::from(1u64))).collect()
+}
+
+/// The statement. `lists[c]`: institution `c`'s committed group ([`list_group`]; its
+/// values, or this party's shares in `Mpc`, `None` in setup mode); `hints`: the prover's
+/// group ([`hints`]); `min_size`: the public threshold (`sum` mode). Allocates the
+/// institutions' groups, then the hints group, then the outputs, then the challenge.
+pub async fn intersection_statement<B: Backend>(
+    b: &mut B,
+    shape: &Shape,
+    lists: &[Option<Vec<B::F>>],
+    hints: Option<&[B::F]>,
+    min_size: Option<u64>,
+) -> Result<StatementOutput<B::F>> {
+    shape.check()?;
+    if lists.len() != shape.institutions {
+        return Err(CircuitError::Usage(format!("{} lists for {} institutions", lists.len(), shape.institutions)));
+    }
+    let (m, rows, total) = (shape.institutions, shape.rows, shape.merged_len());
+    let sum_mode = shape.mode == StatementMode::Sum;
+    let min_size = match (sum_mode, min_size) {
+        (true, Some(s)) if s >> COUNT_BITS == 0 => Some(b.public_inputs(&[B::F::from(s)])?),
+        (true, Some(s)) => return Err(CircuitError::Usage(format!("min_size {s} is not below 2^{COUNT_BITS}"))),
+        (true, None) => return Err(CircuitError::Usage("sum mode needs min_size".into())),
+        (false, _) => None,
+    };
+
+    let mut tags = Vec::with_capacity(m);
+    let mut values = Vec::new();
+    for list in lists {
+        let group = b.committed_inputs(list.as_deref(), shape.list_len())?;
+        tags.push(group.get(..rows).map(<[_]>::to_vec).unwrap_or_default());
+        if sum_mode {
+            values.extend(group.get(rows..2 * rows).map(<[_]>::to_vec).unwrap_or_default());
+        }
+    }
+    let hint = b.committed_inputs(hints, shape.hints_len())?;
+    let take = |from: usize, len: usize| -> Result<Vec<B::Value>> {
+        hint.get(from..from + len).map(<[_]>::to_vec).ok_or_else(|| CircuitError::Synthesis("hints too short".into()))
+    };
+    let merged = take(0, total)?;
+    let mult = take(total, total)?;
+    let mut at = 2 * total;
+    let merged_values = if sum_mode {
+        at += total;
+        take(2 * total, total)?
+    } else {
+        Vec::new()
+    };
+    let limbs = take(at, shape.limbs() * shape.ranges())?;
+    let counts = take(at + shape.limbs() * shape.ranges(), shape.table())?;
+
+    // Outputs, from the committed values only.
+    let full: Vec<B::Value> = mult.iter().map(|mu| b.add_constant(mu, -B::F::from(m as u64))).collect();
+    let in_all = b.is_zero(&full).await?;
+    let count = b.sum(&in_all);
+    let output = if sum_mode {
+        let weighted = b.mul(&in_all, &merged_values).await?;
+        let sum = b.sum(&weighted);
+        let threshold =
+            min_size.and_then(|s| s.into_iter().next()).ok_or_else(|| CircuitError::Synthesis("no min_size".into()))?;
+        let below = less_than(b, &[count], &[threshold], COUNT_BITS).await?;
+        let released = b.add_constant(&b.scale(&below[0], -B::F::from(1u64)), B::F::from(1u64));
+        let shown = b.mul(std::slice::from_ref(&released), &[sum]).await?;
+        let opened = b.reveal(&[released, shown[0].clone()]).await?;
+        StatementOutput::Sum { released: opened[0], sum: opened[1] }
+    } else {
+        StatementOutput::Cardinality(b.reveal(&[count]).await?[0])
+    };
+
+    let alpha = b.challenge().await?;
+
+    // Strict order and value ranges: every ranged quantity is its limbs.
+    let mut ranged = Vec::with_capacity(shape.ranges());
+    for list in &tags {
+        ranged.extend(gaps(b, list));
+    }
+    ranged.extend(gaps(b, &merged));
+    ranged.extend(values.iter().cloned());
+    let recomposed: Vec<B::Value> = ranged
+        .iter()
+        .zip(limbs.chunks(shape.limbs()))
+        .map(|(x, ls)| {
+            let mut acc = x.clone();
+            for (i, l) in ls.iter().enumerate() {
+                acc = b.sub(&acc, &b.scale(l, B::F::from(1u64 << (shape.limb_bits as usize * i))));
+            }
+            acc
+        })
+        .collect();
+    b.assert_zero(&recomposed)?;
+
+    // Lookup of every limb in 0..2^16.
+    let one = b.constant(B::F::from(1u64));
+    let shifted = |b: &B, xs: &[B::Value]| -> Vec<B::Value> { xs.iter().map(|x| b.sub(&alpha, x)).collect() };
+    let limb_den = shifted(b, &limbs);
+    let limb_terms = b.div(&vec![one.clone(); limbs.len()], &limb_den).await?;
+    let table_den: Vec<B::Value> = (0..shape.table() as u64).map(|i| b.add_constant(&alpha, -B::F::from(i))).collect();
+    let table_terms = b.div(&counts, &table_den).await?;
+
+    // Multiset of all rows against the merged list with multiplicities.
+    let rows_all: Vec<B::Value> = tags.concat();
+    let row_inverses = b.div(&vec![one.clone(); rows_all.len()], &shifted(b, &rows_all)).await?;
+    let merged_inverses = b.div(&vec![one; total], &shifted(b, &merged)).await?;
+    let merged_terms = b.mul(&mult, &merged_inverses).await?;
+    let mut zero =
+        vec![b.sub(&b.sum(&limb_terms), &b.sum(&table_terms)), b.sub(&b.sum(&row_inverses), &b.sum(&merged_terms))];
+    if sum_mode {
+        let row_values = b.mul(&values, &row_inverses).await?;
+        let merged_value_terms = b.mul(&merged_values, &merged_inverses).await?;
+        zero.push(b.sub(&b.sum(&row_values), &b.sum(&merged_value_terms)));
+    }
+    b.assert_zero(&zero)?;
+    Ok(output)
+}
