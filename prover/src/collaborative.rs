@@ -24,6 +24,7 @@ use tacit_mpc_engine::engine::heavy;
 use tacit_mpc_engine::shamir::{lagrange_coefficients, subsets};
 use tacit_mpc_engine::{Check, Culprit, Engine, MpcError, PartyId, Shares, Transport};
 
+use crate::committed::{self, CommittedKeys, CommittedProof, GroupCommitment};
 use crate::qap::{
     abc_evaluations, h_from_coset_product, msm_a, msm_b_g1, msm_b_g2, msm_c_parts, to_coset_evaluations, QapError,
     R1csMatrices,
@@ -93,6 +94,21 @@ pub async fn prove_with<T: Transport>(
     witness: &Shares<Fr>,
     mode: ProductMode,
 ) -> Result<Proof<Bn254>> {
+    let oracle = |proof: &Proof<Bn254>| verifies(pvk, instance, proof);
+    prove_core(engine, pk, matrices, instance, witness, mode, &oracle).await
+}
+
+/// The collaborative prover for any verifier: `instance` is this party's shares of the
+/// instance part (public values are their own shares), and `oracle` tells a verifying proof.
+async fn prove_core<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    pk: &ProvingKey<Bn254>,
+    matrices: &R1csMatrices,
+    instance: &[Fr],
+    witness: &Shares<Fr>,
+    mode: ProductMode,
+    oracle: &(dyn Fn(&Proof<Bn254>) -> bool + Sync),
+) -> Result<Proof<Bn254>> {
     matrices.check_proving_key(pk)?;
     // z = [1, instance, witness]: public parts are their own shares (constant polynomials).
     let mut z = Vec::with_capacity(1 + instance.len() + witness.len());
@@ -156,7 +172,7 @@ pub async fn prove_with<T: Transport>(
         let b_shares = complete(engine, &b_first, me, mine.b_if(me >= b_senders)?, 64).await?;
         let abb = Abb { a: &a_shares, b: &b_shares, b1: &b1_shares };
         let culprit = if c_degree == t {
-            blame_abb(engine, &abb, t, pvk, instance, mine.c_base()?, r, s).await?
+            blame_abb(engine, &abb, t, oracle, mine.c_base()?, r, s).await?
         } else {
             correctable(&abb, t)
         };
@@ -178,7 +194,7 @@ pub async fn prove_with<T: Transport>(
         b: b_open.into_affine(),
         c: reconstruct(&c_first, &prefix(c_senders)).into_affine(),
     };
-    if verifies(pvk, instance, &proof) {
+    if oracle(&proof) {
         return Ok(proof);
     }
 
@@ -197,7 +213,7 @@ pub async fn prove_with<T: Transport>(
                 b: reconstruct(&b_shares, b_set).into_affine(),
                 c: reconstruct(&c_shares, &set).into_affine(),
             };
-            if verifies(pvk, instance, &candidate) {
+            if oracle(&candidate) {
                 let mut bad = [off_polynomial(&b_shares, b_set), off_polynomial(&c_shares, &set)].concat();
                 bad.sort_unstable();
                 bad.dedup();
@@ -352,8 +368,7 @@ async fn blame_abb<T: Transport>(
     engine: &mut Engine<Fr, T>,
     abb: &Abb<'_>,
     t: usize,
-    pvk: &PreparedVerifyingKey<Bn254>,
-    instance: &[Fr],
+    oracle: &(dyn Fn(&Proof<Bn254>) -> bool + Sync),
     c_base: G1Projective,
     r: Fr,
     s: Fr,
@@ -378,7 +393,7 @@ async fn blame_abb<T: Transport>(
             .collect();
         let c = reconstruct(&c_shares, set);
         let proof = Proof { a: a.into_affine(), b: b.into_affine(), c: c.into_affine() };
-        if verifies(pvk, instance, &proof) {
+        if oracle(&proof) {
             return Ok(named(abb.bad(set)));
         }
     }
@@ -460,4 +475,102 @@ fn off_polynomial<P: CurveGroup<ScalarField = Fr>>(shares: &[P], set: &[usize]) 
             shares.get(*j) != Some(&predicted)
         })
         .collect()
+}
+
+/// Each group's commitment and knowledge proof computed on this party's shares of the
+/// instance part `[1, instance...]`, exchanged and opened: every party's shares must lie on
+/// one degree-`t` polynomial (checked with `n >= t + 2`; the sender named where error
+/// correction allows, `n >= 3t + 1`), so a party cannot bend the commitments, hence the
+/// challenge. Every pending multiplication is verified first.
+pub async fn open_commitments<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    keys: &CommittedKeys,
+    instance_with_one: &[Fr],
+) -> Result<Vec<GroupCommitment>> {
+    let mine = heavy(|| keys.commit_groups(instance_with_one)).map_err(|e| QapError::KeyShape(e.to_string()))?;
+    let width = 64 * mine.len();
+    let mut payload = Vec::with_capacity(width);
+    for group in &mine {
+        serialize_into(&group.commitment, &mut payload);
+        serialize_into(&group.knowledge, &mut payload);
+    }
+    engine.verify().await?;
+    let all = engine.broadcast_bytes(&payload, width).await?;
+    let t = engine.t();
+    let mut opened = Vec::with_capacity(mine.len());
+    let mut bad = Vec::new();
+    let mut columns = Vec::with_capacity(2 * mine.len());
+    for g in 0..mine.len() {
+        let d = decode_shares::<G1Projective>(&all, 64 * g..64 * g + 32)?;
+        let p = decode_shares::<G1Projective>(&all, 64 * g + 32..64 * g + 64)?;
+        bad.extend(off_polynomial(&d, &prefix(t + 1)));
+        bad.extend(off_polynomial(&p, &prefix(t + 1)));
+        opened.push(GroupCommitment {
+            commitment: reconstruct(&d, &prefix(t + 1)).into_affine(),
+            knowledge: reconstruct(&p, &prefix(t + 1)).into_affine(),
+        });
+        columns.push(d);
+        columns.push(p);
+    }
+    if !bad.is_empty() {
+        let culprit = correct_columns(&columns, t);
+        return Err(engine.abort_with(MpcError::Cheating { check: Check::OpeningConsistency, culprit }).await.into());
+    }
+    Ok(opened)
+}
+
+/// Names the parties off the polynomials of a set of `t + 1` parties that explains all but
+/// at most `t` shares of every column (`n >= 3t + 1`), else no one.
+fn correct_columns(columns: &[Vec<G1Projective>], t: usize) -> Culprit {
+    let n = columns.first().map_or(0, Vec::len);
+    if n > 3 * t {
+        for set in subsets(n, t + 1) {
+            let mut bad: Vec<usize> = columns.iter().flat_map(|c| off_polynomial(c, &set)).collect();
+            bad.sort_unstable();
+            bad.dedup();
+            if bad.len() <= t {
+                return named(bad);
+            }
+        }
+    }
+    Culprit::Unknown
+}
+
+/// The challenge for a shared `[1, instance...]`: [`open_commitments`], then the hash of
+/// the public inputs (public values, the same at every party) and the opened commitments.
+pub async fn commitment_challenge<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    keys: &CommittedKeys,
+    instance_with_one: &[Fr],
+) -> Result<Fr> {
+    let groups = open_commitments(engine, keys, instance_with_one).await?;
+    let public = keys.layout.public_inputs(instance_with_one).map_err(|e| QapError::KeyShape(e.to_string()))?;
+    let ds: Vec<_> = groups.iter().map(|g| g.commitment).collect();
+    Ok(committed::challenge(&public, &ds))
+}
+
+/// The collaborative prover for a circuit with committed groups: opens the groups'
+/// commitments (as [`commitment_challenge`] did), checks the shared assignment holds the
+/// challenge they give, and proves; the proof is checked with the committed verifier before
+/// it is returned. `instance` is this party's shares of the instance part (without the one).
+pub async fn prove_committed<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    keys: &CommittedKeys,
+    matrices: &R1csMatrices,
+    instance: &[Fr],
+    witness: &Shares<Fr>,
+    mode: ProductMode,
+) -> Result<CommittedProof> {
+    let with_one: Vec<Fr> = std::iter::once(Fr::from(1u64)).chain(instance.iter().copied()).collect();
+    let groups = open_commitments(engine, keys, &with_one).await?;
+    let public = keys.layout.public_inputs(&with_one).map_err(|e| QapError::KeyShape(e.to_string()))?;
+    let ds: Vec<_> = groups.iter().map(|g| g.commitment).collect();
+    if with_one.get(keys.layout.challenge()) != Some(&committed::challenge(&public, &ds)) {
+        return Err(QapError::KeyShape("the shared assignment's challenge is not its commitments'".into()).into());
+    }
+    let oracle = |proof: &Proof<Bn254>| {
+        keys.vk.verify(&public, &CommittedProof { proof: proof.clone(), groups: groups.clone() }).unwrap_or(false)
+    };
+    let proof = prove_core(engine, &keys.pk, matrices, instance, witness, mode, &oracle).await?;
+    Ok(CommittedProof { proof, groups })
 }

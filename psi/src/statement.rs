@@ -30,10 +30,16 @@
 //! the challenge is the last instance variable.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use ark_bn254::Fr;
 use ark_ff::PrimeField;
 use tacit_circuits::gadgets::compare::less_than;
+use tacit_circuits::mpc::MpcChallenge;
 use tacit_circuits::{Backend, CircuitError, Result};
+use tacit_mpc_engine::Transport;
+use tacit_prover::collaborative::{commitment_challenge, CollaborativeError};
+use tacit_prover::committed::CommittedKeys;
 
 /// Range-checked quantities (differences, values) are below `2^RANGE_BITS`.
 pub const RANGE_BITS: u32 = 64;
@@ -348,4 +354,18 @@ pub async fn intersection_statement<B: Backend>(
     }
     b.assert_zero(&zero)?;
     Ok(output)
+}
+
+/// The challenge deriver of an `Mpc` run of the statement: the groups' commitments computed
+/// on shares with the statement's keys, opened (consistency-checked) and hashed.
+pub fn mpc_challenge<T: Transport>(keys: Arc<CommittedKeys>) -> MpcChallenge<Fr, T> {
+    Box::new(move |engine, instance_with_one| {
+        let keys = keys.clone();
+        Box::pin(async move {
+            commitment_challenge(engine, &keys, instance_with_one).await.map_err(|e| match e {
+                CollaborativeError::Mpc(e) => CircuitError::Mpc(e),
+                other => CircuitError::Synthesis(other.to_string()),
+            })
+        })
+    })
 }

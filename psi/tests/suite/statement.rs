@@ -246,3 +246,90 @@ fn a_committed_proof_of_the_sum_verifies_and_withholds_below_the_threshold() {
     big_hint[2 * total_len + k] += two64;
     assert!(matches!(synthesize(&keys, &sum, &big, &big_hint, Some(1)), Err(CircuitError::Unsatisfied(_))));
 }
+
+/// Three nodes hold shares of the lists and hints, run the statement on shares (the
+/// challenge from commitments opened on shares) and prove it together; the institutions'
+/// groups in the proof are exactly the commitments each made on its own.
+#[test]
+fn three_nodes_prove_the_count_collaboratively() {
+    use std::sync::Arc;
+    use tacit_circuits::mpc::Mpc;
+    use tacit_mpc_engine::shamir::Shamir;
+    use tacit_mpc_engine::simulate::run_engines;
+    use tacit_mpc_engine::transport::memory::MemoryTransport;
+    use tacit_mpc_engine::{MpcError, Security, SessionId};
+    use tacit_prover::collaborative::{prove_committed, ProductMode};
+    use tacit_psi::statement::mpc_challenge;
+
+    let card = shape(StatementMode::Cardinality);
+    let (keys, matrices) = setup(&card);
+    let (keys, matrices) = (Arc::new(keys), Arc::new(matrices));
+    let verifier = keys.clone();
+    let (lists, count, _) = planted(11, &card, 5);
+    let groups = groups_of(&card, &lists);
+    let hint = hints::<Fr>(&card, &lists, Fr::from(12345u64)).unwrap();
+    // A dealer's Shamir sharing (t = 1) of every value, by party.
+    let shamir = Shamir::<Fr>::new(3, 1).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let mut deal = |values: &[Fr]| -> Vec<Vec<Fr>> {
+        let mut by_party: Vec<Vec<Fr>> = (0..3).map(|_| Vec::with_capacity(values.len())).collect();
+        for v in values {
+            for (p, s) in shamir.share(*v, 1, &mut rng).into_iter().enumerate() {
+                by_party[p].push(s);
+            }
+        }
+        by_party
+    };
+    let group_shares: Vec<Vec<Vec<Fr>>> = groups.iter().map(|g| deal(g)).collect();
+    let hint_shares = Arc::new(deal(&hint));
+    let group_shares = Arc::new(group_shares);
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let transports: Vec<Arc<MemoryTransport>> = MemoryTransport::network(3).into_iter().map(Arc::new).collect();
+    let results =
+        rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), {
+            move |engine| {
+                let (keys, matrices, group_shares, hint_shares) =
+                    (keys.clone(), matrices.clone(), group_shares.clone(), hint_shares.clone());
+                async move {
+                    let me = engine.id().index();
+                    let card = shape(StatementMode::Cardinality);
+                    let usage = |e: tacit_circuits::CircuitError| match e {
+                        CircuitError::Mpc(e) => e,
+                        other => MpcError::Usage(other.to_string()),
+                    };
+                    let mut b = Mpc::new(engine).with_challenge(mpc_challenge(keys.clone()));
+                    let lists: Vec<Option<Vec<Fr>>> = group_shares.iter().map(|g| Some(g[me].clone())).collect();
+                    let out = intersection_statement(&mut b, &card, &lists, Some(&hint_shares[me]), None)
+                        .await
+                        .map_err(usage)?;
+                    let (assignment, mut engine) = b.finish().await.map_err(usage)?;
+                    let proof = prove_committed(
+                        &mut engine,
+                        &keys,
+                        &matrices,
+                        &assignment.instance,
+                        &assignment.witness,
+                        ProductMode::default(),
+                    )
+                    .await
+                    .map_err(|e| MpcError::Usage(e.to_string()))?;
+                    Ok((out, proof))
+                }
+            }
+        }));
+    let mut proofs = Vec::new();
+    for r in results {
+        let (out, proof) = r.unwrap();
+        assert_eq!(out, StatementOutput::Cardinality(Fr::from(count)));
+        proofs.push(proof);
+    }
+    assert!(proofs.iter().all(|p| *p == proofs[0]));
+    let proof = &proofs[0];
+    assert!(verifier.vk.verify(&[Fr::from(count)], proof).unwrap());
+    assert!(!verifier.vk.verify(&[Fr::from(count - 1)], proof).unwrap());
+    assert_eq!(proof.groups.len(), 4);
+    for (c, group) in groups.iter().enumerate() {
+        assert_eq!(proof.groups[c], verifier.commitment_keys[c].commit(group).unwrap());
+    }
+}
