@@ -126,6 +126,15 @@ pub trait Backend: Send {
         Err(CircuitError::Usage("committed inputs are not supported by this backend".into()))
     }
 
+    /// [`Backend::committed_inputs`] whose values every party knows in the clear (e.g. data
+    /// the parties opened), though the commitment still hides them from everyone else (its
+    /// blinder is known to the parties only). `Mpc` holds them as known values, so
+    /// operations among them need no communication; the other backends treat them as
+    /// committed inputs.
+    fn committed_known_inputs(&mut self, values: Option<&[Self::F]>, len: usize) -> Result<Vec<Self::Value>> {
+        self.committed_inputs(values, len)
+    }
+
     /// The challenge: a public value derived from every public input and committed group so
     /// far (in `R1cs` and `Mpc` by the deriver the backend was built with, from the groups'
     /// commitments; in `Plain` by hashing the values). Allocates one instance variable, the

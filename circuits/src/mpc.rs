@@ -269,6 +269,16 @@ impl<F: WireField, T: Transport> Backend for Mpc<F, T> {
         Ok(values.iter().map(|v| Share::secret(*v)).collect())
     }
 
+    fn committed_known_inputs(&mut self, values: Option<&[F]>, len: usize) -> Result<Vec<Share<F>>> {
+        let values =
+            values.ok_or_else(|| CircuitError::Usage("Mpc needs the values of known committed inputs".into()))?;
+        if values.len() != len {
+            return Err(CircuitError::Usage(format!("committed_known_inputs: {} values for {len}", values.len())));
+        }
+        self.extend_instance(values.iter().copied())?;
+        Ok(values.iter().map(|v| Share::known(*v)).collect())
+    }
+
     async fn challenge(&mut self) -> Result<Share<F>> {
         if self.challenged {
             return Err(CircuitError::Usage("the challenge was already drawn".into()));

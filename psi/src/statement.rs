@@ -11,11 +11,12 @@
 //!
 //! **How it is checked** (about 20 constraints per row; no hash in the circuit):
 //!
-//! * The prover commits to a second group, the *hints*: the merged list `M` of all distinct
-//!   tags, strictly increasing, padded to `institutions·rows` entries; the multiplicity
-//!   `μ_k` of each (0 for padding), the summed value `V_k` of each (`sum`); the 16-bit
+//! * The prover commits to two more groups, the *hints* ([`Hints`]): the merged list `M` of
+//!   all distinct tags, strictly increasing, padded to `institutions·rows` entries; the
+//!   multiplicity `μ_k` of each (0 for padding), the summed value `V_k` of each (`sum`); the
 //!   limbs of every difference and value that must be range-checked; and how often each
-//!   limb value occurs among the limbs.
+//!   limb value occurs among the limbs. The nodes know `M` and `μ` in the clear (the opened,
+//!   shuffled tags), so those form their own group, which costs no communication on shares.
 //! * Strict order: each difference `x_{j+1} - x_j - 1` of every list and of `M` is made of
 //!   limbs (four of 16 bits), so every list is a set and `M` has distinct entries.
 //! * With the challenge `α` drawn after both kinds of groups are committed:
@@ -109,24 +110,42 @@ impl Shape {
         self.institutions * self.rows
     }
 
-    /// Quantities range-checked by limbs: the differences of every list and of the merged
-    /// list, and (`sum`) every value.
-    pub fn ranges(&self) -> usize {
+    /// Quantities range-checked with the secret hints: every institution list's
+    /// differences and (`sum`) every value.
+    pub fn secret_ranges(&self) -> usize {
         let values = match self.mode {
             StatementMode::Cardinality => 0,
             StatementMode::Sum => self.merged_len(),
         };
-        self.institutions * (self.rows - 1) + (self.merged_len() - 1) + values
+        self.institutions * (self.rows - 1) + values
     }
 
-    /// Values in the prover's hints group: `M`, `μ`, `V` (`sum`), limbs, table counts, blinder.
-    pub fn hints_len(&self) -> usize {
-        let per_entry = match self.mode {
-            StatementMode::Cardinality => 2,
-            StatementMode::Sum => 3,
-        };
-        per_entry * self.merged_len() + self.limbs() * self.ranges() + self.table() + 1
+    /// Values in the known hints group: `M`, `μ`, the limbs of `M`'s differences, blinder.
+    pub fn known_hints_len(&self) -> usize {
+        2 * self.merged_len() + self.limbs() * (self.merged_len() - 1) + 1
     }
+
+    /// Values in the secret hints group: `V` (`sum`), the limbs of the lists' differences
+    /// and of the values, the table counts of all limbs, blinder.
+    pub fn secret_hints_len(&self) -> usize {
+        let sums = match self.mode {
+            StatementMode::Cardinality => 0,
+            StatementMode::Sum => self.merged_len(),
+        };
+        sums + self.limbs() * self.secret_ranges() + self.table() + 1
+    }
+}
+
+/// The prover's two hint groups. *Known*: what the nodes see in the clear once the shuffled
+/// tags are opened (the merged list, multiplicities, the limbs of its differences).
+/// *Secret*: what stays shared (summed values, limbs of the institutions' differences and
+/// values, the limb counts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hints<F> {
+    /// The known group.
+    pub known: Vec<F>,
+    /// The secret group.
+    pub secret: Vec<F>,
 }
 
 /// The public result.
@@ -189,9 +208,10 @@ fn diffs(list: &[u64]) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// The prover's hints group from the padded lists in the clear (the oracle's and a single
-/// prover's view; the nodes assemble the same vector from shares).
-pub fn hints<F: PrimeField>(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)], blinder: F) -> Result<Vec<F>> {
+/// The prover's hint groups from the padded lists in the clear (the oracle's and a single
+/// prover's view; the nodes assemble the same vectors, the secret one from shares), with a
+/// blinder for each group.
+pub fn hints<F: PrimeField>(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)], blinders: [F; 2]) -> Result<Hints<F>> {
     shape.check()?;
     if lists.len() != shape.institutions || lists.iter().any(|(t, v)| t.len() != shape.rows || v.len() != shape.rows) {
         return Err(CircuitError::Usage("lists do not fit the shape".into()));
@@ -209,33 +229,39 @@ pub fn hints<F: PrimeField>(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)], blind
     for j in 0..(shape.merged_len() - m.len()) {
         m.push((pad_base + j as u64, 0, 0));
     }
-    let mut ranged: Vec<u64> = Vec::with_capacity(shape.ranges());
+    let mut counts = vec![0u64; shape.table()];
+    let mut limbs = |ranged: &[u64], out: &mut Vec<F>| {
+        for x in ranged {
+            for limb in limbs_of(shape, *x) {
+                if let Some(c) = counts.get_mut(limb as usize) {
+                    *c += 1;
+                }
+                out.push(F::from(limb));
+            }
+        }
+    };
+    let mut known: Vec<F> = m.iter().map(|e| F::from(e.0)).collect();
+    known.extend(m.iter().map(|e| F::from(e.1)));
+    limbs(&diffs(&m.iter().map(|e| e.0).collect::<Vec<_>>())?, &mut known);
+    known.push(blinders[0]);
+
+    let mut secret: Vec<F> = Vec::with_capacity(shape.secret_hints_len());
+    if shape.mode == StatementMode::Sum {
+        secret.extend(m.iter().map(|e| F::from(e.2)));
+    }
+    let mut ranged: Vec<u64> = Vec::with_capacity(shape.secret_ranges());
     for (tags, _) in lists {
         ranged.extend(diffs(tags)?);
     }
-    ranged.extend(diffs(&m.iter().map(|e| e.0).collect::<Vec<_>>())?);
     if shape.mode == StatementMode::Sum {
         for (_, values) in lists {
             ranged.extend(values);
         }
     }
-    let mut out: Vec<F> = m.iter().map(|e| F::from(e.0)).collect();
-    out.extend(m.iter().map(|e| F::from(e.1)));
-    if shape.mode == StatementMode::Sum {
-        out.extend(m.iter().map(|e| F::from(e.2)));
-    }
-    let mut counts = vec![0u64; shape.table()];
-    for x in &ranged {
-        for limb in limbs_of(shape, *x) {
-            if let Some(c) = counts.get_mut(limb as usize) {
-                *c += 1;
-            }
-            out.push(F::from(limb));
-        }
-    }
-    out.extend(counts.into_iter().map(F::from));
-    out.push(blinder);
-    Ok(out)
+    limbs(&ranged, &mut secret);
+    secret.extend(counts.into_iter().map(F::from));
+    secret.push(blinders[1]);
+    Ok(Hints { known, secret })
 }
 
 /// `x_{j+1} - x_j - 1` for consecutive entries.
@@ -245,13 +271,15 @@ fn gaps<B: Backend>(b: &B, list: &[B::Value]) -> Vec<B::Value> {
 
 /// The statement. `lists[c]`: institution `c`'s committed group ([`list_group`]; its
 /// values, or this party's shares in `Mpc`, `None` in setup mode); `hints`: the prover's
-/// group ([`hints`]); `min_size`: the public threshold (`sum` mode). Allocates the
-/// institutions' groups, then the hints group, then the outputs, then the challenge.
+/// groups ([`hints`]; in `Mpc` the known group's values and this party's shares of the
+/// secret group); `min_size`: the public threshold (`sum` mode). Allocates the
+/// institutions' groups, then the known and the secret hints, then the outputs, then the
+/// challenge.
 pub async fn intersection_statement<B: Backend>(
     b: &mut B,
     shape: &Shape,
     lists: &[Option<Vec<B::F>>],
-    hints: Option<&[B::F]>,
+    hints: Option<&Hints<B::F>>,
     min_size: Option<u64>,
 ) -> Result<StatementOutput<B::F>> {
     shape.check()?;
@@ -276,21 +304,18 @@ pub async fn intersection_statement<B: Backend>(
             values.extend(group.get(rows..2 * rows).map(<[_]>::to_vec).unwrap_or_default());
         }
     }
-    let hint = b.committed_inputs(hints, shape.hints_len())?;
-    let take = |from: usize, len: usize| -> Result<Vec<B::Value>> {
-        hint.get(from..from + len).map(<[_]>::to_vec).ok_or_else(|| CircuitError::Synthesis("hints too short".into()))
+    let known = b.committed_known_inputs(hints.map(|h| h.known.as_slice()), shape.known_hints_len())?;
+    let secret = b.committed_inputs(hints.map(|h| h.secret.as_slice()), shape.secret_hints_len())?;
+    let take = |group: &[B::Value], from: usize, len: usize| -> Result<Vec<B::Value>> {
+        group.get(from..from + len).map(<[_]>::to_vec).ok_or_else(|| CircuitError::Synthesis("hints too short".into()))
     };
-    let merged = take(0, total)?;
-    let mult = take(total, total)?;
-    let mut at = 2 * total;
-    let merged_values = if sum_mode {
-        at += total;
-        take(2 * total, total)?
-    } else {
-        Vec::new()
-    };
-    let limbs = take(at, shape.limbs() * shape.ranges())?;
-    let counts = take(at + shape.limbs() * shape.ranges(), shape.table())?;
+    let merged = take(&known, 0, total)?;
+    let mult = take(&known, total, total)?;
+    let known_limbs = take(&known, 2 * total, shape.limbs() * (total - 1))?;
+    let sums = if sum_mode { total } else { 0 };
+    let merged_values = take(&secret, 0, sums)?;
+    let secret_limbs = take(&secret, sums, shape.limbs() * shape.secret_ranges())?;
+    let counts = take(&secret, sums + shape.limbs() * shape.secret_ranges(), shape.table())?;
 
     // Outputs, from the committed values only.
     let full: Vec<B::Value> = mult.iter().map(|mu| b.add_constant(mu, -B::F::from(m as u64))).collect();
@@ -313,26 +338,29 @@ pub async fn intersection_statement<B: Backend>(
     let alpha = b.challenge().await?;
 
     // Strict order and value ranges: every ranged quantity is its limbs.
-    let mut ranged = Vec::with_capacity(shape.ranges());
+    let mut secret_ranged = Vec::with_capacity(shape.secret_ranges());
     for list in &tags {
-        ranged.extend(gaps(b, list));
+        secret_ranged.extend(gaps(b, list));
     }
-    ranged.extend(gaps(b, &merged));
-    ranged.extend(values.iter().cloned());
-    let recomposed: Vec<B::Value> = ranged
+    secret_ranged.extend(values.iter().cloned());
+    let known_ranged = gaps(b, &merged);
+    let recompose = |b: &B, x: &B::Value, ls: &[B::Value]| {
+        let mut acc = x.clone();
+        for (i, l) in ls.iter().enumerate() {
+            acc = b.sub(&acc, &b.scale(l, B::F::from(1u64 << (shape.limb_bits as usize * i))));
+        }
+        acc
+    };
+    let recomposed: Vec<B::Value> = secret_ranged
         .iter()
-        .zip(limbs.chunks(shape.limbs()))
-        .map(|(x, ls)| {
-            let mut acc = x.clone();
-            for (i, l) in ls.iter().enumerate() {
-                acc = b.sub(&acc, &b.scale(l, B::F::from(1u64 << (shape.limb_bits as usize * i))));
-            }
-            acc
-        })
+        .zip(secret_limbs.chunks(shape.limbs()))
+        .chain(known_ranged.iter().zip(known_limbs.chunks(shape.limbs())))
+        .map(|(x, ls)| recompose(b, x, ls))
         .collect();
     b.assert_zero(&recomposed)?;
+    let limbs = [secret_limbs, known_limbs].concat();
 
-    // Lookup of every limb in 0..2^16.
+    // Lookup of every limb in the table.
     let one = b.constant(B::F::from(1u64));
     let shifted = |b: &B, xs: &[B::Value]| -> Vec<B::Value> { xs.iter().map(|x| b.sub(&alpha, x)).collect() };
     let limb_den = shifted(b, &limbs);

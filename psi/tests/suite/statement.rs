@@ -10,7 +10,7 @@ use tacit_circuits::{CircuitError, Plain, R1cs};
 use tacit_prover::committed::{self, CommitLayout, CommittedKeys};
 use tacit_prover::qap::R1csMatrices;
 use tacit_psi::statement::{
-    hints, intersection_statement, list_group, pad_list, Shape, StatementMode, StatementOutput,
+    hints, intersection_statement, list_group, pad_list, Hints, Shape, StatementMode, StatementOutput,
 };
 
 type Lists = Vec<(Vec<u64>, Vec<u64>)>;
@@ -50,7 +50,7 @@ fn list_groups(shape: &Shape, lists: &Lists) -> Vec<Option<Vec<Fr>>> {
 }
 
 fn run_plain(shape: &Shape, lists: &Lists, min_size: Option<u64>) -> tacit_circuits::Result<StatementOutput<Fr>> {
-    let hint = hints::<Fr>(shape, lists, Fr::from(7u64))?;
+    let hint = hints::<Fr>(shape, lists, [Fr::from(7u64), Fr::from(8u64)])?;
     let mut b = Plain::<Fr>::new();
     futures_block(intersection_statement(&mut b, shape, &list_groups(shape, lists), Some(&hint), min_size))
 }
@@ -91,7 +91,7 @@ fn lists_that_are_not_sets_are_refused() {
     let card = shape(StatementMode::Cardinality);
     let (mut lists, _, _) = planted(5, &card, 2);
     lists[1].0.swap(0, 1);
-    assert!(matches!(hints::<Fr>(&card, &lists, Fr::zero()), Err(CircuitError::Unsatisfied(_))));
+    assert!(matches!(hints::<Fr>(&card, &lists, [Fr::zero(); 2]), Err(CircuitError::Unsatisfied(_))));
 }
 
 /// Setup for a shape; the layout from the setup-mode system.
@@ -117,7 +117,7 @@ fn synthesize(
     keys: &CommittedKeys,
     shape: &Shape,
     lists: &[Option<Vec<Fr>>],
-    hint: &[Fr],
+    hint: &Hints<Fr>,
     min_size: Option<u64>,
 ) -> tacit_circuits::Result<(R1cs<Fr>, StatementOutput<Fr>)> {
     let derive_keys = keys.clone();
@@ -135,7 +135,7 @@ fn a_committed_proof_of_the_count_verifies_and_binds_the_lists() {
     let (keys, matrices) = setup(&card);
     let (lists, count, _) = planted(6, &card, 4);
     let groups = list_groups(&card, &lists);
-    let hint = hints::<Fr>(&card, &lists, Fr::from(77u64)).unwrap();
+    let hint = hints::<Fr>(&card, &lists, [Fr::from(77u64), Fr::from(78u64)]).unwrap();
     let (b, out) = synthesize(&keys, &card, &groups, &hint, None).unwrap();
     assert_eq!(out, StatementOutput::Cardinality(Fr::from(count)));
     assert!(b.is_satisfied().unwrap());
@@ -167,52 +167,52 @@ fn false_hints_are_unsatisfiable() {
     let (keys, _) = setup(&card);
     let (lists, _, _) = planted(7, &card, 3);
     let groups = list_groups(&card, &lists);
-    let honest = hints::<Fr>(&card, &lists, Fr::from(5u64)).unwrap();
+    let honest = hints::<Fr>(&card, &lists, [Fr::from(5u64), Fr::from(6u64)]).unwrap();
     let total = card.merged_len();
-    let full: Vec<usize> = (0..total).filter(|k| honest[total + k] == Fr::from(3u64)).collect();
+    let full: Vec<usize> = (0..total).filter(|k| honest.known[total + k] == Fr::from(3u64)).collect();
     assert_eq!(full.len(), 3);
 
     // A full tag claimed in two sets only (the count would drop by one): the row multiset
     // no longer matches.
     let mut lower = honest.clone();
-    lower[total + full[0]] = Fr::from(2u64);
-    lower[total + total - 1] = Fr::one();
+    lower.known[total + full[0]] = Fr::from(2u64);
+    lower.known[total + total - 1] = Fr::one();
     assert!(matches!(synthesize(&keys, &card, &groups, &lower, None), Err(CircuitError::Unsatisfied(_))));
 
     // A tag left out of the merged list.
     let mut missing = honest.clone();
-    missing[total + full[1]] = Fr::zero();
+    missing.known[total + full[1]] = Fr::zero();
     assert!(matches!(synthesize(&keys, &card, &groups, &missing, None), Err(CircuitError::Unsatisfied(_))));
 
     // The merged list out of order (two entries swapped with their multiplicities).
     let mut unordered = honest.clone();
-    unordered.swap(0, 1);
-    unordered.swap(total, total + 1);
+    unordered.known.swap(0, 1);
+    unordered.known.swap(total, total + 1);
     assert!(matches!(synthesize(&keys, &card, &groups, &unordered, None), Err(CircuitError::Unsatisfied(_))));
 
     // A limb outside the table (the recomposition kept: limb + 2^8, next limb - 1).
     let mut wide = honest.clone();
     let limb0 = 2 * total;
-    let first_nonzero = (limb0 + 1..limb0 + card.limbs()).find(|i| !wide[*i].is_zero()).unwrap();
-    wide[first_nonzero - 1] += Fr::from(256u64);
-    wide[first_nonzero] -= Fr::one();
+    let first_nonzero = (limb0 + 1..limb0 + card.limbs()).find(|i| !wide.known[*i].is_zero()).unwrap();
+    wide.known[first_nonzero - 1] += Fr::from(256u64);
+    wide.known[first_nonzero] -= Fr::one();
     assert!(matches!(synthesize(&keys, &card, &groups, &wide, None), Err(CircuitError::Unsatisfied(_))));
 
     // An institution list out of order, hints made for it.
     let mut unsorted = lists.clone();
     unsorted[2].0.swap(0, 1);
-    assert!(hints::<Fr>(&card, &unsorted, Fr::zero()).is_err());
+    assert!(hints::<Fr>(&card, &unsorted, [Fr::zero(); 2]).is_err());
     let forced = hints_ignoring_order(&card, &unsorted);
     assert!(synthesize(&keys, &card, &list_groups(&card, &unsorted), &forced, None).is_err());
 }
 
 /// The honest hints computed as if the lists were sorted (limbs of wrapped differences).
-fn hints_ignoring_order(shape: &Shape, lists: &Lists) -> Vec<Fr> {
+fn hints_ignoring_order(shape: &Shape, lists: &Lists) -> Hints<Fr> {
     let mut sorted = lists.clone();
     for (t, _) in &mut sorted {
         t.sort_unstable();
     }
-    hints::<Fr>(shape, &sorted, Fr::zero()).unwrap()
+    hints::<Fr>(shape, &sorted, [Fr::zero(); 2]).unwrap()
 }
 
 #[test]
@@ -221,7 +221,7 @@ fn a_committed_proof_of_the_sum_verifies_and_withholds_below_the_threshold() {
     let (keys, matrices) = setup(&sum);
     let (lists, count, total) = planted(8, &sum, 3);
     let groups = list_groups(&sum, &lists);
-    let hint = hints::<Fr>(&sum, &lists, Fr::from(1u64)).unwrap();
+    let hint = hints::<Fr>(&sum, &lists, [Fr::from(1u64), Fr::from(2u64)]).unwrap();
     for (min_size, expected) in [
         (count, StatementOutput::Sum { released: Fr::one(), sum: Fr::from(total) }),
         (count + 1, StatementOutput::Sum { released: Fr::zero(), sum: Fr::zero() }),
@@ -241,9 +241,9 @@ fn a_committed_proof_of_the_sum_verifies_and_withholds_below_the_threshold() {
         g[sum.rows] += two64;
     }
     let total_len = sum.merged_len();
-    let k = (0..total_len).find(|k| hint[*k] == Fr::from(lists[0].0[0])).unwrap();
+    let k = (0..total_len).find(|k| hint.known[*k] == Fr::from(lists[0].0[0])).unwrap();
     let mut big_hint = hint.clone();
-    big_hint[2 * total_len + k] += two64;
+    big_hint.secret[k] += two64;
     assert!(matches!(synthesize(&keys, &sum, &big, &big_hint, Some(1)), Err(CircuitError::Unsatisfied(_))));
 }
 
@@ -267,7 +267,7 @@ fn three_nodes_prove_the_count_collaboratively() {
     let verifier = keys.clone();
     let (lists, count, _) = planted(11, &card, 5);
     let groups = groups_of(&card, &lists);
-    let hint = hints::<Fr>(&card, &lists, Fr::from(12345u64)).unwrap();
+    let hint = hints::<Fr>(&card, &lists, [Fr::from(12345u64), Fr::from(6789u64)]).unwrap();
     // A dealer's Shamir sharing (t = 1) of every value, by party.
     let shamir = Shamir::<Fr>::new(3, 1).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(12);
@@ -281,7 +281,8 @@ fn three_nodes_prove_the_count_collaboratively() {
         by_party
     };
     let group_shares: Vec<Vec<Vec<Fr>>> = groups.iter().map(|g| deal(g)).collect();
-    let hint_shares = Arc::new(deal(&hint));
+    let hint_shares = Arc::new(deal(&hint.secret));
+    let known_hints = Arc::new(hint.known.clone());
     let group_shares = Arc::new(group_shares);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -289,8 +290,8 @@ fn three_nodes_prove_the_count_collaboratively() {
     let results =
         rt.block_on(run_engines::<Fr, _, _, _, _>(transports, 1, Security::Malicious, SessionId::random(), {
             move |engine| {
-                let (keys, matrices, group_shares, hint_shares) =
-                    (keys.clone(), matrices.clone(), group_shares.clone(), hint_shares.clone());
+                let (keys, matrices, group_shares, hint_shares, known_hints) =
+                    (keys.clone(), matrices.clone(), group_shares.clone(), hint_shares.clone(), known_hints.clone());
                 async move {
                     let me = engine.id().index();
                     let card = shape(StatementMode::Cardinality);
@@ -300,9 +301,8 @@ fn three_nodes_prove_the_count_collaboratively() {
                     };
                     let mut b = Mpc::new(engine).with_challenge(mpc_challenge(keys.clone()));
                     let lists: Vec<Option<Vec<Fr>>> = group_shares.iter().map(|g| Some(g[me].clone())).collect();
-                    let out = intersection_statement(&mut b, &card, &lists, Some(&hint_shares[me]), None)
-                        .await
-                        .map_err(usage)?;
+                    let mine = Hints { known: known_hints.to_vec(), secret: hint_shares[me].clone() };
+                    let out = intersection_statement(&mut b, &card, &lists, Some(&mine), None).await.map_err(usage)?;
                     let (assignment, mut engine) = b.finish().await.map_err(usage)?;
                     let proof = prove_committed(
                         &mut engine,
@@ -328,7 +328,7 @@ fn three_nodes_prove_the_count_collaboratively() {
     let proof = &proofs[0];
     assert!(verifier.vk.verify(&[Fr::from(count)], proof).unwrap());
     assert!(!verifier.vk.verify(&[Fr::from(count - 1)], proof).unwrap());
-    assert_eq!(proof.groups.len(), 4);
+    assert_eq!(proof.groups.len(), 5);
     for (c, group) in groups.iter().enumerate() {
         assert_eq!(proof.groups[c], verifier.commitment_keys[c].commit(group).unwrap());
     }
