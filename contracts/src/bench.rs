@@ -150,8 +150,8 @@ pub fn committed_squares_proof(n: usize, s: usize, seed: u64) -> Result<(Committ
     let mut rng = StdRng::seed_from_u64(seed);
     let blank = CommittedSquares { w: vec![None; n], groups: vec![None; s], gamma: None };
     let matrices = matrices_for_setup(blank).map_err(|e| prover(e.to_string()))?;
-    let keys = committed::setup(&matrices, committed_squares_layout(n, s)?, &mut rng)
-        .map_err(|e| prover(e.to_string()))?;
+    let keys =
+        committed::setup(&matrices, committed_squares_layout(n, s)?, &mut rng).map_err(|e| prover(e.to_string()))?;
     let w: Vec<Option<Fr>> = (0..n).map(|_| Some(Fr::rand(&mut rng))).collect();
     let groups: Vec<Option<[Fr; 2]>> = (0..s).map(|_| Some([Fr::rand(&mut rng), Fr::rand(&mut rng)])).collect();
     let circuit = |gamma| CommittedSquares { w: w.clone(), groups: groups.clone(), gamma: Some(gamma) };
