@@ -24,7 +24,7 @@ use tacit_mpc_engine::engine::heavy;
 use tacit_mpc_engine::shamir::{lagrange_coefficients, subsets};
 use tacit_mpc_engine::{Check, Culprit, Engine, MpcError, PartyId, Shares, Transport};
 
-use crate::committed::{self, CommittedKeys, CommittedProof, GroupCommitment};
+use crate::committed::{self, CommitmentKey, CommittedKeys, CommittedProof, GroupCommitment};
 use crate::qap::{
     abc_evaluations, h_from_coset_product, msm_a, msm_b_g1, msm_b_g2, msm_c_parts, to_coset_evaluations, QapError,
     R1csMatrices,
@@ -478,16 +478,31 @@ fn off_polynomial<P: CurveGroup<ScalarField = Fr>>(shares: &[P], set: &[usize]) 
 }
 
 /// Each group's commitment and knowledge proof computed on this party's shares of the
-/// instance part `[1, instance...]`, exchanged and opened: every party's shares must lie on
-/// one degree-`t` polynomial (checked with `n >= t + 2`; the sender named where error
-/// correction allows, `n >= 3t + 1`), so a party cannot bend the commitments, hence the
-/// challenge. Every pending multiplication is verified first.
+/// instance part `[1, instance...]`, exchanged and opened ([`open_group_commitments`]).
 pub async fn open_commitments<T: Transport>(
     engine: &mut Engine<Fr, T>,
     keys: &CommittedKeys,
     instance_with_one: &[Fr],
 ) -> Result<Vec<GroupCommitment>> {
-    let mine = heavy(|| keys.commit_groups(instance_with_one)).map_err(|e| QapError::KeyShape(e.to_string()))?;
+    let mut groups = Vec::with_capacity(keys.layout.groups().len());
+    for (g, key) in keys.commitment_keys.iter().enumerate() {
+        let values = keys.layout.group_values(g, instance_with_one).map_err(|e| QapError::KeyShape(e.to_string()))?;
+        groups.push((key, values));
+    }
+    open_group_commitments(engine, &groups).await
+}
+
+/// Commitments to shared groups of values, each with its commitment key, computed on this
+/// party's shares, exchanged and opened: every party's shares must lie on one degree-`t`
+/// polynomial (checked with `n >= t + 2`; the sender named where error correction allows,
+/// `n >= 3t + 1`), so no party can bend a commitment (nor the challenge hashed from it).
+/// Every pending multiplication is verified first.
+pub async fn open_group_commitments<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    groups: &[(&CommitmentKey, &[Fr])],
+) -> Result<Vec<GroupCommitment>> {
+    let mine = heavy(|| groups.iter().map(|(key, values)| key.commit(values)).collect::<Result<Vec<_>, _>>())
+        .map_err(|e| QapError::KeyShape(e.to_string()))?;
     let width = 64 * mine.len();
     let mut payload = Vec::with_capacity(width);
     for group in &mine {

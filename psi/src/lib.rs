@@ -23,6 +23,7 @@ pub mod input;
 pub mod link;
 pub mod oprf;
 pub mod protocol;
+pub mod proven;
 pub mod statement;
 
 pub use committed::{commitment, CommittedInput, MAX_COMMITTED_ITEMS};

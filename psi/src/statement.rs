@@ -208,14 +208,76 @@ fn diffs(list: &[u64]) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// The prover's hint groups from the padded lists in the clear (the oracle's and a single
-/// prover's view; the nodes assemble the same vectors, the secret one from shares), with a
-/// blinder for each group.
-pub fn hints<F: PrimeField>(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)], blinders: [F; 2]) -> Result<Hints<F>> {
-    shape.check()?;
-    if lists.len() != shape.institutions || lists.iter().any(|(t, v)| t.len() != shape.rows || v.len() != shape.rows) {
-        return Err(CircuitError::Usage("lists do not fit the shape".into()));
+/// What an institution contributes to the secret hints: the limbs of its list's
+/// differences, of its values (`sum`), and how often each limb value occurs among them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstitutionLimbs<F> {
+    /// Limbs of `x_{j+1} - x_j - 1`, difference by difference.
+    pub diffs: Vec<F>,
+    /// Limbs of each value (`sum`), value by value.
+    pub values: Vec<F>,
+    /// `counts[i]`: limbs equal to `i` among the two.
+    pub counts: Vec<F>,
+}
+
+impl<F: PrimeField> InstitutionLimbs<F> {
+    /// Length of [`Self::to_vec`] for `shape`.
+    pub fn len(shape: &Shape) -> usize {
+        let values = if shape.mode == StatementMode::Sum { shape.rows } else { 0 };
+        shape.limbs() * (shape.rows - 1 + values) + shape.table()
     }
+
+    /// `diffs ‖ values ‖ counts`.
+    pub fn to_vec(&self) -> Vec<F> {
+        [self.diffs.as_slice(), &self.values, &self.counts].concat()
+    }
+
+    /// The inverse of [`Self::to_vec`]; `None` for a wrong length.
+    pub fn from_slice(shape: &Shape, v: &[F]) -> Option<Self> {
+        if v.len() != Self::len(shape) {
+            return None;
+        }
+        let values = if shape.mode == StatementMode::Sum { shape.rows } else { 0 };
+        let (diffs, rest) = v.split_at(shape.limbs() * (shape.rows - 1));
+        let (values, counts) = rest.split_at(shape.limbs() * values);
+        Some(Self { diffs: diffs.to_vec(), values: values.to_vec(), counts: counts.to_vec() })
+    }
+
+    /// Every element, for zeroizing.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut F> {
+        self.diffs.iter_mut().chain(self.values.iter_mut()).chain(self.counts.iter_mut())
+    }
+}
+
+fn count_limbs(shape: &Shape, ranged: &[u64], counts: &mut [u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(ranged.len() * shape.limbs());
+    for x in ranged {
+        for limb in limbs_of(shape, *x) {
+            if let Some(c) = counts.get_mut(limb as usize) {
+                *c += 1;
+            }
+            out.push(limb);
+        }
+    }
+    out
+}
+
+/// An institution's limbs for its padded list (`tags` strictly increasing).
+pub fn institution_limbs<F: PrimeField>(shape: &Shape, tags: &[u64], values: &[u64]) -> Result<InstitutionLimbs<F>> {
+    shape.check()?;
+    if tags.len() != shape.rows || values.len() != shape.rows {
+        return Err(CircuitError::Usage("a list does not fit the shape".into()));
+    }
+    let mut counts = vec![0u64; shape.table()];
+    let diffs = count_limbs(shape, &diffs(tags)?, &mut counts);
+    let values = if shape.mode == StatementMode::Sum { count_limbs(shape, values, &mut counts) } else { Vec::new() };
+    let field = |v: Vec<u64>| v.into_iter().map(F::from).collect::<Vec<F>>();
+    Ok(InstitutionLimbs { diffs: field(diffs), values: field(values), counts: field(counts) })
+}
+
+/// The merged list of the padded lists: every distinct tag in order with its multiplicity
+/// and (`sum`) its summed values, padded to `institutions·rows` entries.
+pub fn merged_list(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)]) -> Vec<(u64, u64, u128)> {
     let mut merged: BTreeMap<u64, (u64, u128)> = BTreeMap::new();
     for (tags, values) in lists {
         for (t, v) in tags.iter().zip(values) {
@@ -224,44 +286,80 @@ pub fn hints<F: PrimeField>(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)], blind
             entry.1 += u128::from(*v);
         }
     }
-    let pad_base = (1u64 << TAG_BITS) + ((shape.institutions as u64 + 1) << 32);
     let mut m: Vec<(u64, u64, u128)> = merged.into_iter().map(|(t, (mu, v))| (t, mu, v)).collect();
-    for j in 0..(shape.merged_len() - m.len()) {
-        m.push((pad_base + j as u64, 0, 0));
+    pad_merged(shape, &mut m);
+    m
+}
+
+/// Pads a merged list with entries above every list's padding, multiplicity zero.
+fn pad_merged<V: Default>(shape: &Shape, m: &mut Vec<(u64, u64, V)>) {
+    let pad_base = (1u64 << TAG_BITS) + ((shape.institutions as u64 + 1) << 32);
+    for j in 0..shape.merged_len().saturating_sub(m.len()) {
+        m.push((pad_base + j as u64, 0, V::default()));
     }
-    let mut counts = vec![0u64; shape.table()];
-    let mut limbs = |ranged: &[u64], out: &mut Vec<F>| {
-        for x in ranged {
-            for limb in limbs_of(shape, *x) {
-                if let Some(c) = counts.get_mut(limb as usize) {
-                    *c += 1;
-                }
-                out.push(F::from(limb));
-            }
-        }
-    };
+}
+
+/// The hints from their parts: `merged` the distinct tags in order with multiplicities (at
+/// most `institutions·rows`; padded here), `sums` the summed values in that order (`sum`
+/// mode; shares at a node), the institutions' limbs (shares at a node), the two blinders.
+pub fn hints_from_parts<F: PrimeField>(
+    shape: &Shape,
+    merged: &[(u64, u64)],
+    sums: &[F],
+    limbs: &[InstitutionLimbs<F>],
+    blinders: [F; 2],
+) -> Result<Hints<F>> {
+    shape.check()?;
+    let sum_mode = shape.mode == StatementMode::Sum;
+    if merged.len() > shape.merged_len()
+        || limbs.len() != shape.institutions
+        || (sum_mode && sums.len() != merged.len())
+        || limbs.iter().any(|l| l.to_vec().len() != InstitutionLimbs::<F>::len(shape))
+    {
+        return Err(CircuitError::Usage("hint parts do not fit the shape".into()));
+    }
+    let mut m: Vec<(u64, u64, ())> = merged.iter().map(|(t, mu)| (*t, *mu, ())).collect();
+    pad_merged(shape, &mut m);
+    let mut known_counts = vec![0u64; shape.table()];
     let mut known: Vec<F> = m.iter().map(|e| F::from(e.0)).collect();
     known.extend(m.iter().map(|e| F::from(e.1)));
-    limbs(&diffs(&m.iter().map(|e| e.0).collect::<Vec<_>>())?, &mut known);
+    let merged_tags: Vec<u64> = m.iter().map(|e| e.0).collect();
+    known.extend(count_limbs(shape, &diffs(&merged_tags)?, &mut known_counts).into_iter().map(F::from));
     known.push(blinders[0]);
 
     let mut secret: Vec<F> = Vec::with_capacity(shape.secret_hints_len());
-    if shape.mode == StatementMode::Sum {
-        secret.extend(m.iter().map(|e| F::from(e.2)));
+    if sum_mode {
+        secret.extend_from_slice(sums);
+        secret.extend(std::iter::repeat_n(F::zero(), shape.merged_len() - sums.len()));
     }
-    let mut ranged: Vec<u64> = Vec::with_capacity(shape.secret_ranges());
-    for (tags, _) in lists {
-        ranged.extend(diffs(tags)?);
+    for l in limbs {
+        secret.extend_from_slice(&l.diffs);
     }
-    if shape.mode == StatementMode::Sum {
-        for (_, values) in lists {
-            ranged.extend(values);
-        }
+    for l in limbs {
+        secret.extend_from_slice(&l.values);
     }
-    limbs(&ranged, &mut secret);
-    secret.extend(counts.into_iter().map(F::from));
+    for (i, known) in known_counts.iter().enumerate() {
+        let dealt: F = limbs.iter().filter_map(|l| l.counts.get(i)).copied().sum();
+        secret.push(dealt + F::from(*known));
+    }
     secret.push(blinders[1]);
     Ok(Hints { known, secret })
+}
+
+/// The prover's hint groups from the padded lists in the clear (the oracle's and a single
+/// prover's view; the nodes assemble the same vectors with [`hints_from_parts`], the
+/// secret one from shares), with a blinder for each group.
+pub fn hints<F: PrimeField>(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)], blinders: [F; 2]) -> Result<Hints<F>> {
+    shape.check()?;
+    if lists.len() != shape.institutions || lists.iter().any(|(t, v)| t.len() != shape.rows || v.len() != shape.rows) {
+        return Err(CircuitError::Usage("lists do not fit the shape".into()));
+    }
+    let merged = merged_list(shape, lists);
+    let limbs = lists.iter().map(|(t, v)| institution_limbs::<F>(shape, t, v)).collect::<Result<Vec<_>>>()?;
+    let sums: Vec<F> =
+        if shape.mode == StatementMode::Sum { merged.iter().map(|e| F::from(e.2)).collect() } else { Vec::new() };
+    let pairs: Vec<(u64, u64)> = merged.iter().map(|e| (e.0, e.1)).collect();
+    hints_from_parts(shape, &pairs, &sums, &limbs, blinders)
 }
 
 /// `x_{j+1} - x_j - 1` for consecutive entries.

@@ -1,0 +1,265 @@
+//! Proven queries (`cardinality`, `sum` with `--prove`): the result comes with a
+//! collaborative Groth16 proof ([`crate::statement`]) that it is the intersection of the
+//! tag lists the institutions committed to.
+//!
+//! The query runs the OPRF as in `set` mode (fresh key per query). Each institution then
+//! truncates its tags to 63 bits ([`tag63`]), sorts and pads them to the statement's rows,
+//! and publishes a commitment to its list for its slot ([`CommittedList`]); only then does it
+//! deal the list (and the limbs of its differences and values, and their counts) to the
+//! nodes. The nodes check every dealt list against its published commitment on shares
+//! ([`check_commitments`]; a mismatch names the institution), shuffle and open the tags as
+//! in the other modes, build the statement's hints from what they opened and what was dealt
+//! ([`assemble_hints`]), and prove ([`prove_statement`]).
+
+use std::sync::Arc;
+
+use ark_bn254::Fr;
+use ark_ff::UniformRand;
+use rand::{CryptoRng, RngCore};
+use tacit_circuits::mpc::Mpc;
+use tacit_circuits::{CircuitError, R1cs};
+use tacit_mpc_engine::{Engine, MpcError, Transport};
+use tacit_prover::collaborative::{open_group_commitments, prove_committed, CollaborativeError, ProductMode};
+use tacit_prover::committed::{self, CommitLayout, CommittedKeys, CommittedProof, GroupCommitment};
+use tacit_prover::qap::R1csMatrices;
+
+use crate::oprf::Tag;
+use crate::statement::{
+    hints_from_parts, institution_limbs, intersection_statement, list_group, mpc_challenge, pad_list, Hints,
+    InstitutionLimbs, Shape, StatementMode, StatementOutput,
+};
+
+/// Failures of proof setup and of the proven steps (the protocol maps them to `PsiError`).
+#[derive(Debug, thiserror::Error)]
+pub enum ProvenError {
+    /// The statement could not be built or run (bad shape, unsatisfied on these inputs).
+    #[error("statement: {0}")]
+    Circuit(#[from] CircuitError),
+    /// Setup, commitments or proving failed.
+    #[error("proof: {0}")]
+    Proof(String),
+    /// The engine failed or detected a cheat.
+    #[error(transparent)]
+    Mpc(#[from] MpcError),
+    /// Institution `institution`'s dealt list does not open its published commitment.
+    #[error("institution {institution}: dealt list does not match its published commitment")]
+    Commitment {
+        /// 0-based slot.
+        institution: usize,
+    },
+}
+
+impl From<CollaborativeError> for ProvenError {
+    fn from(e: CollaborativeError) -> Self {
+        match e {
+            CollaborativeError::Mpc(e) => Self::Mpc(e),
+            other => Self::Proof(other.to_string()),
+        }
+    }
+}
+
+impl From<committed::CommitError> for ProvenError {
+    fn from(e: committed::CommitError) -> Self {
+        Self::Proof(e.to_string())
+    }
+}
+
+/// The keys of one statement shape, shared by the nodes (proving) and the institutions
+/// (committing, verifying).
+#[derive(Clone, Debug)]
+pub struct ProofKeys {
+    /// The statement's shape.
+    pub shape: Shape,
+    /// Committed-group Groth16 keys.
+    pub keys: Arc<CommittedKeys>,
+    /// The statement's constraint matrices.
+    pub matrices: Arc<R1csMatrices>,
+}
+
+impl ProofKeys {
+    /// Circuit-specific setup for `shape` (about 37 s at 3 x 2^12 rows on two cores; a
+    /// trusted setup: whoever runs it could forge proofs).
+    pub fn generate<R: RngCore + CryptoRng>(shape: Shape, rng: &mut R) -> Result<Self, ProvenError> {
+        let mut b = R1cs::<Fr>::new_setup();
+        let min_size = (shape.mode == StatementMode::Sum).then_some(0);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| ProvenError::Proof(format!("runtime: {e}")))?;
+        runtime.block_on(intersection_statement(&mut b, &shape, &vec![None; shape.institutions], None, min_size))?;
+        let matrices = R1csMatrices::from_cs(&b.constraint_system()?).map_err(|e| ProvenError::Proof(e.to_string()))?;
+        let challenge = b.challenge_index().ok_or_else(|| ProvenError::Proof("no challenge".into()))?;
+        let layout = CommitLayout::new(matrices.num_instance_variables(), b.committed_groups().to_vec(), challenge)?;
+        let keys = committed::setup(&matrices, layout, rng)?;
+        Ok(Self { shape, keys: Arc::new(keys), matrices: Arc::new(matrices) })
+    }
+
+    /// The public inputs a proof of `output` has (`min_size` first in `sum` mode).
+    pub fn public_inputs(&self, output: &StatementOutput<Fr>, min_size: Option<u64>) -> Vec<Fr> {
+        match output {
+            StatementOutput::Cardinality(count) => vec![*count],
+            StatementOutput::Sum { released, sum } => vec![Fr::from(min_size.unwrap_or(0)), *released, *sum],
+        }
+    }
+}
+
+/// The 63-bit integer a tag enters the statement as: its first eight bytes, little-endian,
+/// top bit cleared. Two items of one list collide with probability about `n² / 2^64`.
+pub fn tag63(tag: &Tag) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(tag.get(..8).unwrap_or(&[0u8; 8]));
+    u64::from_le_bytes(first) >> 1
+}
+
+/// An institution's committed list: what it publishes and what it deals.
+#[derive(Clone)]
+pub struct CommittedList {
+    /// Its slot (0-based position among the query's institutions).
+    pub slot: usize,
+    /// The statement group: padded sorted tags, values (`sum`), blinder.
+    group: Vec<Fr>,
+    /// Limbs of its differences and values, and their counts.
+    limbs: InstitutionLimbs<Fr>,
+    /// The published commitment.
+    pub commitment: GroupCommitment,
+}
+
+impl std::fmt::Debug for CommittedList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommittedList").field("slot", &self.slot).field("commitment", &self.commitment).finish()
+    }
+}
+
+impl CommittedList {
+    /// The list of `(tag63, value)` pairs (distinct tags) for `slot`, with a fresh blinder.
+    pub fn new<R: RngCore + CryptoRng>(
+        keys: &ProofKeys,
+        slot: usize,
+        items: &[(u64, u64)],
+        rng: &mut R,
+    ) -> Result<Self, ProvenError> {
+        let shape = &keys.shape;
+        let key = keys
+            .keys
+            .commitment_keys
+            .get(slot)
+            .filter(|_| slot < shape.institutions)
+            .ok_or_else(|| ProvenError::Proof(format!("no slot {slot}")))?;
+        let (tags, values) = pad_list(slot, shape.rows, items)?;
+        let group = list_group(shape, &tags, &values, Fr::rand(rng));
+        let limbs = institution_limbs::<Fr>(shape, &tags, &values)?;
+        let commitment = key.commit(&group)?;
+        Ok(Self { slot, group, limbs, commitment })
+    }
+
+    /// What it deals to the nodes: the group, then its limbs and counts
+    /// ([`InstitutionLimbs::to_vec`]).
+    pub fn dealt(&self) -> Vec<Fr> {
+        let mut out = self.group.clone();
+        out.extend(self.limbs.to_vec());
+        out
+    }
+}
+
+impl Drop for CommittedList {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for v in self.group.iter_mut().chain(self.limbs.iter_mut()) {
+            v.zeroize();
+        }
+    }
+}
+
+/// Length of what one institution deals for `shape`.
+pub fn dealt_len(shape: &Shape) -> usize {
+    shape.list_len() + InstitutionLimbs::<Fr>::len(shape)
+}
+
+/// Splits this node's shares of one institution's dealt vector into its group and limbs.
+pub fn split_dealt(shape: &Shape, dealt: &[Fr]) -> Option<(Vec<Fr>, InstitutionLimbs<Fr>)> {
+    if dealt.len() != dealt_len(shape) {
+        return None;
+    }
+    let (group, rest) = dealt.split_at(shape.list_len());
+    Some((group.to_vec(), InstitutionLimbs::from_slice(shape, rest)?))
+}
+
+/// Opens every institution's commitment computed on the dealt shares and compares it with
+/// the published one; the first mismatch names its institution.
+pub async fn check_commitments<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    keys: &ProofKeys,
+    groups: &[Vec<Fr>],
+    published: &[GroupCommitment],
+) -> Result<(), ProvenError> {
+    let pairs: Vec<_> = keys.keys.commitment_keys.iter().zip(groups).map(|(k, g)| (k, g.as_slice())).collect();
+    if pairs.len() != published.len() || pairs.len() != keys.shape.institutions {
+        return Err(ProvenError::Proof("one list and one commitment per institution".into()));
+    }
+    let opened = open_group_commitments(engine, &pairs).await?;
+    if let Some(institution) = opened.iter().zip(published).position(|(o, p)| o != p) {
+        return Err(ProvenError::Commitment { institution });
+    }
+    Ok(())
+}
+
+/// The statement's hints at a node: `merged` is the sorted distinct opened tags with their
+/// multiplicities (known), `sums` this node's shares of each tag's summed values (`sum`
+/// mode, in `merged`'s order), `limbs` the institutions' dealt limbs (shares), and the two
+/// blinders (the known one drawn by coin, the secret one a shared random value).
+pub fn assemble_hints(
+    shape: &Shape,
+    merged: &[(u64, u64)],
+    sums: &[Fr],
+    limbs: &[InstitutionLimbs<Fr>],
+    blinders: [Fr; 2],
+) -> Result<Hints<Fr>, ProvenError> {
+    Ok(hints_from_parts(shape, merged, sums, limbs, blinders)?)
+}
+
+/// Runs the statement on shares and proves it; returns the output, the proof and the
+/// engine. On a failure that is not the engine's, the peers are told to abort.
+pub async fn prove_statement<T: Transport>(
+    engine: Engine<Fr, T>,
+    keys: &ProofKeys,
+    groups: &[Vec<Fr>],
+    hints: &Hints<Fr>,
+    min_size: Option<u64>,
+) -> Result<(StatementOutput<Fr>, CommittedProof, Engine<Fr, T>), ProvenError> {
+    let mut b = Mpc::new(engine).with_challenge(mpc_challenge(keys.keys.clone()));
+    let lists: Vec<Option<Vec<Fr>>> = groups.iter().cloned().map(Some).collect();
+    let output = match intersection_statement(&mut b, &keys.shape, &lists, Some(hints), min_size).await {
+        Ok(o) => o,
+        Err(CircuitError::Mpc(e)) => return Err(e.into()),
+        Err(other) => {
+            b.engine().abort_with(MpcError::Usage(format!("psi statement: {other}"))).await;
+            return Err(other.into());
+        }
+    };
+    let (assignment, mut engine) = b.finish().await?;
+    let proof = prove_committed(
+        &mut engine,
+        &keys.keys,
+        &keys.matrices,
+        &assignment.instance,
+        &assignment.witness,
+        ProductMode::default(),
+    )
+    .await?;
+    Ok((output, proof, engine))
+}
+
+/// An institution's check of the proof it received: it verifies for `output` and holds, for
+/// the institution's slot, exactly the commitment it published.
+pub fn check_proof(
+    keys: &ProofKeys,
+    output: &StatementOutput<Fr>,
+    min_size: Option<u64>,
+    proof: &CommittedProof,
+    slot: usize,
+    published: &GroupCommitment,
+) -> Result<bool, ProvenError> {
+    if proof.groups.get(slot) != Some(published) {
+        return Ok(false);
+    }
+    Ok(keys.keys.vk.verify(&keys.public_inputs(output, min_size), proof)?)
+}
