@@ -37,6 +37,7 @@ pub async fn run(
         session,
         mode: *mode,
         commitments,
+        proof: None,
         cheat: None,
     };
     // Nodes wait on institutions (and each other) longer than the mesh's receive timeout.

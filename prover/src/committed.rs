@@ -251,6 +251,13 @@ fn msm(bases: &[G1Affine], scalars: &[Fr]) -> G1Projective {
     G1Projective::msm_bigint(bases, &bigints)
 }
 
+impl GroupCommitment {
+    /// Decodes and validates a commitment (both points in the subgroup, nothing left over).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        decode_exact(bytes)
+    }
+}
+
 impl CommitmentKey {
     /// Commits to a group's values (blinding value included): `D` and `P`.
     pub fn commit(&self, values: &[Fr]) -> Result<GroupCommitment> {

@@ -16,6 +16,8 @@
 //!   `cardinality` and `sum` up to 2^12 items per institution.
 //! - [`statement`]: the circuit proven for committed `cardinality` and `sum` (sorted committed
 //!   tag lists, a merged list with multiplicities, log-derivative checks).
+//! - [`proven`]: proven queries: committed tag lists, and the result with a collaborative
+//!   proof of [`statement`].
 //! - [`link`]: client–node channels and transcript recording (leakage tests).
 
 pub mod committed;
@@ -29,7 +31,7 @@ pub mod statement;
 pub use committed::{commitment, CommittedInput, MAX_COMMITTED_ITEMS};
 pub use input::{InputError, InputSet, Item};
 pub use protocol::{
-    oracle, run_in_memory, run_institution, run_local, run_local_committed, run_node, Input, LocalRun, Mode,
-    NodeConfig, NodeReport, PsiError, PsiOutput, RunOptions, MAX_ITEMS,
+    oracle, run_in_memory, run_institution, run_institution_proven, run_local, run_local_committed, run_node, Input,
+    LocalRun, Mode, NodeConfig, NodeReport, PsiError, PsiOutput, RunOptions, MAX_ITEMS,
 };
 pub use tacit_mpc_engine;

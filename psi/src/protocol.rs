@@ -71,6 +71,10 @@ const MASKED: u8 = 4;
 const OUTPUT: u8 = 5;
 const SIZE: u8 = 6;
 const KEY_SHARES: u8 = 7;
+/// A proven query: an institution's published commitment to its list (`D`, `P`).
+const COMMITMENT: u8 = 8;
+/// A proven query: the proof of the result.
+const PROOF: u8 = 9;
 
 /// What a query computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -236,6 +240,8 @@ pub struct NodeConfig {
     /// The institutions' published commitments, for a committed query (`cardinality` or
     /// `sum`, up to 2^12 items each; see [`crate::committed`]); `None` for the OPRF path.
     pub commitments: Option<Vec<Fr>>,
+    /// A proven query (`cardinality` or `sum`, see [`crate::proven`]): the statement's keys.
+    pub proof: Option<crate::proven::ProofKeys>,
     #[doc(hidden)]
     pub cheat: Option<Cheat>,
 }
@@ -307,7 +313,7 @@ pub async fn run_node<T: Transport>(
     config: NodeConfig,
     mut links: Vec<Link>,
 ) -> Result<NodeReport, PsiError> {
-    let NodeConfig { t, security, session, mode, ref commitments, cheat } = config;
+    let NodeConfig { t, security, session, mode, ref commitments, ref proof, cheat } = config;
     let m = links.len();
     if m < 2 {
         return Err(usage("a query needs at least two institutions"));
@@ -319,8 +325,14 @@ pub async fn run_node<T: Transport>(
     if commitments.as_ref().is_some_and(|c| c.len() != m) {
         return Err(usage("one commitment per institution"));
     }
-    if commitments.is_some() && mode.is_set() {
-        return Err(usage("committed queries are cardinality or sum queries"));
+    if (commitments.is_some() || proof.is_some()) && mode.is_set() {
+        return Err(usage("committed and proven queries are cardinality or sum queries"));
+    }
+    if commitments.is_some() && proof.is_some() {
+        return Err(usage("a query is either committed (items) or proven (tag lists)"));
+    }
+    if let Some(keys) = proof {
+        check_proof_shape(keys, mode, m)?;
     }
     // The BN254 session exists from the start, so that a failure in the OPRF phase (e.g. an
     // institution's invalid point at one node) aborts the peers at once instead of leaving
@@ -340,13 +352,22 @@ pub async fn run_node<T: Transport>(
             return Err(err);
         }
     };
-    let result = node_mpc(&mut e, &mut links, &sizes, mode, commitments.as_deref(), cheat, &mut clock).await;
+    if let Some(sizes_over) = proof.as_ref().and_then(|k| sizes.iter().position(|s| *s > k.shape.rows)) {
+        let err = PsiError::Institution { institution: sizes_over, reason: "more items than the proof's rows".into() };
+        e.abort_with(MpcError::Usage(format!("psi: {err}"))).await;
+        return Err(err);
+    }
+    let inputs = Inputs { sizes: &sizes, commitments: commitments.as_deref(), proof: proof.as_ref() };
+    let result = node_mpc(&mut e, &mut links, &inputs, mode, cheat, &mut clock).await;
     if let Err(err) = &result {
         if !matches!(err, PsiError::Mpc(_)) {
             e.abort_with(MpcError::Usage(format!("psi: {err}"))).await;
         }
     }
-    let (histogram, count, selected_size) = result?;
+    let (histogram, count, selected_size, material) = result?;
+    if let (Some(keys), Some(material)) = (proof, material) {
+        prove_and_send(e, keys, material, mode, &mut links, &mut clock).await?;
+    }
     let link_bytes: u64 = links.iter().map(Link::bytes_sent).sum();
     Ok(NodeReport {
         sizes,
@@ -559,15 +580,102 @@ async fn committed_tags<T: Transport>(
 
 /// Steps 3 to 6 of one node; returns the histogram, the intersection size and the number of
 /// items in at least `q` sets.
+/// What the MPC steps take: the set sizes, and the published commitments of a committed or
+/// the keys of a proven query.
+struct Inputs<'a> {
+    sizes: &'a [usize],
+    commitments: Option<&'a [Fr]>,
+    proof: Option<&'a crate::proven::ProofKeys>,
+}
+
+/// What a proven query hands from the match to the proof: this node's shares of every
+/// institution's group and limbs, the merged list with multiplicities (known) and the
+/// shares of each merged tag's summed values (`sum`).
+struct ProvenMaterial {
+    groups: Vec<Vec<Fr>>,
+    limbs: Vec<crate::statement::InstitutionLimbs<Fr>>,
+    merged: Vec<(u64, u64)>,
+    sums: Vec<Fr>,
+    count: u64,
+}
+
+/// The proof's shape must fit the query.
+fn check_proof_shape(keys: &crate::proven::ProofKeys, mode: Mode, m: usize) -> Result<(), PsiError> {
+    use crate::statement::StatementMode;
+    let expected = match mode {
+        Mode::Cardinality => StatementMode::Cardinality,
+        Mode::Sum { .. } => StatementMode::Sum,
+        _ => return Err(usage("proven queries are cardinality or sum queries")),
+    };
+    if keys.shape.mode != expected || keys.shape.institutions != m {
+        return Err(usage(format!("the proof keys are for {:?}, not {m} institutions in {}", keys.shape, mode.name())));
+    }
+    Ok(())
+}
+
+fn proven_error(e: crate::proven::ProvenError) -> PsiError {
+    use crate::proven::ProvenError;
+    match e {
+        ProvenError::Mpc(e) => PsiError::Mpc(e),
+        ProvenError::Commitment { institution } => PsiError::Commitment { institution },
+        other => usage(other),
+    }
+}
+
+/// A proven query's last step at a node: the statement on shares, the collaborative proof,
+/// and the result with its proof to every institution.
+async fn prove_and_send<T: Transport>(
+    mut e: Engine<Fr, T>,
+    keys: &crate::proven::ProofKeys,
+    material: ProvenMaterial,
+    mode: Mode,
+    links: &mut [Link],
+    clock: &mut Clock,
+) -> Result<(), PsiError> {
+    use crate::statement::StatementOutput;
+    let min_size = match mode {
+        Mode::Sum { min_size } => Some(min_size),
+        _ => None,
+    };
+    let known_blinder = e.coin().await?;
+    let secret_blinder = e.take_randoms(1).await?.into_shares().into_exposed().first().copied().unwrap_or_default();
+    let ProvenMaterial { groups, limbs, merged, sums, count } = material;
+    let hints = crate::proven::assemble_hints(&keys.shape, &merged, &sums, &limbs, [known_blinder, secret_blinder])
+        .map_err(proven_error)?;
+    drop(limbs);
+    let (output, proof, _engine) =
+        crate::proven::prove_statement(e, keys, &groups, &hints, min_size).await.map_err(proven_error)?;
+    clock.lap("statement and proof");
+    let body = match output {
+        StatementOutput::Cardinality(c) if c == Fr::from(count) => count.to_le_bytes().to_vec(),
+        StatementOutput::Cardinality(_) => return Err(usage("the statement's count differs from the match")),
+        StatementOutput::Sum { released, sum } if released.is_one() => {
+            // Public now (it is the proof's input): every node sends the value itself, a
+            // valid (constant) sharing of it.
+            let mut out = vec![1u8];
+            out.extend_from_slice(&fr_bytes(&[sum]));
+            out
+        }
+        StatementOutput::Sum { .. } => vec![0u8],
+    };
+    let proof_bytes = tacit_prover::committed::to_bytes(&proof).map_err(usage)?;
+    for link in links.iter_mut() {
+        link.send(OUTPUT, &body)?;
+        link.send(PROOF, &proof_bytes)?;
+    }
+    clock.lap("output");
+    Ok(())
+}
+
 async fn node_mpc<T: Transport>(
     e: &mut Engine<Fr, T>,
     links: &mut [Link],
-    sizes: &[usize],
+    inputs: &Inputs<'_>,
     mode: Mode,
-    commitments: Option<&[Fr]>,
     cheat: Option<Cheat>,
     clock: &mut Clock,
-) -> Result<(Vec<usize>, u64, u64), PsiError> {
+) -> Result<(Vec<usize>, u64, u64, Option<ProvenMaterial>), PsiError> {
+    let Inputs { sizes, commitments, proof } = *inputs;
     let m = links.len();
     let q = mode.min_sets(m)?;
     // 3. Inputs. The nodes first agree on the sizes.
@@ -584,7 +692,10 @@ async fn node_mpc<T: Transport>(
     // Per institution: tags (and values), or for a committed query items, values and salt.
     let width = value_width(mode, commitments.is_some());
     let extra = usize::from(commitments.is_some());
-    let input_len = |c: usize| sizes.get(c).copied().unwrap_or(0) * (1 + width) + extra;
+    let input_len = |c: usize| match proof {
+        Some(keys) => crate::proven::dealt_len(&keys.shape),
+        None => sizes.get(c).copied().unwrap_or(0) * (1 + width) + extra,
+    };
     let total: usize = (0..m).map(input_len).sum();
     let masks = e.take_randoms(total).await?.into_shares();
     let mut offset = 0;
@@ -601,8 +712,17 @@ async fn node_mpc<T: Transport>(
         offset += len;
     }
     let mut masked_all: Vec<Vec<Fr>> = Vec::with_capacity(m);
+    let mut published = Vec::new();
     let mut digest = blake3::Hasher::new_derive_key("tacit-psi v1 masked inputs");
     for (c, link) in links.iter_mut().enumerate() {
+        if proof.is_some() {
+            // The institution's published commitment, agreed on with the inputs.
+            let body = link.recv(COMMITMENT).await?;
+            let commitment = tacit_prover::committed::GroupCommitment::from_bytes(&body)
+                .map_err(|_| PsiError::Institution { institution: c, reason: "invalid commitment".into() })?;
+            digest.update(&body);
+            published.push(commitment);
+        }
         let body = link.recv(MASKED).await?;
         let peer = link.peer().to_string();
         let v = fr_from_bytes(&body, &peer)?;
@@ -628,11 +748,28 @@ async fn node_mpc<T: Transport>(
     let mut code_col = Vec::with_capacity(rows_total);
     let mut value_col = Vec::new();
     let mut salts = Vec::new();
+    let mut proven_groups = Vec::new();
+    let mut proven_limbs = Vec::new();
     let mut offset = 0;
     for (c, masked) in masked_all.into_iter().enumerate() {
-        let len = sizes.get(c).copied().unwrap_or(0);
         let shares = masks.slice(offset..offset + input_len(c)).add_public(&masked);
         drop(masked);
+        if let Some(keys) = proof {
+            // A proven query: the institution's padded list, values, blinder, then its limbs.
+            let rows = keys.shape.rows;
+            let (group, limbs) = crate::proven::split_dealt(&keys.shape, shares.expose_shares())
+                .ok_or_else(|| usage("dealt input of the wrong length"))?;
+            tag_col.extend_from_slice(group.get(..rows).unwrap_or_default());
+            if mode.with_values() {
+                value_col.extend_from_slice(group.get(rows..2 * rows).unwrap_or_default());
+            }
+            code_col.extend(std::iter::repeat_n(code(c, m), rows));
+            proven_groups.push(group);
+            proven_limbs.push(limbs);
+            offset += input_len(c);
+            continue;
+        }
+        let len = sizes.get(c).copied().unwrap_or(0);
         let s = shares.expose_shares();
         tag_col.extend_from_slice(s.get(..len).unwrap_or_default());
         value_col.extend_from_slice(s.get(len..len + len * width).unwrap_or_default());
@@ -644,6 +781,10 @@ async fn node_mpc<T: Transport>(
     }
     drop(masks);
     clock.lap("input");
+    if let Some(keys) = proof {
+        crate::proven::check_commitments(e, keys, &proven_groups, &published).await.map_err(proven_error)?;
+        clock.lap("commitments");
+    }
     if let Some(published) = commitments {
         // The first column holds items: check the commitments, then derive the tags.
         tag_col = committed_tags(e, sizes, &tag_col, &value_col, &salts, published).await?;
@@ -771,6 +912,42 @@ async fn node_mpc<T: Transport>(
     }
 
     clock.lap("match");
+    if let Some(keys) = proof {
+        // Padding rows are singletons; the histogram counts items.
+        let pads: usize = sizes.iter().map(|s| keys.shape.rows.saturating_sub(*s)).sum();
+        if let Some(h) = histogram.first_mut() {
+            *h = h.saturating_sub(pads);
+        }
+        let values = columns.get(2).map(|c| c.expose_shares().to_vec()).unwrap_or_default();
+        let (mut merged, mut sums) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < rows {
+            let row = |k: usize| order.get(k).map(|r| *r as usize);
+            let tag = row(i).and_then(|r| tags.get(r)).copied().unwrap_or_default();
+            let mut j = i + 1;
+            while j < rows && row(j).and_then(|r| tags.get(r)) == Some(&tag) {
+                j += 1;
+            }
+            let limbs = tag.into_bigint().0;
+            if limbs.iter().skip(1).any(|l| *l != 0) {
+                // Honest lists hold 63-bit tags and padding below 2^64; the statement
+                // could not be proven.
+                let err = MpcError::Cheating { check: Check::OutputVerification, culprit: Culprit::Unknown };
+                e.abort_with(err).await;
+                return Err(PsiError::Nodes {
+                    reason: "a dealt tag is not below 2^64".into(),
+                    culprit: Culprit::Unknown,
+                });
+            }
+            merged.push((limbs.first().copied().unwrap_or_default(), (j - i) as u64));
+            if mode.with_values() {
+                sums.push((i..j).filter_map(|k| row(k).and_then(|r| values.get(r))).sum());
+            }
+            i = j;
+        }
+        let material = ProvenMaterial { groups: proven_groups, limbs: proven_limbs, merged, sums, count };
+        return Ok((histogram, count, selected.len() as u64, Some(material)));
+    }
     // 6. Output.
     let mut reported = count;
     if cheat == Some(Cheat::Output) {
@@ -817,7 +994,7 @@ async fn node_mpc<T: Transport>(
         link.send(OUTPUT, &body)?;
     }
     clock.lap("output");
-    Ok((histogram, count, selected.len() as u64))
+    Ok((histogram, count, selected.len() as u64, None))
 }
 
 /// Wall time per step.
@@ -982,7 +1159,23 @@ pub async fn run_institution(
     mode: Mode,
     links: Vec<Link>,
 ) -> Result<PsiOutput, PsiError> {
-    institution(index, input, t, mode, links, Misbehaviour::default()).await
+    Ok(institution(index, input, t, mode, links, Misbehaviour::default(), None).await?.0)
+}
+
+/// An institution's side of a proven query (`cardinality` or `sum`): the result and the
+/// proof it checked (it verifies, and holds exactly the commitment this institution
+/// published for its slot `index`).
+pub async fn run_institution_proven(
+    index: usize,
+    input: &InputSet,
+    t: usize,
+    mode: Mode,
+    links: Vec<Link>,
+    keys: &crate::proven::ProofKeys,
+) -> Result<(PsiOutput, tacit_prover::committed::CommittedProof), PsiError> {
+    let input = Input::Plain(input.clone());
+    let (output, proof) = institution(index, &input, t, mode, links, Misbehaviour::default(), Some(keys)).await?;
+    Ok((output, proof.ok_or_else(|| usage("no proof"))?))
 }
 
 /// Deviations a test can make one institution commit.
@@ -992,6 +1185,8 @@ struct Misbehaviour {
     duplicate_first_tag: bool,
     /// Deals this field element as every value.
     every_value: Option<Fr>,
+    /// Publishes a commitment to its list with the first tag changed (a proven query).
+    mismatched_commitment: bool,
 }
 
 async fn institution(
@@ -1001,7 +1196,8 @@ async fn institution(
     mode: Mode,
     mut links: Vec<Link>,
     misbehaviour: Misbehaviour,
-) -> Result<PsiOutput, PsiError> {
+    proof: Option<&crate::proven::ProofKeys>,
+) -> Result<(PsiOutput, Option<tacit_prover::committed::CommittedProof>), PsiError> {
     let n = links.len();
     let shamir = Shamir::<Fr>::new(n, t).map_err(usage)?;
 
@@ -1015,7 +1211,7 @@ async fn institution(
         push_values(&mut x, input.values(), mode, true, misbehaviour.every_value);
         x.push(opening.expose_salt());
         send_input(&mut links, &shamir, t, &mut x).await?;
-        return receive_output(&mut links, &shamir, t, mode, input, &[]).await;
+        return Ok((receive_output(&mut links, &shamir, t, mode, input, &[]).await?, None));
     }
     // OPRF.
     let items: Vec<Vec<u8>> = input.items().iter().map(|i| i.canonical().to_vec()).collect();
@@ -1038,6 +1234,9 @@ async fn institution(
         oprf::finalize(t, &key_shares, &responses, &blinding, &blinded)
     })
     .await??;
+    if let Some(keys) = proof {
+        return proven_institution(index, input, t, mode, links, &shamir, keys, &tags, misbehaviour).await;
+    }
     let tag_fields: Vec<Fr> = tags.iter().map(tag_to_field).collect();
 
     // Input.
@@ -1050,7 +1249,80 @@ async fn institution(
     push_values(&mut x, input.values(), mode, false, misbehaviour.every_value);
     send_input(&mut links, &shamir, t, &mut x).await?;
     let _ = index;
-    receive_output(&mut links, &shamir, t, mode, input, &tag_fields).await
+    Ok((receive_output(&mut links, &shamir, t, mode, input, &tag_fields).await?, None))
+}
+
+/// A proven query after the OPRF: publish the commitment to the 63-bit tag list for this
+/// slot, deal the list and its limbs, then take the result and check its proof.
+#[allow(clippy::too_many_arguments)]
+async fn proven_institution(
+    index: usize,
+    input: &InputSet,
+    t: usize,
+    mode: Mode,
+    mut links: Vec<Link>,
+    shamir: &Shamir<Fr>,
+    keys: &crate::proven::ProofKeys,
+    tags: &[Tag],
+    misbehaviour: Misbehaviour,
+) -> Result<(PsiOutput, Option<tacit_prover::committed::CommittedProof>), PsiError> {
+    use crate::proven::{tag63, CommittedList};
+    use crate::statement::StatementOutput;
+    let n = links.len();
+    let all_nodes = || Culprit::OneOf(PartyId::all(n).collect());
+    let values = input.values();
+    let items: Vec<(u64, u64)> =
+        tags.iter().enumerate().map(|(j, tag)| (tag63(tag), values.get(j).copied().unwrap_or(0))).collect();
+    let mut rng = rand::rngs::OsRng;
+    let list = CommittedList::new(keys, index, &items, &mut rng).map_err(usage)?;
+    let published = if misbehaviour.mismatched_commitment {
+        let mut other = items.clone();
+        if let Some(first) = other.first_mut() {
+            first.0 ^= 1;
+        }
+        CommittedList::new(keys, index, &other, &mut rng).map_err(usage)?.commitment
+    } else {
+        list.commitment
+    };
+    let published_bytes = tacit_prover::committed::to_bytes(&published).map_err(usage)?;
+    for link in &mut links {
+        link.send(COMMITMENT, &published_bytes)?;
+    }
+    let mut x = list.dealt();
+    drop(list);
+    send_input(&mut links, shamir, t, &mut x).await?;
+    let output = receive_output(&mut links, shamir, t, mode, input, &[]).await?;
+    let mut proof_bytes: Option<bytes::Bytes> = None;
+    for link in links.iter_mut() {
+        let body = link.recv(PROOF).await?;
+        if proof_bytes.as_ref().is_some_and(|p| *p != body) {
+            return Err(PsiError::Nodes {
+                reason: format!("{} sent a different proof", link.peer()),
+                culprit: all_nodes(),
+            });
+        }
+        proof_bytes = Some(body);
+    }
+    let proof = tacit_prover::committed::proof_from_bytes(&proof_bytes.unwrap_or_default())
+        .map_err(|e| PsiError::Nodes { reason: format!("invalid proof: {e}"), culprit: all_nodes() })?;
+    let (statement, min_size) = match (&output, mode) {
+        (PsiOutput::Cardinality(c), _) => (StatementOutput::Cardinality(Fr::from(*c)), None),
+        (PsiOutput::Sum(Some(s)), Mode::Sum { min_size }) => {
+            (StatementOutput::Sum { released: Fr::one(), sum: Fr::from(*s) }, Some(min_size))
+        }
+        (PsiOutput::Sum(None), Mode::Sum { min_size }) => {
+            (StatementOutput::Sum { released: Fr::zero(), sum: Fr::zero() }, Some(min_size))
+        }
+        _ => return Err(usage("proven queries are cardinality or sum queries")),
+    };
+    let valid = crate::proven::check_proof(keys, &statement, min_size, &proof, index, &published).map_err(usage)?;
+    if !valid {
+        return Err(PsiError::Nodes {
+            reason: "the proof does not verify for this result and this institution's commitment".into(),
+            culprit: all_nodes(),
+        });
+    }
+    Ok((output, Some(proof)))
 }
 
 /// Appends the values as the nodes expect them ([`value_width`] elements each); `every`
@@ -1217,6 +1489,11 @@ pub struct RunOptions {
     /// Makes this institution deal this field element as every value (tests).
     #[doc(hidden)]
     pub out_of_range_value: Option<(usize, Fr)>,
+    /// A proven query: the statement's keys (see [`crate::proven`]).
+    pub proof: Option<crate::proven::ProofKeys>,
+    /// Makes this institution publish a commitment to another list than it deals (tests).
+    #[doc(hidden)]
+    pub mismatched_commitment: Option<usize>,
 }
 
 impl RunOptions {
@@ -1230,6 +1507,8 @@ impl RunOptions {
             cheat: None,
             duplicating_institution: None,
             out_of_range_value: None,
+            proof: None,
+            mismatched_commitment: None,
         }
     }
 }
@@ -1239,6 +1518,8 @@ impl RunOptions {
 pub struct LocalRun {
     /// Each institution's result.
     pub institutions: Vec<Result<PsiOutput, PsiError>>,
+    /// In a proven query, the proof each institution received and checked.
+    pub proofs: Vec<Option<tacit_prover::committed::CommittedProof>>,
     /// Each node's result.
     pub nodes: Vec<Result<NodeReport, PsiError>>,
     /// What each institution received (when recorded).
@@ -1321,6 +1602,7 @@ async fn run_local_inputs<T: Transport>(
             session,
             mode: options.mode,
             commitments: commitments.clone(),
+            proof: options.proof.clone(),
             cheat: options.cheat.and_then(|(p, c)| (p == id).then_some(c)),
         };
         if record {
@@ -1337,12 +1619,26 @@ async fn run_local_inputs<T: Transport>(
         let misbehaviour = Misbehaviour {
             duplicate_first_tag: options.duplicating_institution == Some(c),
             every_value: options.out_of_range_value.and_then(|(who, v)| (who == c).then_some(v)),
+            mismatched_commitment: options.mismatched_commitment == Some(c),
         };
-        inst_tasks.push(tokio::spawn(async move { institution(c, &input, t, mode, links, misbehaviour).await }));
+        let proof = options.proof.clone();
+        inst_tasks.push(tokio::spawn(async move {
+            institution(c, &input, t, mode, links, misbehaviour, proof.as_ref()).await
+        }));
     }
     let mut institutions = Vec::with_capacity(m);
+    let mut proofs = Vec::with_capacity(m);
     for task in inst_tasks {
-        institutions.push(join(task.await));
+        match join(task.await) {
+            Ok((output, proof)) => {
+                institutions.push(Ok(output));
+                proofs.push(proof);
+            }
+            Err(e) => {
+                institutions.push(Err(e));
+                proofs.push(None);
+            }
+        }
     }
     let mut nodes = Vec::with_capacity(n);
     for task in node_tasks {
@@ -1350,6 +1646,7 @@ async fn run_local_inputs<T: Transport>(
     }
     LocalRun {
         institutions,
+        proofs,
         nodes,
         institution_transcripts: inst_logs,
         node_transcripts: node_logs,

@@ -11,6 +11,7 @@
 //! in the other modes, build the statement's hints from what they opened and what was dealt
 //! ([`assemble_hints`]), and prove ([`prove_statement`]).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use ark_bn254::Fr;
@@ -82,10 +83,17 @@ impl ProofKeys {
     pub fn generate<R: RngCore + CryptoRng>(shape: Shape, rng: &mut R) -> Result<Self, ProvenError> {
         let mut b = R1cs::<Fr>::new_setup();
         let min_size = (shape.mode == StatementMode::Sum).then_some(0);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| ProvenError::Proof(format!("runtime: {e}")))?;
-        runtime.block_on(intersection_statement(&mut b, &shape, &vec![None; shape.institutions], None, min_size))?;
+        // `R1cs` never waits, so one poll finishes the statement (and this works inside or
+        // outside an async runtime).
+        let lists = vec![None; shape.institutions];
+        {
+            let mut statement = std::pin::pin!(intersection_statement(&mut b, &shape, &lists, None, min_size));
+            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+            match statement.as_mut().poll(&mut context) {
+                std::task::Poll::Ready(result) => result?,
+                std::task::Poll::Pending => return Err(ProvenError::Proof("the setup-mode statement waited".into())),
+            };
+        }
         let matrices = R1csMatrices::from_cs(&b.constraint_system()?).map_err(|e| ProvenError::Proof(e.to_string()))?;
         let challenge = b.challenge_index().ok_or_else(|| ProvenError::Proof("no challenge".into()))?;
         let layout = CommitLayout::new(matrices.num_instance_variables(), b.committed_groups().to_vec(), challenge)?;

@@ -18,7 +18,7 @@ type Point = ark_secp256k1::Projective;
 const COMMITMENT_BYTES: usize = 65;
 
 fn config(t: usize, session: SessionId, cheat: Option<Cheat>) -> NodeConfig {
-    NodeConfig { t, security: Security::Malicious, session, mode: Mode::Set, commitments: None, cheat }
+    NodeConfig { t, security: Security::Malicious, session, mode: Mode::Set, commitments: None, proof: None, cheat }
 }
 
 /// Runs the key generation on every node; `cheater` (1-based) commits `cheat`.

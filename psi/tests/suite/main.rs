@@ -2,5 +2,6 @@
 //! code they share, instead of one per file (most of the test build's time).
 
 mod key;
+mod proven;
 mod psi;
 mod statement;

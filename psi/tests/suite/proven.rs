@@ -1,0 +1,108 @@
+//! Proven queries: the result with a collaborative proof over the institutions' committed
+//! tag lists, against the oracle; a commitment that does not match the dealt list.
+
+use std::sync::OnceLock;
+
+use ark_bn254::Fr;
+use ark_ff::{One, Zero};
+use rand::SeedableRng;
+use tacit_psi::proven::ProofKeys;
+use tacit_psi::statement::{Shape, StatementMode};
+use tacit_psi::{oracle, run_in_memory, InputSet, Item, Mode, PsiError, PsiOutput, RunOptions};
+
+const ROWS: usize = 24;
+
+/// Keys per mode for 3 institutions of up to `ROWS` items (8-bit limbs keep them small).
+fn keys(mode: StatementMode) -> ProofKeys {
+    static CARD: OnceLock<ProofKeys> = OnceLock::new();
+    static SUM: OnceLock<ProofKeys> = OnceLock::new();
+    let cell = if mode == StatementMode::Sum { &SUM } else { &CARD };
+    cell.get_or_init(|| {
+        let shape = Shape { institutions: 3, rows: ROWS, mode, limb_bits: 8 };
+        ProofKeys::generate(shape, &mut rand_chacha::ChaCha20Rng::seed_from_u64(31)).unwrap_or_else(|e| panic!("{e}"))
+    })
+    .clone()
+}
+
+fn sets(seed: u64) -> Vec<InputSet> {
+    use rand::Rng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..3)
+        .map(|c| {
+            let mut pairs: Vec<(Item, u64)> = (0..5)
+                .map(|i| (Item::parse(&format!("common-{i}")).unwrap_or_else(|e| panic!("{e}")), rng.gen_range(0..100)))
+                .collect();
+            if c < 2 {
+                pairs.push((Item::parse("pair").unwrap_or_else(|e| panic!("{e}")), 7));
+            }
+            for i in 0..(10 + 3 * c) {
+                pairs.push((
+                    Item::parse(&format!("own-{c}-{i}")).unwrap_or_else(|e| panic!("{e}")),
+                    rng.gen_range(0..100),
+                ));
+            }
+            InputSet::from_pairs(pairs).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect()
+}
+
+fn public(output: &PsiOutput, mode: Mode) -> Vec<Fr> {
+    match (output, mode) {
+        (PsiOutput::Cardinality(c), _) => vec![Fr::from(*c)],
+        (PsiOutput::Sum(Some(s)), Mode::Sum { min_size }) => vec![Fr::from(min_size), Fr::one(), Fr::from(*s)],
+        (PsiOutput::Sum(None), Mode::Sum { min_size }) => vec![Fr::from(min_size), Fr::zero(), Fr::zero()],
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proven_results_match_the_oracle_and_their_proofs_verify() {
+    let inputs = sets(1);
+    for mode in [Mode::Cardinality, Mode::Sum { min_size: 5 }, Mode::Sum { min_size: 6 }] {
+        let statement_mode = if mode == Mode::Cardinality { StatementMode::Cardinality } else { StatementMode::Sum };
+        let keys = keys(statement_mode);
+        let mut options = RunOptions::new(1, mode);
+        options.proof = Some(keys.clone());
+        let run = run_in_memory(3, &inputs, &options).await;
+        let proofs = run.proofs.clone();
+        let (outputs, report) = run.into_result().unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(outputs, oracle(&inputs, mode), "{mode:?}");
+        assert_eq!(report.intersection_size, 5);
+        // The histogram counts items, not padding rows: 5 in all three, 1 in two, the rest in one.
+        assert_eq!(report.histogram, vec![10 + 13 + 16, 1, 5]);
+        let first = proofs[0].clone().unwrap_or_else(|| panic!("no proof"));
+        assert!(proofs.iter().all(|p| p.as_ref() == Some(&first)), "every institution holds the same proof");
+        assert!(keys.keys.vk.verify(&public(&outputs[0], mode), &first).unwrap_or(false));
+        // Another result does not verify with this proof.
+        let mut wrong = public(&outputs[0], mode);
+        if let Some(last) = wrong.last_mut() {
+            *last += Fr::one();
+        }
+        assert!(!keys.keys.vk.verify(&wrong, &first).unwrap_or(true));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_institution_dealing_another_list_than_it_committed_to_is_named() {
+    let inputs = sets(2);
+    let mut options = RunOptions::new(1, Mode::Cardinality);
+    options.proof = Some(keys(StatementMode::Cardinality));
+    options.mismatched_commitment = Some(1);
+    let run = run_in_memory(3, &inputs, &options).await;
+    for node in &run.nodes {
+        assert!(matches!(node, Err(PsiError::Commitment { institution: 1 })), "{node:?}");
+    }
+    assert!(run.institutions.iter().all(Result::is_err));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_larger_than_the_proofs_rows_is_refused() {
+    let mut inputs = sets(3);
+    let big: Vec<(Item, u64)> =
+        (0..ROWS + 1).map(|i| (Item::parse(&format!("big-{i}")).unwrap_or_else(|e| panic!("{e}")), 1)).collect();
+    inputs[2] = InputSet::from_pairs(big).unwrap_or_else(|e| panic!("{e}"));
+    let mut options = RunOptions::new(1, Mode::Cardinality);
+    options.proof = Some(keys(StatementMode::Cardinality));
+    let run = run_in_memory(3, &inputs, &options).await;
+    assert!(run.nodes.iter().all(|n| matches!(n, Err(PsiError::Institution { institution: 2, .. }))));
+}
