@@ -1267,7 +1267,6 @@ async fn proven_institution(
     misbehaviour: Misbehaviour,
 ) -> Result<(PsiOutput, Option<tacit_prover::committed::CommittedProof>), PsiError> {
     use crate::proven::{tag63, CommittedList};
-    use crate::statement::StatementOutput;
     let n = links.len();
     let all_nodes = || Culprit::OneOf(PartyId::all(n).collect());
     let values = input.values();
@@ -1305,16 +1304,8 @@ async fn proven_institution(
     }
     let proof = tacit_prover::committed::proof_from_bytes(&proof_bytes.unwrap_or_default())
         .map_err(|e| PsiError::Nodes { reason: format!("invalid proof: {e}"), culprit: all_nodes() })?;
-    let (statement, min_size) = match (&output, mode) {
-        (PsiOutput::Cardinality(c), _) => (StatementOutput::Cardinality(Fr::from(*c)), None),
-        (PsiOutput::Sum(Some(s)), Mode::Sum { min_size }) => {
-            (StatementOutput::Sum { released: Fr::one(), sum: Fr::from(*s) }, Some(min_size))
-        }
-        (PsiOutput::Sum(None), Mode::Sum { min_size }) => {
-            (StatementOutput::Sum { released: Fr::zero(), sum: Fr::zero() }, Some(min_size))
-        }
-        _ => return Err(usage("proven queries are cardinality or sum queries")),
-    };
+    let (statement, min_size) = crate::proven::statement_output(&output, mode)
+        .ok_or_else(|| usage("proven queries are cardinality or sum queries"))?;
     let valid = crate::proven::check_proof(keys, &statement, min_size, &proof, index, &published).map_err(usage)?;
     if !valid {
         return Err(PsiError::Nodes {

@@ -110,6 +110,35 @@ impl ProofKeys {
     }
 }
 
+/// The statement's output and `min_size` behind an institution's result of a proven query
+/// (`None` for `set` results or a result that does not fit the mode).
+pub fn statement_output(output: &crate::PsiOutput, mode: crate::Mode) -> Option<(StatementOutput<Fr>, Option<u64>)> {
+    use crate::{Mode, PsiOutput};
+    use ark_ff::{One, Zero};
+    match (output, mode) {
+        (PsiOutput::Cardinality(c), Mode::Cardinality) => Some((StatementOutput::Cardinality(Fr::from(*c)), None)),
+        (PsiOutput::Sum(Some(s)), Mode::Sum { min_size }) => {
+            Some((StatementOutput::Sum { released: Fr::one(), sum: Fr::from(*s) }, Some(min_size)))
+        }
+        (PsiOutput::Sum(None), Mode::Sum { min_size }) => {
+            Some((StatementOutput::Sum { released: Fr::zero(), sum: Fr::zero() }, Some(min_size)))
+        }
+        _ => None,
+    }
+}
+
+/// A shape for a proven query over sets of at most `rows` items: 16-bit limbs from 2^11
+/// rows in all (where their 2^16-entry table pays off), 8-bit below.
+pub fn shape_for(institutions: usize, rows: usize, mode: crate::Mode) -> Option<Shape> {
+    let mode = match mode {
+        crate::Mode::Cardinality => StatementMode::Cardinality,
+        crate::Mode::Sum { .. } => StatementMode::Sum,
+        _ => return None,
+    };
+    let limb_bits = if institutions * rows >= 1 << 11 { 16 } else { 8 };
+    Some(Shape { institutions, rows: rows.max(1), mode, limb_bits })
+}
+
 /// The 63-bit integer a tag enters the statement as: its first eight bytes, little-endian,
 /// top bit cleared. Two items of one list collide with probability about `n² / 2^64`.
 pub fn tag63(tag: &Tag) -> u64 {
