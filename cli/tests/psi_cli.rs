@@ -73,6 +73,54 @@ fn set_in_at_least_q_sets_through_the_cli() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--prove`: the result with a proof every institution and the verifier contract check.
+#[test]
+fn proven_queries_through_the_cli() {
+    let dir = std::env::temp_dir().join(format!("tacit-psi-prove-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let cluster = s(&dir.join("cluster"));
+    let (ok, _, err) = tacit(&["cluster", "init", "--parties", "3", "--threshold", "1", "--dir", &cluster]);
+    assert!(ok, "{err}");
+    let csvs = [
+        ("a.csv", "item,value\nalice,5\nbob,2\ncarol,3\n"),
+        ("b.csv", "alice,7\nbob\ndave\n"),
+        ("c.csv", "alice,1\ncarol\n"),
+    ];
+    let mut base: Vec<String> = ["psi", "run", "--cluster", &cluster, "--json", "--prove"].map(String::from).to_vec();
+    for (name, body) in csvs {
+        std::fs::write(dir.join(name), body).unwrap();
+        base.extend(["--input".to_string(), s(&dir.join(name))]);
+    }
+    let run = |extra: &[&str]| {
+        let mut all: Vec<&str> = base.iter().map(String::as_str).collect();
+        all.extend_from_slice(extra);
+        tacit(&all)
+    };
+    let (ok, report, err) = run(&["--mode", "cardinality"]);
+    assert!(ok, "{err}");
+    assert_eq!(report["institutions"][0]["output"]["intersection_size"], 1, "{report}");
+    assert!(report["proof"].as_str().unwrap().starts_with("verified by every institution and on chain"), "{report}");
+    let (ok, report, err) = run(&["--mode", "sum", "--min-size", "1"]);
+    assert!(ok, "{err}");
+    assert_eq!(report["institutions"][2]["output"]["sum"], "13", "{report}");
+    assert!(report["proof"].as_str().unwrap().starts_with("verified"), "{report}");
+    // Withheld below the threshold, still proven.
+    let (ok, report, err) = run(&["--mode", "sum", "--min-size", "2"]);
+    assert!(ok, "{err}");
+    assert_eq!(report["institutions"][0]["output"]["sum"], serde_json::Value::Null, "{report}");
+    // Not for set queries.
+    let (ok, _, _) = run(&["--mode", "set"]);
+    assert!(!ok);
+    // The demo reports the on-chain verification gas (one public input, five groups).
+    let (ok, demo, err) = tacit(&["demo", "psi", "--items", "24", "--mode", "cardinality", "--prove", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(demo["matches_oracle"], true, "{demo}");
+    assert_eq!(demo["verification_gas"], 465_107, "{demo}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Three `tacit node` processes; three institutions, each its own `tacit psi join` process
 /// with its own certificate, run one query file; a committed query checks the commitments.
 #[test]
