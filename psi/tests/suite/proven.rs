@@ -106,3 +106,19 @@ async fn a_set_larger_than_the_proofs_rows_is_refused() {
     let run = run_in_memory(3, &inputs, &options).await;
     assert!(run.nodes.iter().all(|n| matches!(n, Err(PsiError::Institution { institution: 2, .. }))));
 }
+
+/// A node reporting another count than it proved: the institutions see the nodes disagree,
+/// and the proof would not verify for that count anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_reporting_another_result_than_the_proof_is_refused() {
+    let inputs = sets(4);
+    let mut options = RunOptions::new(1, Mode::Cardinality);
+    options.proof = Some(keys(StatementMode::Cardinality));
+    let cheater = tacit_psi::tacit_mpc_engine::PartyId::new(2).unwrap_or_else(|| panic!("party"));
+    options.cheat = Some((cheater, tacit_psi::protocol::Cheat::Output));
+    let run = run_in_memory(3, &inputs, &options).await;
+    for institution in &run.institutions {
+        assert!(matches!(institution, Err(PsiError::Nodes { .. })), "{institution:?}");
+    }
+    assert!(run.proofs.iter().all(Option::is_none));
+}
