@@ -12,15 +12,21 @@ fn tacit(args: &[&str]) -> (bool, serde_json::Value, String) {
     (out.status.success(), json, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-#[test]
-fn set_in_at_least_q_sets_through_the_cli() {
-    let dir = std::env::temp_dir().join(format!("tacit-psi-cli-{}", std::process::id()));
+/// A fresh scratch folder with a 3-party cluster (`tacit cluster init`) in it.
+fn local_cluster(tag: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    let cluster = s(&dir.join("cluster"));
+    let cluster = dir.join("cluster").to_str().unwrap().to_string();
     let (ok, _, err) = tacit(&["cluster", "init", "--parties", "3", "--threshold", "1", "--dir", &cluster]);
     assert!(ok, "{err}");
+    (dir, cluster)
+}
+
+#[test]
+fn set_in_at_least_q_sets_through_the_cli() {
+    let (dir, cluster) = local_cluster("tacit-psi-cli");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
     let csvs = [
         ("a.csv", "item,value\nalice,1\nbob,2\ncarol,3\n"),
         ("b.csv", "alice\nbob\ndave\n"),
@@ -76,13 +82,8 @@ fn set_in_at_least_q_sets_through_the_cli() {
 /// `--prove`: the result with a proof every institution and the verifier contract check.
 #[test]
 fn proven_queries_through_the_cli() {
-    let dir = std::env::temp_dir().join(format!("tacit-psi-prove-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let (dir, cluster) = local_cluster("tacit-psi-prove");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let cluster = s(&dir.join("cluster"));
-    let (ok, _, err) = tacit(&["cluster", "init", "--parties", "3", "--threshold", "1", "--dir", &cluster]);
-    assert!(ok, "{err}");
     let csvs = [
         ("a.csv", "item,value\nalice,5\nbob,2\ncarol,3\n"),
         ("b.csv", "alice,7\nbob\ndave\n"),
