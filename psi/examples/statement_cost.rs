@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         while items.len() < rows {
             items.push((rng.gen::<u64>() >> 1, rng.gen_range(0..1_000_000)));
         }
-        lists.push(pad_list(c, rows, &items)?);
+        lists.push(pad_list(rows, &items, &mut ChaCha20Rng::seed_from_u64(100 + c as u64))?);
     }
 
     let start = Instant::now();

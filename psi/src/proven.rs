@@ -181,7 +181,7 @@ impl CommittedList {
             .get(slot)
             .filter(|_| slot < shape.institutions)
             .ok_or_else(|| ProvenError::Proof(format!("no slot {slot}")))?;
-        let (tags, values) = pad_list(slot, shape.rows, items)?;
+        let (tags, values) = pad_list(shape.rows, items, rng)?;
         let group = list_group(shape, &tags, &values, Fr::rand(rng));
         let limbs = institution_limbs::<Fr>(shape, &tags, &values)?;
         let commitment = key.commit(&group)?;

@@ -4,7 +4,7 @@
 //!
 //! **Statement.** Institution `c` has committed (a group of `tacit_prover::committed`,
 //! published before the query) to its list of `rows` tags, sorted strictly increasing, each
-//! below `2^63` for real items (padding: see [`pad_list`]), in `sum` mode followed by one
+//! below `2^63` for real items (random padding above: see [`pad_list`]), in `sum` mode followed by one
 //! value below `2^64` per tag, and a blinder. The result is the number of tags present in
 //! every list (`cardinality`), or the sum of all values attached to those tags, released
 //! only if there are at least `min_size` of them (`sum`).
@@ -162,10 +162,20 @@ pub enum StatementOutput<F> {
     },
 }
 
-/// Institution `institution`'s padded list: its real tags (each below `2^63`, any order,
-/// distinct) sorted, followed by `2^63 + (institution + 1)·2^32 + j`, which no other list
-/// holds; values (`sum`) padded with zeros. Returns `(tags, values)` of length `rows`.
-pub fn pad_list(institution: usize, rows: usize, items: &[(u64, u64)]) -> Result<(Vec<u64>, Vec<u64>)> {
+/// Padding of the institutions' lists lies in `[2^63, MERGED_PADDING)`; the merged list's own
+/// padding (multiplicity zero) above it.
+const MERGED_PADDING: u64 = u64::MAX - (1 << 32) + 1;
+
+/// An institution's padded list: its real tags (each below `2^63`, distinct) sorted,
+/// followed by `rows - items` distinct random values in `[2^63, 2^64 - 2^32)`, sorted.
+/// Random, not counted from a fixed base: another institution that could predict them
+/// could put them in its own list and make them count as intersection items. Values (`sum`)
+/// are padded with zeros. Returns `(tags, values)` of length `rows`.
+pub fn pad_list<R: rand::RngCore + ?Sized>(
+    rows: usize,
+    items: &[(u64, u64)],
+    rng: &mut R,
+) -> Result<(Vec<u64>, Vec<u64>)> {
     if items.len() > rows {
         return Err(CircuitError::Usage(format!("{} items exceed {rows} rows", items.len())));
     }
@@ -174,12 +184,16 @@ pub fn pad_list(institution: usize, rows: usize, items: &[(u64, u64)]) -> Result
     if sorted.windows(2).any(|w| w[0].0 == w[1].0) || sorted.iter().any(|(t, _)| *t >> TAG_BITS != 0) {
         return Err(CircuitError::Usage("tags must be distinct and below 2^63".into()));
     }
-    let pad_base = (1u64 << TAG_BITS) + ((institution as u64 + 1) << 32);
-    let (mut tags, mut values): (Vec<u64>, Vec<u64>) = sorted.into_iter().unzip();
-    for j in 0..(rows - tags.len()) {
-        tags.push(pad_base + j as u64);
-        values.push(0);
+    let mut pads = std::collections::BTreeSet::new();
+    while pads.len() < rows - sorted.len() {
+        let pad = (1u64 << TAG_BITS) | (rng.next_u64() >> 1);
+        if pad < MERGED_PADDING {
+            pads.insert(pad);
+        }
     }
+    let (mut tags, mut values): (Vec<u64>, Vec<u64>) = sorted.into_iter().unzip();
+    values.extend(std::iter::repeat_n(0, pads.len()));
+    tags.extend(pads);
     Ok((tags, values))
 }
 
@@ -291,11 +305,11 @@ pub fn merged_list(shape: &Shape, lists: &[(Vec<u64>, Vec<u64>)]) -> Vec<(u64, u
     m
 }
 
-/// Pads a merged list with entries above every list's padding, multiplicity zero.
+/// Pads a merged list with entries above every list's padding, multiplicity zero (at most
+/// `64 · 2^20 < 2^32` of them).
 fn pad_merged<V: Default>(shape: &Shape, m: &mut Vec<(u64, u64, V)>) {
-    let pad_base = (1u64 << TAG_BITS) + ((shape.institutions as u64 + 1) << 32);
     for j in 0..shape.merged_len().saturating_sub(m.len()) {
-        m.push((pad_base + j as u64, 0, V::default()));
+        m.push((MERGED_PADDING + j as u64, 0, V::default()));
     }
 }
 

@@ -117,8 +117,9 @@ async fn a_node_reporting_another_result_than_the_proof_is_refused() {
     let cheater = tacit_psi::tacit_mpc_engine::PartyId::new(2).unwrap_or_else(|| panic!("party"));
     options.cheat = Some((cheater, tacit_psi::protocol::Cheat::Output));
     let run = run_in_memory(3, &inputs, &options).await;
-    for institution in &run.institutions {
-        assert!(matches!(institution, Err(PsiError::Nodes { .. })), "{institution:?}");
-    }
+    // No institution accepts a result (each reports the first failure it sees, normally
+    // that the nodes disagree).
+    assert!(run.institutions.iter().any(|i| matches!(i, Err(PsiError::Nodes { .. }))), "{:?}", run.institutions);
+    assert!(run.institutions.iter().all(Result::is_err), "{:?}", run.institutions);
     assert!(run.proofs.iter().all(Option::is_none));
 }

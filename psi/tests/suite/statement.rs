@@ -39,7 +39,7 @@ fn planted(seed: u64, shape: &Shape, common: usize) -> (Lists, u64, u64) {
         while items.len() < shape.rows - 1 {
             items.push((rng.gen::<u64>() >> 1, rng.gen_range(0..1000)));
         }
-        lists.push(pad_list(c, shape.rows, &items).unwrap());
+        lists.push(pad_list(shape.rows, &items, &mut ChaCha20Rng::seed_from_u64(seed + 10 + c as u64)).unwrap());
     }
     count += common as u64;
     (lists, count, sum)
@@ -79,15 +79,22 @@ fn the_oracle_counts_and_sums_the_intersection() {
     );
     // Identical sets: every real item is in the intersection.
     let items: Vec<(u64, u64)> = (1..=6).map(|i| (i * 1000, i)).collect();
-    let same: Lists = (0..3).map(|c| pad_list(c, 8, &items).unwrap()).collect();
+    let same: Lists = (0..3).map(|c| pad_list(8, &items, &mut ChaCha20Rng::seed_from_u64(c)).unwrap()).collect();
     assert_eq!(run_plain(&card, &same, None).unwrap(), StatementOutput::Cardinality(Fr::from(6u64)));
 }
 
 #[test]
 fn lists_that_are_not_sets_are_refused() {
-    assert!(pad_list(0, 8, &[(5, 1), (5, 2)]).is_err());
-    assert!(pad_list(0, 8, &[(1 << 63, 1)]).is_err());
-    assert!(pad_list(0, 1, &[(1, 1), (2, 2)]).is_err());
+    let mut rng = ChaCha20Rng::seed_from_u64(0);
+    assert!(pad_list(8, &[(5, 1), (5, 2)], &mut rng).is_err());
+    assert!(pad_list(8, &[(1 << 63, 1)], &mut rng).is_err());
+    assert!(pad_list(1, &[(1, 1), (2, 2)], &mut rng).is_err());
+    // Padding is random, above every real tag, and differs between lists (another
+    // institution cannot put it in its own list to make it count).
+    let (a, _) = pad_list(64, &[(7, 1)], &mut rng).unwrap();
+    let (b, _) = pad_list(64, &[(7, 1)], &mut rng).unwrap();
+    assert!(a[1..].iter().all(|p| *p >= 1 << 63 && !b.contains(p)));
+    assert!(a.windows(2).all(|w| w[0] < w[1]));
     let card = shape(StatementMode::Cardinality);
     let (mut lists, _, _) = planted(5, &card, 2);
     lists[1].0.swap(0, 1);
