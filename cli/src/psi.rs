@@ -486,7 +486,10 @@ fn run_query(
     let max_items = sets.iter().map(InputSet::len).max().unwrap_or(0);
     let mut options = RunOptions::new(file.threshold, mode);
     options.security = security;
-    if prove {
+    if prove && max_items > PROOF_LIMIT {
+        // Proofs are specified up to 2^12 items; larger sets run, and say they have none.
+        eprintln!("sets above 2^12 items run without proof");
+    } else if prove {
         options.proof = Some(proof_keys(sets.len(), max_items, mode, json)?.0);
     }
     let rt = crate::bench::runtime()?;
@@ -603,7 +606,10 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut options = RunOptions::new(t, mode);
     options.security = args.security.security();
     let mut key_generation_seconds = None;
-    if args.prove {
+    if args.prove && args.items > PROOF_LIMIT {
+        // Proofs are specified up to 2^12 items; larger sets run, and say they have none.
+        eprintln!("sets above 2^12 items run without proof");
+    } else if args.prove {
         let (keys, seconds) = proof_keys(args.institutions, args.items, mode, args.json)?;
         options.proof = Some(keys);
         key_generation_seconds = Some(seconds);

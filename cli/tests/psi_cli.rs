@@ -119,6 +119,12 @@ fn proven_queries_through_the_cli() {
     assert!(ok, "{err}");
     assert_eq!(demo["matches_oracle"], true, "{demo}");
     assert_eq!(demo["verification_gas"], 465_107, "{demo}");
+    // Above 2^12 items the query runs without proof and says so.
+    let (ok, demo, err) =
+        tacit(&["demo", "psi", "--items", "4097", "--overlap", "3", "--mode", "cardinality", "--prove", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(demo["proof"], "none: sets above 2^12 items run without proof", "{demo}");
+    assert!(err.contains("run without proof"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
