@@ -77,26 +77,97 @@ pub struct ProofKeys {
     pub matrices: Arc<R1csMatrices>,
 }
 
+/// Files of [`ProofKeys::write`] in its folder.
+const SHAPE_FILE: &str = "shape.json";
+const PROVING_KEY_FILE: &str = "proving_key.bin";
+const COMMITMENT_KEYS_FILE: &str = "commitment_keys.bin";
+const VERIFYING_KEY_FILE: &str = "verifying_key.bin";
+
 impl ProofKeys {
+    /// Writes the keys to `dir` (created if missing): the shape, the proving key, the
+    /// groups' commitment keys and the verifying key.
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), ProvenError> {
+        let io = |e: std::io::Error| ProvenError::Proof(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let shape = serde_json::to_vec(&self.shape).map_err(|e| ProvenError::Proof(e.to_string()))?;
+        std::fs::write(dir.join(SHAPE_FILE), shape).map_err(io)?;
+        tacit_prover::keys::write_proving_key(&self.keys.pk, dir.join(PROVING_KEY_FILE))
+            .map_err(|e| ProvenError::Proof(e.to_string()))?;
+        std::fs::write(dir.join(COMMITMENT_KEYS_FILE), committed::to_bytes(&self.keys.commitment_keys)?).map_err(io)?;
+        std::fs::write(dir.join(VERIFYING_KEY_FILE), committed::to_bytes(&self.keys.vk)?).map_err(io)?;
+        Ok(())
+    }
+
+    /// Reads keys [`Self::write`] wrote, for the shape stored with them, and checks that
+    /// they fit together: the proving key fits the statement's constraints (recomputed from
+    /// the shape), each commitment key holds that key's points for its group and multiples
+    /// of them by one `σ` (checked at a random combination with `[σ]₂`), and the verifying
+    /// key is the proving key's reduced to the public inputs and the challenge. With
+    /// `trusted` the proving key's points skip the subgroup checks
+    /// (`tacit_prover::keys::read_proving_key_trusted`: only for files this party wrote and
+    /// keeps where no one else can write).
+    pub fn read(dir: &std::path::Path, trusted: bool) -> Result<Self, ProvenError> {
+        use ark_ec::pairing::Pairing;
+        use ark_ec::{AffineRepr, VariableBaseMSM};
+        let io = |e: std::io::Error| ProvenError::Proof(format!("{}: {e}", dir.display()));
+        let proof = |e: String| ProvenError::Proof(format!("{}: {e}", dir.display()));
+        let shape: Shape = serde_json::from_slice(&std::fs::read(dir.join(SHAPE_FILE)).map_err(io)?)
+            .map_err(|e| proof(e.to_string()))?;
+        let (matrices, layout) = statement_matrices(shape)?;
+        let pk = if trusted {
+            tacit_prover::keys::read_proving_key_trusted(dir.join(PROVING_KEY_FILE))
+        } else {
+            tacit_prover::keys::read_proving_key(dir.join(PROVING_KEY_FILE))
+        }
+        .map_err(|e| proof(e.to_string()))?;
+        matrices.check_proving_key(&pk).map_err(|e| proof(e.to_string()))?;
+        let bytes = std::fs::read(dir.join(COMMITMENT_KEYS_FILE)).map_err(io)?;
+        let commitment_keys: Vec<committed::CommitmentKey> = {
+            use ark_serialize::CanonicalDeserialize;
+            let mut reader = bytes.as_slice();
+            let keys = Vec::<committed::CommitmentKey>::deserialize_compressed(&mut reader)
+                .map_err(|e| proof(format!("commitment keys: {e}")))?;
+            if !reader.is_empty() {
+                return Err(proof("trailing bytes after the commitment keys".into()));
+            }
+            keys
+        };
+        let vk =
+            committed::CommittedVerifyingKey::from_bytes(&std::fs::read(dir.join(VERIFYING_KEY_FILE)).map_err(io)?)?;
+        if commitment_keys.len() != layout.groups().len() || vk.sigma_g2.len() != layout.groups().len() {
+            return Err(proof("one commitment key and one sigma per group".into()));
+        }
+        let ic = &pk.vk.gamma_abc_g1;
+        let mut rng = rand::rngs::OsRng;
+        for ((range, key), sigma) in layout.groups().iter().zip(&commitment_keys).zip(&vk.sigma_g2) {
+            if ic.get(range.clone()) != Some(key.basis.as_slice()) || key.knowledge.len() != key.basis.len() {
+                return Err(proof(format!("the commitment key of {range:?} is not the proving key's")));
+            }
+            let weights: Vec<Fr> = (0..key.basis.len()).map(|_| Fr::rand(&mut rng)).collect();
+            let base = ark_bn254::G1Projective::msm(&key.basis, &weights).map_err(|_| proof("msm".into()))?;
+            let known = ark_bn254::G1Projective::msm(&key.knowledge, &weights).map_err(|_| proof("msm".into()))?;
+            if ark_bn254::Bn254::pairing(base, *sigma)
+                != ark_bn254::Bn254::pairing(known, ark_bn254::G2Affine::generator())
+            {
+                return Err(proof(format!("the knowledge key of {range:?} does not match its sigma")));
+            }
+        }
+        let mut reduced = vec![ic.first().copied().unwrap_or_default()];
+        for i in layout.public_indices().into_iter().chain([layout.challenge()]) {
+            reduced.push(ic.get(i).copied().ok_or_else(|| proof("instance beyond the key".into()))?);
+        }
+        let expected = ark_groth16::VerifyingKey { gamma_abc_g1: reduced, ..pk.vk.clone() };
+        if vk.vk != expected {
+            return Err(proof("the verifying key is not the proving key's".into()));
+        }
+        let keys = CommittedKeys { pk, layout, commitment_keys, vk };
+        Ok(Self { shape, keys: Arc::new(keys), matrices: Arc::new(matrices) })
+    }
+
     /// Circuit-specific setup for `shape` (about 37 s at 3 x 2^12 rows on two cores; a
     /// trusted setup: whoever runs it could forge proofs).
     pub fn generate<R: RngCore + CryptoRng>(shape: Shape, rng: &mut R) -> Result<Self, ProvenError> {
-        let mut b = R1cs::<Fr>::new_setup();
-        let min_size = (shape.mode == StatementMode::Sum).then_some(0);
-        // `R1cs` never waits, so one poll finishes the statement (and this works inside or
-        // outside an async runtime).
-        let lists = vec![None; shape.institutions];
-        {
-            let mut statement = std::pin::pin!(intersection_statement(&mut b, &shape, &lists, None, min_size));
-            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-            match statement.as_mut().poll(&mut context) {
-                std::task::Poll::Ready(result) => result?,
-                std::task::Poll::Pending => return Err(ProvenError::Proof("the setup-mode statement waited".into())),
-            };
-        }
-        let matrices = R1csMatrices::from_cs(&b.constraint_system()?).map_err(|e| ProvenError::Proof(e.to_string()))?;
-        let challenge = b.challenge_index().ok_or_else(|| ProvenError::Proof("no challenge".into()))?;
-        let layout = CommitLayout::new(matrices.num_instance_variables(), b.committed_groups().to_vec(), challenge)?;
+        let (matrices, layout) = statement_matrices(shape)?;
         let keys = committed::setup(&matrices, layout, rng)?;
         Ok(Self { shape, keys: Arc::new(keys), matrices: Arc::new(matrices) })
     }
@@ -137,6 +208,27 @@ pub fn shape_for(institutions: usize, rows: usize, mode: crate::Mode) -> Option<
     };
     let limb_bits = if institutions * rows >= 1 << 11 { 16 } else { 8 };
     Some(Shape { institutions, rows: rows.max(1), mode, limb_bits })
+}
+
+/// The statement's constraint matrices and committed layout for `shape` (setup mode).
+fn statement_matrices(shape: Shape) -> Result<(R1csMatrices, CommitLayout), ProvenError> {
+    let mut b = R1cs::<Fr>::new_setup();
+    let min_size = (shape.mode == StatementMode::Sum).then_some(0);
+    // `R1cs` never waits, so one poll finishes the statement (and this works inside or
+    // outside an async runtime).
+    let lists = vec![None; shape.institutions];
+    {
+        let mut statement = std::pin::pin!(intersection_statement(&mut b, &shape, &lists, None, min_size));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match statement.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(result) => result?,
+            std::task::Poll::Pending => return Err(ProvenError::Proof("the setup-mode statement waited".into())),
+        };
+    }
+    let matrices = R1csMatrices::from_cs(&b.constraint_system()?).map_err(|e| ProvenError::Proof(e.to_string()))?;
+    let challenge = b.challenge_index().ok_or_else(|| ProvenError::Proof("no challenge".into()))?;
+    let layout = CommitLayout::new(matrices.num_instance_variables(), b.committed_groups().to_vec(), challenge)?;
+    Ok((matrices, layout))
 }
 
 /// The 63-bit integer a tag enters the statement as: its first eight bytes, little-endian,

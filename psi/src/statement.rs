@@ -50,7 +50,8 @@ pub const TAG_BITS: u32 = 63;
 const COUNT_BITS: u32 = 27;
 
 /// What is proven about the lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StatementMode {
     /// The intersection size.
     Cardinality,
@@ -60,7 +61,7 @@ pub enum StatementMode {
 }
 
 /// The fixed shape of a statement (what the keys are generated for).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     /// Number of institutions (`>= 2`).
     pub institutions: usize,

@@ -123,3 +123,47 @@ async fn a_node_reporting_another_result_than_the_proof_is_refused() {
     assert!(run.institutions.iter().all(Result::is_err), "{:?}", run.institutions);
     assert!(run.proofs.iter().all(Option::is_none));
 }
+
+/// Keys written to a folder read back (validated or trusted) and prove; keys that do not
+/// fit together are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_written_and_read_back_prove_and_mixed_keys_are_refused() {
+    let dir = std::env::temp_dir().join(format!("tacit-psi-keys-{}", std::process::id()));
+    let other_dir = dir.join("other");
+    let _ = std::fs::remove_dir_all(&dir);
+    let keys = keys(StatementMode::Cardinality);
+    keys.write(&dir).unwrap_or_else(|e| panic!("{e}"));
+    for trusted in [false, true] {
+        let read = ProofKeys::read(&dir, trusted).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((read.shape, &read.keys.vk), (keys.shape, &keys.keys.vk));
+        assert_eq!(read.keys.commitment_keys, keys.keys.commitment_keys);
+    }
+    let read = ProofKeys::read(&dir, true).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = sets(5);
+    let mut options = RunOptions::new(1, Mode::Cardinality);
+    options.proof = Some(read);
+    let run = run_in_memory(3, &inputs, &options).await;
+    let proof = run.proofs[0].clone().unwrap_or_else(|| panic!("no proof"));
+    let (outputs, _) = run.into_result().unwrap_or_else(|e| panic!("{e}"));
+    assert!(keys.keys.vk.verify(&public(&outputs[0], Mode::Cardinality), &proof).unwrap_or(false));
+
+    // Another setup of the same shape: each of its files mixed into these keys is refused.
+    let shape = keys.shape;
+    ProofKeys::generate(shape, &mut rand_chacha::ChaCha20Rng::seed_from_u64(99))
+        .and_then(|k| k.write(&other_dir))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for file in ["commitment_keys.bin", "verifying_key.bin", "proving_key.bin"] {
+        let mixed = dir.join(format!("mixed-{file}"));
+        keys.write(&mixed).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(other_dir.join(file), mixed.join(file)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(ProofKeys::read(&mixed, true).is_err(), "{file}");
+    }
+    // Another shape than the keys were made for.
+    let wrong_shape = dir.join("wrong-shape");
+    keys.write(&wrong_shape).unwrap_or_else(|e| panic!("{e}"));
+    let other = Shape { rows: ROWS + 1, ..shape };
+    std::fs::write(wrong_shape.join("shape.json"), serde_json::to_vec(&other).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(ProofKeys::read(&wrong_shape, true).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
