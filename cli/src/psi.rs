@@ -54,6 +54,10 @@ pub enum PsiCommand {
         /// trusted setup; about 40 s at 3 x 2^12).
         #[arg(long, conflicts_with = "opening")]
         prove: bool,
+        /// With `--prove`: a folder for the keys, reused when it holds keys for this query's
+        /// shape (institutions, largest set, mode), else filled.
+        #[arg(long, requires = "prove")]
+        keys: Option<PathBuf>,
         /// Print exactly one JSON object.
         #[arg(long)]
         json: bool,
@@ -186,6 +190,9 @@ pub struct DemoArgs {
     /// on an embedded EVM; the keys are generated first (not timed).
     #[arg(long, conflicts_with = "committed")]
     pub prove: bool,
+    /// With `--prove`: a folder for the keys, reused when it holds keys for this shape.
+    #[arg(long, requires = "prove")]
+    pub keys: Option<PathBuf>,
     /// Print exactly one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -218,9 +225,10 @@ struct DemoReport {
 
 pub fn run(command: PsiCommand) -> anyhow::Result<()> {
     match command {
-        PsiCommand::Run { cluster, input, mode, min_size, min_sets, security, opening, prove, json } => {
+        PsiCommand::Run { cluster, input, mode, min_size, min_sets, security, opening, prove, keys, json } => {
             let mode = mode_of(mode, min_size, min_sets, input.len())?;
-            run_query(&cluster, &input, &opening, prove, mode, security.security(), json)
+            let prove = prove.then_some(keys);
+            run_query(&cluster, &input, &opening, prove.as_ref().map(Option::as_deref), mode, security.security(), json)
         }
         PsiCommand::Commit { input, out } => commit(&input, &out),
         PsiCommand::Query { mode, min_size, min_sets, institution, commitment, out } => {
@@ -402,18 +410,41 @@ fn proof_note(max_items: usize) -> &'static str {
     }
 }
 
-/// Keys for a proven query over sets of at most `rows` items (a one-off setup, timed apart).
-fn proof_keys(institutions: usize, rows: usize, mode: Mode, quiet: bool) -> anyhow::Result<(ProofKeys, f64)> {
+/// Keys for a proven query over sets of at most `rows` items (a one-off setup, timed
+/// apart): read from `keys` if it holds keys for this shape (written by an earlier run; read
+/// without the subgroup checks, like any key file this machine wrote), else generated and,
+/// with `keys`, written there.
+fn proof_keys(
+    institutions: usize,
+    rows: usize,
+    mode: Mode,
+    keys: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<(ProofKeys, f64)> {
     anyhow::ensure!(rows <= PROOF_LIMIT, "proven queries take at most 2^12 items per institution");
     let shape = tacit_psi::proven::shape_for(institutions, rows, mode)
         .context("proven queries are cardinality or sum queries")?;
+    if let Some(dir) = keys.filter(|d| d.join("shape.json").exists()) {
+        let start = Instant::now();
+        let read = ProofKeys::read(dir, true)?;
+        anyhow::ensure!(
+            read.shape == shape,
+            "{} holds keys for {:?}, this query needs {shape:?}",
+            dir.display(),
+            read.shape
+        );
+        return Ok((read, start.elapsed().as_secs_f64()));
+    }
     let bar = crate::bench::spinner(&format!("Groth16 keys for {institutions} x {rows} rows"), quiet);
     let start = Instant::now();
-    let keys = ProofKeys::generate(shape, &mut rand::rngs::OsRng)?;
+    let generated = ProofKeys::generate(shape, &mut rand::rngs::OsRng)?;
+    if let Some(dir) = keys {
+        generated.write(dir)?;
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok((keys, start.elapsed().as_secs_f64()))
+    Ok((generated, start.elapsed().as_secs_f64()))
 }
 
 /// Checks the proof the institutions accepted on an embedded EVM: deploys the committed
@@ -451,7 +482,7 @@ fn run_query(
     cluster: &Path,
     inputs: &[PathBuf],
     openings: &[PathBuf],
-    prove: bool,
+    prove: Option<Option<&Path>>,
     mode: Mode,
     security: Security,
     json: bool,
@@ -486,11 +517,11 @@ fn run_query(
     let max_items = sets.iter().map(InputSet::len).max().unwrap_or(0);
     let mut options = RunOptions::new(file.threshold, mode);
     options.security = security;
-    if prove && max_items > PROOF_LIMIT {
+    if prove.is_some() && max_items > PROOF_LIMIT {
         // Proofs are specified up to 2^12 items; larger sets run, and say they have none.
         eprintln!("sets above 2^12 items run without proof");
-    } else if prove {
-        options.proof = Some(proof_keys(sets.len(), max_items, mode, json)?.0);
+    } else if let Some(keys) = prove {
+        options.proof = Some(proof_keys(sets.len(), max_items, mode, keys, json)?.0);
     }
     let rt = crate::bench::runtime()?;
     let bar = crate::bench::spinner("PSI query on the local cluster", json);
@@ -610,7 +641,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         // Proofs are specified up to 2^12 items; larger sets run, and say they have none.
         eprintln!("sets above 2^12 items run without proof");
     } else if args.prove {
-        let (keys, seconds) = proof_keys(args.institutions, args.items, mode, args.json)?;
+        let (keys, seconds) = proof_keys(args.institutions, args.items, mode, args.keys.as_deref(), args.json)?;
         options.proof = Some(keys);
         key_generation_seconds = Some(seconds);
     }
