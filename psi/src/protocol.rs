@@ -599,6 +599,17 @@ struct ProvenMaterial {
     count: u64,
 }
 
+impl Drop for ProvenMaterial {
+    fn drop(&mut self) {
+        // Shares: wiped like every other share this node holds.
+        let groups = self.groups.iter_mut().flat_map(|g| g.iter_mut());
+        let limbs = self.limbs.iter_mut().flat_map(|l| l.iter_mut());
+        for v in groups.chain(limbs).chain(self.sums.iter_mut()) {
+            v.zeroize();
+        }
+    }
+}
+
 /// The proof's shape must fit the query.
 fn check_proof_shape(keys: &crate::proven::ProofKeys, mode: Mode, m: usize) -> Result<(), PsiError> {
     use crate::statement::StatementMode;
@@ -640,12 +651,17 @@ async fn prove_and_send<T: Transport>(
     };
     let known_blinder = e.coin().await?;
     let secret_blinder = e.take_randoms(1).await?.into_shares().into_exposed().first().copied().unwrap_or_default();
-    let ProvenMaterial { groups, limbs, merged, sums, count } = material;
-    let hints = crate::proven::assemble_hints(&keys.shape, &merged, &sums, &limbs, [known_blinder, secret_blinder])
-        .map_err(proven_error)?;
-    drop(limbs);
+    let hints = crate::proven::assemble_hints(
+        &keys.shape,
+        &material.merged,
+        &material.sums,
+        &material.limbs,
+        [known_blinder, secret_blinder],
+    )
+    .map_err(proven_error)?;
+    let (groups, count) = (&material.groups, material.count);
     let (output, proof, _engine) =
-        crate::proven::prove_statement(e, keys, &groups, &hints, min_size).await.map_err(proven_error)?;
+        crate::proven::prove_statement(e, keys, groups, &hints, min_size).await.map_err(proven_error)?;
     clock.lap("statement and proof");
     let reported = count + u64::from(cheat == Some(Cheat::Output));
     let body = match output {
