@@ -99,6 +99,18 @@ impl<F: PrimeField> Shamir<F> {
         self.points.iter().map(|x| eval_poly(&coeffs, *x)).collect()
     }
 
+    /// A dealer's sharing of every value, by party: element `i` holds party `i + 1`'s shares
+    /// of `values`, in order.
+    pub fn share_by_party<R: Rng + ?Sized>(&self, values: &[F], degree: usize, rng: &mut R) -> Vec<Vec<F>> {
+        let mut by_party: Vec<Vec<F>> = (0..self.n).map(|_| Vec::with_capacity(values.len())).collect();
+        for v in values {
+            for (party, share) in by_party.iter_mut().zip(self.share(*v, degree, rng)) {
+                party.push(share);
+            }
+        }
+        by_party
+    }
+
     /// Lagrange coefficients at zero for the given parties (cached per set).
     pub fn lagrange_at_zero(&self, parties: &[PartyId]) -> Arc<Vec<F>> {
         let mask = parties.iter().fold(0u32, |m, p| m | (1 << p.index()));

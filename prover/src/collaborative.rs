@@ -553,21 +553,21 @@ fn correct_columns(columns: &[Vec<G1Projective>], t: usize) -> Culprit {
 
 /// The challenge for a shared `[1, instance...]`: [`open_commitments`], then the hash of
 /// the public inputs (public values, the same at every party) and the opened commitments.
+/// Returns the opened commitments too, for [`prove_committed_with`].
 pub async fn commitment_challenge<T: Transport>(
     engine: &mut Engine<Fr, T>,
     keys: &CommittedKeys,
     instance_with_one: &[Fr],
-) -> Result<Fr> {
+) -> Result<(Fr, Vec<GroupCommitment>)> {
     let groups = open_commitments(engine, keys, instance_with_one).await?;
     let public = keys.layout.public_inputs(instance_with_one).map_err(|e| QapError::KeyShape(e.to_string()))?;
     let ds: Vec<_> = groups.iter().map(|g| g.commitment).collect();
-    Ok(committed::challenge(&public, &ds))
+    Ok((committed::challenge(&public, &ds), groups))
 }
 
 /// The collaborative prover for a circuit with committed groups: opens the groups'
-/// commitments (as [`commitment_challenge`] did), checks the shared assignment holds the
-/// challenge they give, and proves; the proof is checked with the committed verifier before
-/// it is returned. `instance` is this party's shares of the instance part (without the one).
+/// commitments, then [`prove_committed_with`]. `instance` is this party's shares of the
+/// instance part (without the one).
 pub async fn prove_committed<T: Transport>(
     engine: &mut Engine<Fr, T>,
     keys: &CommittedKeys,
@@ -578,6 +578,23 @@ pub async fn prove_committed<T: Transport>(
 ) -> Result<CommittedProof> {
     let with_one: Vec<Fr> = std::iter::once(Fr::from(1u64)).chain(instance.iter().copied()).collect();
     let groups = open_commitments(engine, keys, &with_one).await?;
+    prove_committed_with(engine, keys, matrices, instance, witness, mode, groups).await
+}
+
+/// Proves with the groups' commitments already opened (by [`commitment_challenge`] when the
+/// challenge was drawn, from the same shares): checks the shared assignment holds the
+/// challenge they give, proves, and checks the proof with the committed verifier (so
+/// commitments that are not the assignment's give no proof).
+pub async fn prove_committed_with<T: Transport>(
+    engine: &mut Engine<Fr, T>,
+    keys: &CommittedKeys,
+    matrices: &R1csMatrices,
+    instance: &[Fr],
+    witness: &Shares<Fr>,
+    mode: ProductMode,
+    groups: Vec<GroupCommitment>,
+) -> Result<CommittedProof> {
+    let with_one: Vec<Fr> = std::iter::once(Fr::from(1u64)).chain(instance.iter().copied()).collect();
     let public = keys.layout.public_inputs(&with_one).map_err(|e| QapError::KeyShape(e.to_string()))?;
     let ds: Vec<_> = groups.iter().map(|g| g.commitment).collect();
     if with_one.get(keys.layout.challenge()) != Some(&committed::challenge(&public, &ds)) {

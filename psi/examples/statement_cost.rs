@@ -108,22 +108,12 @@ fn collaborative(
     use tacit_mpc_engine::simulate::run_engines;
     use tacit_mpc_engine::transport::memory::MemoryTransport;
     use tacit_mpc_engine::{MpcError, Security, SessionId};
-    use tacit_prover::collaborative::{prove_committed, ProductMode};
+    use tacit_prover::collaborative::{prove_committed_with, ProductMode};
     use tacit_psi::statement::mpc_challenge;
 
     let shamir = Shamir::<Fr>::new(3, 1)?;
     let mut rng = ChaCha20Rng::seed_from_u64(5);
-    let mut deal = |values: &[Fr]| -> Vec<Vec<Fr>> {
-        let mut by_party: Vec<Vec<Fr>> = (0..3).map(|_| Vec::with_capacity(values.len())).collect();
-        for v in values {
-            for (p, s) in shamir.share(*v, 1, &mut rng).into_iter().enumerate() {
-                if let Some(party) = by_party.get_mut(p) {
-                    party.push(s);
-                }
-            }
-        }
-        by_party
-    };
+    let mut deal = |values: &[Fr]| shamir.share_by_party(values, 1, &mut rng);
     let group_shares: Arc<Vec<Vec<Vec<Fr>>>> =
         Arc::new(groups.iter().map(|g| deal(g.as_deref().unwrap_or_default())).collect());
     let hint_shares = Arc::new(deal(&hint.secret));
@@ -143,7 +133,8 @@ fn collaborative(
                         CircuitError::Mpc(e) => e,
                         other => MpcError::Usage(other.to_string()),
                     };
-                    let mut b = Mpc::new(engine).with_challenge(mpc_challenge(keys.clone()));
+                    let (deriver, opened) = mpc_challenge(keys.clone());
+                    let mut b = Mpc::new(engine).with_challenge(deriver);
                     let lists: Vec<Option<Vec<Fr>>> = group_shares.iter().map(|g| g.get(me).cloned()).collect();
                     let secret = hint_shares.get(me).cloned().unwrap_or_default();
                     let hints = Hints { known: known_hints.to_vec(), secret };
@@ -152,13 +143,16 @@ fn collaborative(
                     let (assignment, mut engine) = b.finish().await.map_err(usage)?;
                     let witness_s = witness_start.elapsed().as_secs_f64();
                     let prove_start = Instant::now();
-                    let proof = prove_committed(
+                    // The commitments the challenge was drawn from: not computed again.
+                    let groups = opened.lock().ok().and_then(|mut g| g.take()).unwrap_or_default();
+                    let proof = prove_committed_with(
                         &mut engine,
                         &keys,
                         &matrices,
                         &assignment.instance,
                         &assignment.witness,
                         ProductMode::default(),
+                        groups,
                     )
                     .await
                     .map_err(|e| MpcError::Usage(e.to_string()))?;

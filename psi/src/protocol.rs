@@ -612,12 +612,8 @@ impl Drop for ProvenMaterial {
 
 /// The proof's shape must fit the query.
 fn check_proof_shape(keys: &crate::proven::ProofKeys, mode: Mode, m: usize) -> Result<(), PsiError> {
-    use crate::statement::StatementMode;
-    let expected = match mode {
-        Mode::Cardinality => StatementMode::Cardinality,
-        Mode::Sum { .. } => StatementMode::Sum,
-        _ => return Err(usage("proven queries are cardinality or sum queries")),
-    };
+    let expected =
+        crate::proven::statement_mode(mode).ok_or_else(|| usage("proven queries are cardinality or sum queries"))?;
     if keys.shape.mode != expected || keys.shape.institutions != m {
         return Err(usage(format!("the proof keys are for {:?}, not {m} institutions in {}", keys.shape, mode.name())));
     }
@@ -651,14 +647,14 @@ async fn prove_and_send<T: Transport>(
     };
     let known_blinder = e.coin().await?;
     let secret_blinder = e.take_randoms(1).await?.into_shares().into_exposed().first().copied().unwrap_or_default();
-    let hints = crate::proven::assemble_hints(
+    let hints = crate::statement::hints_from_parts(
         &keys.shape,
         &material.merged,
         &material.sums,
         &material.limbs,
         [known_blinder, secret_blinder],
     )
-    .map_err(proven_error)?;
+    .map_err(|e| proven_error(e.into()))?;
     let (groups, count) = (&material.groups, material.count);
     let (output, proof, _engine) =
         crate::proven::prove_statement(e, keys, groups, &hints, min_size).await.map_err(proven_error)?;

@@ -9,7 +9,7 @@
 //! nodes. The nodes check every dealt list against its published commitment on shares
 //! ([`check_commitments`]; a mismatch names the institution), shuffle and open the tags as
 //! in the other modes, build the statement's hints from what they opened and what was dealt
-//! ([`assemble_hints`]), and prove ([`prove_statement`]).
+//! ([`crate::statement::hints_from_parts`]), and prove ([`prove_statement`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,14 +20,16 @@ use rand::{CryptoRng, RngCore};
 use tacit_circuits::mpc::Mpc;
 use tacit_circuits::{CircuitError, R1cs};
 use tacit_mpc_engine::{Engine, MpcError, Transport};
-use tacit_prover::collaborative::{open_group_commitments, prove_committed, CollaborativeError, ProductMode};
+use tacit_prover::collaborative::{
+    open_group_commitments, prove_committed, prove_committed_with, CollaborativeError, ProductMode,
+};
 use tacit_prover::committed::{self, CommitLayout, CommittedKeys, CommittedProof, GroupCommitment};
 use tacit_prover::qap::R1csMatrices;
 
 use crate::oprf::Tag;
 use crate::statement::{
-    hints_from_parts, institution_limbs, intersection_statement, list_group, mpc_challenge, pad_list, Hints,
-    InstitutionLimbs, Shape, StatementMode, StatementOutput,
+    institution_limbs, intersection_statement, list_group, mpc_challenge, pad_list, Hints, InstitutionLimbs, Shape,
+    StatementMode, StatementOutput,
 };
 
 /// Failures of proof setup and of the proven steps (the protocol maps them to `PsiError`).
@@ -198,14 +200,19 @@ pub fn statement_output(output: &crate::PsiOutput, mode: crate::Mode) -> Option<
     }
 }
 
+/// The statement mode of a query mode (`None` for `set` modes, which are not proven).
+pub fn statement_mode(mode: crate::Mode) -> Option<StatementMode> {
+    match mode {
+        crate::Mode::Cardinality => Some(StatementMode::Cardinality),
+        crate::Mode::Sum { .. } => Some(StatementMode::Sum),
+        _ => None,
+    }
+}
+
 /// A shape for a proven query over sets of at most `rows` items: 16-bit limbs from 2^11
 /// rows in all (where their 2^16-entry table pays off), 8-bit below.
 pub fn shape_for(institutions: usize, rows: usize, mode: crate::Mode) -> Option<Shape> {
-    let mode = match mode {
-        crate::Mode::Cardinality => StatementMode::Cardinality,
-        crate::Mode::Sum { .. } => StatementMode::Sum,
-        _ => return None,
-    };
+    let mode = statement_mode(mode)?;
     let limb_bits = if institutions * rows >= 1 << 11 { 16 } else { 8 };
     Some(Shape { institutions, rows: rows.max(1), mode, limb_bits })
 }
@@ -331,20 +338,6 @@ pub async fn check_commitments<T: Transport>(
     Ok(())
 }
 
-/// The statement's hints at a node: `merged` is the sorted distinct opened tags with their
-/// multiplicities (known), `sums` this node's shares of each tag's summed values (`sum`
-/// mode, in `merged`'s order), `limbs` the institutions' dealt limbs (shares), and the two
-/// blinders (the known one drawn by coin, the secret one a shared random value).
-pub fn assemble_hints(
-    shape: &Shape,
-    merged: &[(u64, u64)],
-    sums: &[Fr],
-    limbs: &[InstitutionLimbs<Fr>],
-    blinders: [Fr; 2],
-) -> Result<Hints<Fr>, ProvenError> {
-    Ok(hints_from_parts(shape, merged, sums, limbs, blinders)?)
-}
-
 /// Runs the statement on shares and proves it; returns the output, the proof and the
 /// engine. On a failure that is not the engine's, the peers are told to abort.
 pub async fn prove_statement<T: Transport>(
@@ -354,7 +347,8 @@ pub async fn prove_statement<T: Transport>(
     hints: &Hints<Fr>,
     min_size: Option<u64>,
 ) -> Result<(StatementOutput<Fr>, CommittedProof, Engine<Fr, T>), ProvenError> {
-    let mut b = Mpc::new(engine).with_challenge(mpc_challenge(keys.keys.clone()));
+    let (deriver, opened) = mpc_challenge(keys.keys.clone());
+    let mut b = Mpc::new(engine).with_challenge(deriver);
     let lists: Vec<Option<Vec<Fr>>> = groups.iter().cloned().map(Some).collect();
     let output = match intersection_statement(&mut b, &keys.shape, &lists, Some(hints), min_size).await {
         Ok(o) => o,
@@ -365,15 +359,26 @@ pub async fn prove_statement<T: Transport>(
         }
     };
     let (assignment, mut engine) = b.finish().await?;
-    let proof = prove_committed(
-        &mut engine,
-        &keys.keys,
-        &keys.matrices,
-        &assignment.instance,
-        &assignment.witness,
-        ProductMode::default(),
-    )
-    .await?;
+    let groups = opened.lock().ok().and_then(|mut g| g.take());
+    let (instance, witness) = (&assignment.instance, &assignment.witness);
+    let proof = match groups {
+        // The commitments the challenge came from (same shares): not computed again.
+        Some(groups) => {
+            prove_committed_with(
+                &mut engine,
+                &keys.keys,
+                &keys.matrices,
+                instance,
+                witness,
+                ProductMode::default(),
+                groups,
+            )
+            .await?
+        }
+        None => {
+            prove_committed(&mut engine, &keys.keys, &keys.matrices, instance, witness, ProductMode::default()).await?
+        }
+    };
     Ok((output, proof, engine))
 }
 

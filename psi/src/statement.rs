@@ -40,7 +40,7 @@ use tacit_circuits::mpc::MpcChallenge;
 use tacit_circuits::{Backend, CircuitError, Result};
 use tacit_mpc_engine::Transport;
 use tacit_prover::collaborative::{commitment_challenge, CollaborativeError};
-use tacit_prover::committed::CommittedKeys;
+use tacit_prover::committed::{CommittedKeys, GroupCommitment};
 
 /// Range-checked quantities (differences, values) are below `2^RANGE_BITS`.
 pub const RANGE_BITS: u32 = 64;
@@ -329,7 +329,7 @@ pub fn hints_from_parts<F: PrimeField>(
     if merged.len() > shape.merged_len()
         || limbs.len() != shape.institutions
         || (sum_mode && sums.len() != merged.len())
-        || limbs.iter().any(|l| l.to_vec().len() != InstitutionLimbs::<F>::len(shape))
+        || limbs.iter().any(|l| l.diffs.len() + l.values.len() + l.counts.len() != InstitutionLimbs::<F>::len(shape))
     {
         return Err(CircuitError::Usage("hint parts do not fit the shape".into()));
     }
@@ -497,16 +497,29 @@ pub async fn intersection_statement<B: Backend>(
     Ok(output)
 }
 
+/// The groups' commitments an `Mpc` run's challenge was drawn from, kept for the proof
+/// (`tacit_prover::collaborative::prove_committed_with`), so they are not computed twice.
+pub type OpenedGroups = Arc<std::sync::Mutex<Option<Vec<GroupCommitment>>>>;
+
 /// The challenge deriver of an `Mpc` run of the statement: the groups' commitments computed
-/// on shares with the statement's keys, opened (consistency-checked) and hashed.
-pub fn mpc_challenge<T: Transport>(keys: Arc<CommittedKeys>) -> MpcChallenge<Fr, T> {
-    Box::new(move |engine, instance_with_one| {
-        let keys = keys.clone();
+/// on shares with the statement's keys, opened (consistency-checked) and hashed; the opened
+/// commitments are left in the returned slot.
+pub fn mpc_challenge<T: Transport>(keys: Arc<CommittedKeys>) -> (MpcChallenge<Fr, T>, OpenedGroups) {
+    let opened: OpenedGroups = Arc::default();
+    let slot = opened.clone();
+    let deriver: MpcChallenge<Fr, T> = Box::new(move |engine, instance_with_one| {
+        let (keys, slot) = (keys.clone(), slot.clone());
         Box::pin(async move {
-            commitment_challenge(engine, &keys, instance_with_one).await.map_err(|e| match e {
-                CollaborativeError::Mpc(e) => CircuitError::Mpc(e),
-                other => CircuitError::Synthesis(other.to_string()),
-            })
+            let (challenge, groups) =
+                commitment_challenge(engine, &keys, instance_with_one).await.map_err(|e| match e {
+                    CollaborativeError::Mpc(e) => CircuitError::Mpc(e),
+                    other => CircuitError::Synthesis(other.to_string()),
+                })?;
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(groups);
+            }
+            Ok(challenge)
         })
-    })
+    });
+    (deriver, opened)
 }

@@ -278,15 +278,7 @@ fn three_nodes_prove_the_count_collaboratively() {
     // A dealer's Shamir sharing (t = 1) of every value, by party.
     let shamir = Shamir::<Fr>::new(3, 1).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(12);
-    let mut deal = |values: &[Fr]| -> Vec<Vec<Fr>> {
-        let mut by_party: Vec<Vec<Fr>> = (0..3).map(|_| Vec::with_capacity(values.len())).collect();
-        for v in values {
-            for (p, s) in shamir.share(*v, 1, &mut rng).into_iter().enumerate() {
-                by_party[p].push(s);
-            }
-        }
-        by_party
-    };
+    let mut deal = |values: &[Fr]| shamir.share_by_party(values, 1, &mut rng);
     let group_shares: Vec<Vec<Vec<Fr>>> = groups.iter().map(|g| deal(g)).collect();
     let hint_shares = Arc::new(deal(&hint.secret));
     let known_hints = Arc::new(hint.known.clone());
@@ -306,7 +298,7 @@ fn three_nodes_prove_the_count_collaboratively() {
                         CircuitError::Mpc(e) => e,
                         other => MpcError::Usage(other.to_string()),
                     };
-                    let mut b = Mpc::new(engine).with_challenge(mpc_challenge(keys.clone()));
+                    let mut b = Mpc::new(engine).with_challenge(mpc_challenge(keys.clone()).0);
                     let lists: Vec<Option<Vec<Fr>>> = group_shares.iter().map(|g| Some(g[me].clone())).collect();
                     let mine = Hints { known: known_hints.to_vec(), secret: hint_shares[me].clone() };
                     let out = intersection_statement(&mut b, &card, &lists, Some(&mine), None).await.map_err(usage)?;
