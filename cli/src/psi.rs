@@ -80,6 +80,10 @@ pub enum PsiCommand {
         /// For a committed query: each institution's published commitment, in the same order.
         #[arg(long, num_args = 1..)]
         commitment: Vec<String>,
+        /// For a proven query (`cardinality`/`sum`): the keys' folder or id (`tacit psi
+        /// setup`); every node holds them as `<data_dir>/psi-keys/<id>/`.
+        #[arg(long, conflicts_with = "commitment")]
+        keys: Option<String>,
         /// The query file to write.
         #[arg(long)]
         out: PathBuf,
@@ -87,7 +91,23 @@ pub enum PsiCommand {
     /// Joins a query on the nodes as one of its institutions (`client.toml` from
     /// `tacit node init --institutions K`, or your own) and prints what this institution
     /// learns.
-    Join(crate::node::JoinArgs),
+    Join(PsiJoinArgs),
+    /// Makes the keys of proven queries for a shape (a local trusted setup: whoever runs it
+    /// could forge proofs, so a deployment runs a ceremony) and writes them to `--out/<id>/`.
+    Setup {
+        /// Institutions in the query.
+        #[arg(long)]
+        institutions: usize,
+        /// The most items any institution may bring (at most 2^12).
+        #[arg(long)]
+        items: usize,
+        /// `cardinality` or `sum`.
+        #[arg(long, value_enum)]
+        mode: ModeArg,
+        /// Folder to write the keys' folder in.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Commits to a CSV input before a committed query: prints the commitment to publish
     /// and writes the opening (commitment and secret salt) to `--out` (mode 0600).
     Commit {
@@ -98,6 +118,16 @@ pub enum PsiCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// `tacit psi join`
+#[derive(Args, Debug)]
+pub struct PsiJoinArgs {
+    #[command(flatten)]
+    common: crate::node::JoinArgs,
+    /// For a proven query: the folder of the keys the query names (`tacit psi setup`).
+    #[arg(long, conflicts_with = "opening")]
+    keys: Option<PathBuf>,
 }
 
 /// A commitment opening file (`tacit psi commit`): secret, because of the salt.
@@ -237,11 +267,14 @@ pub fn run(command: PsiCommand) -> anyhow::Result<()> {
             run_query(&cluster, &input, &opening, prove.as_ref().map(Option::as_deref), mode, security.security(), json)
         }
         PsiCommand::Commit { input, out } => commit(&input, &out),
-        PsiCommand::Query { mode, min_size, min_sets, institution, commitment, out } => {
+        PsiCommand::Query { mode, min_size, min_sets, institution, commitment, keys, out } => {
             let mode = mode_of(mode, min_size, min_sets, institution.len())?;
-            write_query(mode, &institution, commitment, &out)
+            write_query(mode, &institution, commitment, keys.as_deref(), &out)
         }
-        PsiCommand::Join(a) => join(&a.client, &a.query, &a.input, a.opening, a.json),
+        PsiCommand::Join(PsiJoinArgs { common: a, keys }) => {
+            join(&a.client, &a.query, &a.input, a.opening, keys.as_deref(), a.json)
+        }
+        PsiCommand::Setup { institutions, items, mode, out } => setup(institutions, items, mode, &out),
     }
 }
 
@@ -281,23 +314,58 @@ pub(crate) fn read_query_file(path: &Path) -> anyhow::Result<(String, tacit_node
     Ok((file.job_id, file.spec))
 }
 
-fn write_query(mode: Mode, institutions: &[String], commitments: Vec<String>, out: &Path) -> anyhow::Result<()> {
+fn write_query(
+    mode: Mode,
+    institutions: &[String],
+    commitments: Vec<String>,
+    keys: Option<&str>,
+    out: &Path,
+) -> anyhow::Result<()> {
     let commitments = (!commitments.is_empty()).then_some(commitments);
-    let spec = tacit_node::api::JobSpec::PsiQuery { mode, institutions: fingerprints(institutions)?, commitments };
+    let proof_keys = match keys {
+        // A folder: its id, once its shape is checked to fit the query.
+        Some(dir) if Path::new(dir).is_dir() => {
+            let (id, shape) = ProofKeys::peek(Path::new(dir))?;
+            let wanted = tacit_psi::proven::statement_mode(mode).context("proven queries are cardinality or sum")?;
+            anyhow::ensure!(
+                shape.institutions == institutions.len() && shape.mode == wanted,
+                "{dir} holds keys for {shape:?}, not {} institutions in {}",
+                institutions.len(),
+                mode.name()
+            );
+            Some(id)
+        }
+        Some(id) => Some(id.to_ascii_lowercase()),
+        None => None,
+    };
+    let spec =
+        tacit_node::api::JobSpec::PsiQuery { mode, institutions: fingerprints(institutions)?, commitments, proof_keys };
     // The query's own checks do not depend on the cluster's shape.
     spec.validate(3, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
     write_query_file(spec, out)
 }
 
-fn join(client: &Path, query: &Path, input: &Path, opening: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+fn join(
+    client: &Path,
+    query: &Path,
+    input: &Path,
+    opening: Option<PathBuf>,
+    keys: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     let client = tacit_node::client::Client::load(client).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let text = std::fs::read_to_string(query).with_context(|| format!("reading {}", query.display()))?;
-    let QueryFile { job_id, spec } =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", query.display()))?;
-    let tacit_node::api::JobSpec::PsiQuery { mode, commitments, .. } = &spec else {
+    let (job_id, spec) = read_query_file(query)?;
+    let tacit_node::api::JobSpec::PsiQuery { mode, commitments, proof_keys, .. } = &spec else {
         anyhow::bail!("{} is not a PSI query", query.display());
     };
     let mode = *mode;
+    let keys = match (keys, proof_keys) {
+        // Read with every check: the folder came from whoever ran the setup.
+        (Some(dir), Some(id)) => Some(ProofKeys::read_named(dir, id, false)?),
+        (None, Some(id)) => anyhow::bail!("a proven query: give --keys, the folder of keys {id}"),
+        (Some(_), None) => anyhow::bail!("--keys is for proven queries"),
+        (None, None) => None,
+    };
     let index = spec
         .institution_index(&client.fingerprint())
         .context("this client's certificate is not listed in the query")?;
@@ -318,29 +386,62 @@ fn join(client: &Path, query: &Path, input: &Path, opening: Option<PathBuf>, jso
     let rt = crate::bench::runtime()?;
     let bar = crate::bench::spinner("waiting for the other institutions, then running the query", json);
     let started = std::time::Instant::now();
-    let output = rt.block_on(async {
+    let (output, proof) = rt.block_on(async {
         let links = client
             .join_psi(&job_id, &spec, std::time::Duration::from_secs(30))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        anyhow::Ok(tacit_psi::run_institution(index, &input, t, mode, links).await?)
+        anyhow::Ok(match &keys {
+            Some(keys) => {
+                let (output, proof) =
+                    tacit_psi::run_institution_proven(index, input.set(), t, mode, links, keys).await?;
+                (output, Some(proof))
+            }
+            None => (tacit_psi::run_institution(index, &input, t, mode, links).await?, None),
+        })
     })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // The proof this institution checked (its commitment, this result), for publication.
+    let proof = proof.map(|p| tacit_prover::committed::to_bytes(&p)).transpose()?.map(hex::encode);
     if json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "query": job_id,
             "mode": mode.name(),
             "institution": index,
             "output": output_json(&output),
             "seconds": started.elapsed().as_secs_f64(),
         });
+        if let Some(p) = &proof {
+            v["proof"] = p.as_str().into();
+        }
         println!("{}", serde_json::to_string(&v)?);
     } else {
         let who = format!("institution {index} ({} items)", input.set().len());
         print_output(&who, &output, mode, spec_institutions(&spec))?;
+        if let Some(p) = &proof {
+            println!("proof verified for this result and this institution's commitment: {p}");
+        }
     }
+    Ok(())
+}
+
+/// `tacit psi setup`: keys for proven queries of one shape, in `out/<id>/`.
+fn setup(institutions: usize, items: usize, mode: ModeArg, out: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(institutions >= 2, "a query takes at least two institutions");
+    anyhow::ensure!(items >= 1, "give the most items an institution may bring");
+    let mode = mode_of(mode, 1, None, institutions)?;
+    let (keys, seconds) = proof_keys(institutions, items, mode, None, false)?;
+    let id = keys.id()?;
+    let dir = out.join(&id);
+    keys.write(&dir)?;
+    println!("keys {id} ({:?}) made in {seconds:.1} s, written to {}", keys.shape, dir.display());
+    println!(
+        "copy {} to every node's <data_dir>/{}/; institutions join with --keys",
+        dir.display(),
+        tacit_node::psi::KEYS_FOLDER
+    );
     Ok(())
 }
 

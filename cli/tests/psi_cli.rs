@@ -260,6 +260,83 @@ fn institutions_join_a_query_on_node_processes() {
     for o in join_all(&sum_query, true) {
         assert_eq!(o["output"]["sum"], "45");
     }
+
+    // A proven query: keys made once (`psi setup`), copied to every node's data folder and
+    // named by the query; each institution joins with the folder and checks the proof.
+    let keys_root = dir.join("keys");
+    let (ok, _, err) = tacit(&[
+        "psi",
+        "setup",
+        "--institutions",
+        "3",
+        "--items",
+        "3",
+        "--mode",
+        "cardinality",
+        "--out",
+        &s(&keys_root),
+    ]);
+    assert!(ok, "{err}");
+    let keys = std::fs::read_dir(&keys_root).unwrap().next().unwrap().unwrap().path();
+    let id = keys.file_name().unwrap().to_str().unwrap().to_string();
+    for i in 1..=3 {
+        let copy = dir.join(format!("data-{i}")).join("psi-keys").join(&id);
+        std::fs::create_dir_all(&copy).unwrap();
+        for file in std::fs::read_dir(&keys).unwrap() {
+            let file = file.unwrap();
+            std::fs::copy(file.path(), copy.join(file.file_name())).unwrap();
+        }
+    }
+    let proven_query = query("proven.json", &["--mode".into(), "cardinality".into(), "--keys".into(), s(&keys)]);
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proven_query).unwrap()).unwrap();
+    assert_eq!(file["spec"]["psi_query"]["proof_keys"], id.as_str(), "{file}");
+    let joins = |keys_dir: &Path| -> Vec<std::process::Output> {
+        let children: Vec<_> = (0..3)
+            .map(|k| {
+                let args = vec![
+                    "psi".to_string(),
+                    "join".into(),
+                    "--json".into(),
+                    "--client".into(),
+                    s(&dir.join(format!("institution-{}.toml", k + 1))),
+                    "--query".into(),
+                    proven_query.clone(),
+                    "--input".into(),
+                    s(&dir.join(format!("{k}.csv"))),
+                    "--keys".into(),
+                    s(keys_dir),
+                ];
+                Command::new(env!("CARGO_BIN_EXE_tacit"))
+                    .args(&args)
+                    .env("RUST_BACKTRACE", "0")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children.into_iter().map(|c| c.wait_with_output().unwrap()).collect()
+    };
+    // Without the keys an institution cannot commit or check: refused before joining.
+    let single = Command::new(env!("CARGO_BIN_EXE_tacit"))
+        .args(["psi", "join", "--client", &s(&dir.join("institution-1.toml")), "--query", &proven_query])
+        .args(["--input", &s(&dir.join("0.csv"))])
+        .output()
+        .unwrap();
+    assert!(!single.status.success());
+    assert!(String::from_utf8_lossy(&single.stderr).contains("give --keys"));
+    let outputs: Vec<serde_json::Value> = joins(&keys)
+        .into_iter()
+        .map(|out| {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    for o in &outputs {
+        assert_eq!(o["output"]["intersection_size"], 2, "{o}");
+        assert_eq!(o["proof"], outputs[0]["proof"]);
+    }
+    assert!(outputs[0]["proof"].as_str().unwrap().len() > 100);
     for node in &mut nodes {
         node.kill().unwrap();
         node.wait().unwrap();

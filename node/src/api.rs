@@ -233,6 +233,11 @@ pub enum JobSpec {
         /// commitment (hex field element), in the same order.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         commitments: Option<Vec<String>>,
+        /// For a proven query (`cardinality`, `sum`): the id of its keys (`tacit psi setup`;
+        /// the hex BLAKE3 hash of their verifying key), which every node holds as
+        /// `<data_dir>/psi-keys/<id>/` and every institution as a folder it joins with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof_keys: Option<String>,
     },
     /// A risk query: a template every institution approved, run over the inputs the
     /// institutions (clients with these fingerprints, in the template's institution order)
@@ -322,7 +327,7 @@ impl JobSpec {
                 crate::auction::parse_address(auction)?;
             }
             JobSpec::PrepRefill { .. } => return bad("prep.refill is started by the nodes only".into()),
-            JobSpec::PsiQuery { mode, institutions, commitments } => {
+            JobSpec::PsiQuery { mode, institutions, commitments, proof_keys } => {
                 let m = institutions.len();
                 if !(2..=MAX_INSTITUTIONS).contains(&m) {
                     return bad(format!("a query takes 2 to {MAX_INSTITUTIONS} institutions"));
@@ -337,6 +342,14 @@ impl JobSpec {
                         return bad("a committed query is cardinality or sum, with one commitment each".into());
                     }
                     field_elements(c)?;
+                }
+                if let Some(id) = proof_keys {
+                    if tacit_psi::proven::statement_mode(*mode).is_none() || commitments.is_some() {
+                        return bad("a proven query is cardinality or sum, without published commitments".into());
+                    }
+                    if !crate::proving::is_key_hash(id) {
+                        return bad("proof_keys is a hex BLAKE3 hash".into());
+                    }
                 }
             }
             JobSpec::RiskQuery { template, institutions, commitments, proving_key } => {

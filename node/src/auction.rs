@@ -20,9 +20,8 @@
 //! it into its own EVM and reads the contract itself, so no node takes chain data from the
 //! operator or another node.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ark_bn254::Fr;
@@ -134,10 +133,10 @@ pub fn node_set(shared: &Shared) -> Result<[u8; 32]> {
 }
 
 /// Keys loaded so far, by proving-key hash.
-static KEYS: Mutex<Option<HashMap<String, Arc<AuctionKeys>>>> = Mutex::new(None);
+static KEYS: crate::proving::KeyCache<AuctionKeys> = crate::proving::KeyCache::new();
 
 async fn keys(shared: &Shared, shape: Shape, hash: &str) -> Result<Arc<AuctionKeys>> {
-    let cached = KEYS.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.get(hash).cloned());
+    let cached = KEYS.get(hash);
     if let Some(k) = cached.filter(|k| k.shape == shape) {
         return Ok(k);
     }
@@ -147,7 +146,7 @@ async fn keys(shared: &Shared, shape: Shape, hash: &str) -> Result<Arc<AuctionKe
         .map_err(|e| NodeError::Other(e.to_string()))?
         .map_err(|e| NodeError::Config(format!("auction key {hash}: {e}")))?;
     let keys = Arc::new(keys);
-    KEYS.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(hash.into(), keys.clone());
+    KEYS.insert(hash, keys.clone());
     Ok(keys)
 }
 

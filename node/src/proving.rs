@@ -1,7 +1,9 @@
 //! Proving keys a node holds as files named by their hash (`<data_dir>/<folder>/<hash>.pk`):
 //! a job names its key by hash, so every node proves with the same key or refuses.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use ark_bn254::Bn254;
 use ark_groth16::ProvingKey;
@@ -32,4 +34,38 @@ pub async fn read_proving_key(data_dir: &Path, folder: &str, hash: &str) -> Resu
         .await
         .map_err(|e| NodeError::Other(e.to_string()))?
         .map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Keys a node loaded, by hash, kept for the life of the process (loading and checking a
+/// large key takes seconds; the hash names the file's content, so every node's copy is the
+/// same key).
+pub struct KeyCache<T>(Mutex<Option<HashMap<String, Arc<T>>>>);
+
+impl<T> std::fmt::Debug for KeyCache<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache")
+    }
+}
+
+impl<T> Default for KeyCache<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> KeyCache<T> {
+    /// An empty cache (for a `static`).
+    pub const fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// The keys named `hash`, if loaded.
+    pub fn get(&self, hash: &str) -> Option<Arc<T>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.get(hash).cloned())
+    }
+
+    /// Keeps `keys` under `hash`.
+    pub fn insert(&self, hash: &str, keys: Arc<T>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(hash.into(), keys);
+    }
 }

@@ -22,7 +22,7 @@ pub async fn run(
     transport: Arc<QuicTransport>,
     session: SessionId,
 ) -> Result<serde_json::Value> {
-    let JobSpec::PsiQuery { mode, institutions, commitments } = spec else {
+    let JobSpec::PsiQuery { mode, institutions, commitments, proof_keys } = spec else {
         return Err(NodeError::Other("not a PSI query".into()));
     };
     let links: Vec<Link> = crate::lobby::take(shared, id)?
@@ -31,19 +31,51 @@ pub async fn run(
         .map(|(c, channel)| Link::over(&format!("institution {c}"), channel, None))
         .collect();
     let commitments = commitments.as_deref().map(field_elements).transpose()?;
+    let proof = match proof_keys {
+        Some(id) => Some(keys(shared, id).await?.as_ref().clone()),
+        None => None,
+    };
     let config = tacit_psi::NodeConfig {
         t: shared.cfg.t(),
         security: Security::Malicious,
         session,
         mode: *mode,
         commitments,
-        proof: None,
+        proof,
         cheat: None,
     };
     // Nodes wait on institutions (and each other) longer than the mesh's receive timeout.
     let patient = Arc::new(crate::jobs::Patient::new(transport, Duration::from_secs(600)));
     tacit_psi::run_node(patient, config, links).await.map_err(psi_err)?;
-    Ok(serde_json::json!({ "mode": mode.name(), "institutions": institutions.len() }))
+    // A proven query's result goes to the institutions with its proof; the job names the keys.
+    Ok(serde_json::json!({ "mode": mode.name(), "institutions": institutions.len(), "proof_keys": proof_keys }))
+}
+
+/// Folder of a node's PSI proof keys (`<data_dir>/psi-keys/<id>/`).
+pub const KEYS_FOLDER: &str = "psi-keys";
+
+static KEYS: crate::proving::KeyCache<tacit_psi::proven::ProofKeys> = crate::proving::KeyCache::new();
+
+/// The proof keys named `id`, from `<data_dir>/psi-keys/<id>/`: read once per process with
+/// every check (the proving key's points validated, the files fitting together and the
+/// verifying key's hash being `id`).
+async fn keys(shared: &Shared, id: &str) -> Result<Arc<tacit_psi::proven::ProofKeys>> {
+    if !crate::proving::is_key_hash(id) {
+        return Err(NodeError::BadRequest("proof keys are named by their hex BLAKE3 hash".into()));
+    }
+    let id = id.to_ascii_lowercase();
+    if let Some(keys) = KEYS.get(&id) {
+        return Ok(keys);
+    }
+    let dir = shared.cfg.data_dir().join(KEYS_FOLDER).join(&id);
+    let named = id.clone();
+    let keys = tokio::task::spawn_blocking(move || tacit_psi::proven::ProofKeys::read_named(&dir, &named, false))
+        .await
+        .map_err(|e| NodeError::Other(e.to_string()))?
+        .map_err(|e| NodeError::Config(format!("psi keys {id}: {e}")))?;
+    let keys = Arc::new(keys);
+    KEYS.insert(&id, keys.clone());
+    Ok(keys)
 }
 
 fn psi_err(e: tacit_psi::PsiError) -> NodeError {

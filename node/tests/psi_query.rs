@@ -81,7 +81,7 @@ async fn institutions_run_queries_on_the_nodes() {
     let plain = || sets.iter().cloned().map(Input::Plain).collect::<Vec<_>>();
 
     for mode in [Mode::Set, Mode::SetAtLeast { min_sets: 2 }, Mode::Sum { min_size: 5 }] {
-        let spec = JobSpec::PsiQuery { mode, institutions: institutions.clone(), commitments: None };
+        let spec = JobSpec::PsiQuery { mode, institutions: institutions.clone(), commitments: None, proof_keys: None };
         let outputs = run_query(&clients, &spec, plain()).await;
         assert_eq!(outputs, oracle(&sets, mode), "{mode:?}");
     }
@@ -90,14 +90,23 @@ async fn institutions_run_queries_on_the_nodes() {
     let (openings, commitments): (Vec<_>, Vec<_>) =
         sets.iter().map(|s| tacit_psi::CommittedInput::commit(s.clone()).unwrap()).unzip();
     let hex: Vec<String> = commitments.iter().map(tacit_psi::committed::to_hex).collect();
-    let spec =
-        JobSpec::PsiQuery { mode: Mode::Cardinality, institutions: institutions.clone(), commitments: Some(hex) };
+    let spec = JobSpec::PsiQuery {
+        mode: Mode::Cardinality,
+        institutions: institutions.clone(),
+        commitments: Some(hex),
+        proof_keys: None,
+    };
     let outputs = run_query(&clients, &spec, openings.into_iter().map(Input::Committed).collect()).await;
     assert_eq!(outputs, vec![PsiOutput::Cardinality(12); 3]);
 
     // An institution that leaves after joining fails the query at every node, naming it; the
     // same query joined again runs.
-    let spec = JobSpec::PsiQuery { mode: Mode::Cardinality, institutions: institutions.clone(), commitments: None };
+    let spec = JobSpec::PsiQuery {
+        mode: Mode::Cardinality,
+        institutions: institutions.clone(),
+        commitments: None,
+        proof_keys: None,
+    };
     let job = new_job_id();
     let stayers: Vec<_> = (0..2)
         .map(|index| {
@@ -124,7 +133,12 @@ async fn institutions_run_queries_on_the_nodes() {
 
     // A client not listed in the query cannot join it, even one authorised for every job;
     // nor can a listed institution join with a plain request, or submit the query as a job.
-    let spec = JobSpec::PsiQuery { mode: Mode::Cardinality, institutions: institutions.clone(), commitments: None };
+    let spec = JobSpec::PsiQuery {
+        mode: Mode::Cardinality,
+        institutions: institutions.clone(),
+        commitments: None,
+        proof_keys: None,
+    };
     let operator = Client::load(&client_path).unwrap();
     let refused = operator.join_psi(&new_job_id(), &spec, T).await.unwrap_err().to_string();
     assert!(refused.contains("not authorised"), "{refused}");
@@ -132,7 +146,12 @@ async fn institutions_run_queries_on_the_nodes() {
         assert!(answer.unwrap_err().to_string().contains("institutions join"));
     }
     // A malformed query is refused before anything is held.
-    let bad = JobSpec::PsiQuery { mode: Mode::Set, institutions: vec![institutions[0]; 2], commitments: None };
+    let bad = JobSpec::PsiQuery {
+        mode: Mode::Set,
+        institutions: vec![institutions[0]; 2],
+        commitments: None,
+        proof_keys: None,
+    };
     let refused = clients[0].join_psi(&new_job_id(), &bad, T).await.unwrap_err().to_string();
     assert!(refused.contains("listed twice"), "{refused}");
 
@@ -144,6 +163,113 @@ async fn institutions_run_queries_on_the_nodes() {
     let refused = clients[0].join_psi(&new_job_id(), &spec, T).await.unwrap_err().to_string();
     assert!(refused.contains("already waiting"), "{refused}");
     drop(held);
+
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+/// Proven queries on the nodes: the keys named by the query, each node reading them from
+/// its data folder; every institution checks the proof against its own commitment. A query
+/// naming keys the nodes do not hold fails at the nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proven_queries_on_the_nodes() {
+    use tacit_psi::proven::{shape_for, ProofKeys};
+    let dir = tempfile::tempdir().unwrap();
+    let (configs, _) = common::setup_with(dir.path(), 3, 1, 0, 10_000, 3, None);
+    let sets = sets();
+    let rows = sets.iter().map(InputSet::len).max().unwrap();
+    let modes = [Mode::Cardinality, Mode::Sum { min_size: 12 }];
+    // Keys per mode, made once and copied to every node's data folder.
+    let mut keys = Vec::new();
+    for mode in modes {
+        let made = ProofKeys::generate(shape_for(3, rows, mode).unwrap(), &mut rand::rngs::OsRng).unwrap();
+        let id = made.id().unwrap();
+        for i in 1..=3 {
+            made.write(&dir.path().join(format!("data-{i}")).join(tacit_node::psi::KEYS_FOLDER).join(&id)).unwrap();
+        }
+        keys.push((made, id));
+    }
+    let mut nodes = Vec::new();
+    for c in &configs {
+        nodes.push(tacit_node::daemon::start(NodeConfig::load(c).unwrap()).await.unwrap());
+    }
+    let clients: Vec<Arc<Client>> =
+        (1..=3).map(|k| Arc::new(Client::load(&dir.path().join(format!("institution-{k}.toml"))).unwrap())).collect();
+    let institutions: Vec<_> = clients.iter().map(|c| c.fingerprint()).collect();
+
+    let run = |spec: JobSpec, job: String, keys: ProofKeys| {
+        let JobSpec::PsiQuery { mode, .. } = spec else { panic!() };
+        let tasks: Vec<_> = (0..3)
+            .map(|index| {
+                let (client, job, spec, keys, input) =
+                    (clients[index].clone(), job.clone(), spec.clone(), keys.clone(), sets[index].clone());
+                tokio::spawn(async move {
+                    let links = client.join_psi(&job, &spec, T).await.unwrap();
+                    tacit_psi::run_institution_proven(index, &input, 1, mode, links, &keys).await
+                })
+            })
+            .collect();
+        async move {
+            let mut outputs = Vec::new();
+            for task in tasks {
+                outputs.push(task.await.unwrap());
+            }
+            outputs
+        }
+    };
+    for (mode, (keys, id)) in modes.into_iter().zip(&keys) {
+        let spec = JobSpec::PsiQuery {
+            mode,
+            institutions: institutions.clone(),
+            commitments: None,
+            proof_keys: Some(id.clone()),
+        };
+        let job = new_job_id();
+        let results = run(spec, job.clone(), keys.clone()).await;
+        let expected = oracle(&sets, mode);
+        let mut proofs = Vec::new();
+        for (result, expected) in results.into_iter().zip(expected) {
+            let (output, proof) = result.unwrap();
+            assert_eq!(output, expected, "{mode:?}");
+            proofs.push(proof);
+        }
+        // One proof, which every institution checked against its own commitment.
+        assert!(proofs.iter().all(|p| *p == proofs[0]));
+        for node in clients[0].nodes() {
+            let view = common::settled(&clients[0], node, &job, T).await;
+            assert_eq!(view.state, JobState::Done, "{view:?}");
+            assert_eq!(view.result.unwrap()["proof_keys"], id.as_str());
+        }
+    }
+
+    // Keys the nodes do not hold: the query fails at every node, saying so.
+    let (cardinality_keys, _) = &keys[0];
+    let spec = JobSpec::PsiQuery {
+        mode: Mode::Cardinality,
+        institutions: institutions.clone(),
+        commitments: None,
+        proof_keys: Some("ab".repeat(32)),
+    };
+    let job = new_job_id();
+    for result in run(spec, job.clone(), cardinality_keys.clone()).await {
+        assert!(result.is_err());
+    }
+    for node in clients[0].nodes() {
+        let view = common::settled(&clients[0], node, &job, T).await;
+        assert_eq!(view.state, JobState::Failed);
+        let error = view.error.unwrap();
+        assert!(error.contains("psi keys"), "{error}");
+    }
+    // A proven query is cardinality or sum, and not also a committed one.
+    let bad = JobSpec::PsiQuery {
+        mode: Mode::Set,
+        institutions: institutions.clone(),
+        commitments: None,
+        proof_keys: Some("ab".repeat(32)),
+    };
+    let refused = clients[0].join_psi(&new_job_id(), &bad, T).await.unwrap_err().to_string();
+    assert!(refused.contains("a proven query"), "{refused}");
 
     for node in nodes {
         node.shutdown().await;

@@ -166,6 +166,34 @@ impl ProofKeys {
         Ok(Self { shape, keys: Arc::new(keys), matrices: Arc::new(matrices) })
     }
 
+    /// The name these keys go by in a query (`tacit psi setup` prints it, a node keeps them
+    /// as `<data_dir>/psi-keys/<id>/`): the hex BLAKE3 hash of the verifying key's file.
+    /// [`Self::read`] checks that the other files fit the verifying key, so the id names
+    /// what a proof must verify against.
+    pub fn id(&self) -> Result<String, ProvenError> {
+        Ok(blake3::hash(&committed::to_bytes(&self.keys.vk)?).to_hex().to_string())
+    }
+
+    /// The id and shape of the keys in `dir`, from the verifying key's file and the shape
+    /// alone (without reading or checking the proving key: see [`Self::read_named`]).
+    pub fn peek(dir: &std::path::Path) -> Result<(String, Shape), ProvenError> {
+        let io = |e: std::io::Error| ProvenError::Proof(format!("{}: {e}", dir.display()));
+        let shape: Shape = serde_json::from_slice(&std::fs::read(dir.join(SHAPE_FILE)).map_err(io)?)
+            .map_err(|e| ProvenError::Proof(format!("{}: {e}", dir.display())))?;
+        let vk = std::fs::read(dir.join(VERIFYING_KEY_FILE)).map_err(io)?;
+        Ok((blake3::hash(&vk).to_hex().to_string(), shape))
+    }
+
+    /// [`Self::read`], and checks that the keys are the ones named `id`.
+    pub fn read_named(dir: &std::path::Path, id: &str, trusted: bool) -> Result<Self, ProvenError> {
+        let keys = Self::read(dir, trusted)?;
+        let found = keys.id()?;
+        if !found.eq_ignore_ascii_case(id) {
+            return Err(ProvenError::Proof(format!("{} holds keys {found}, not {id}", dir.display())));
+        }
+        Ok(keys)
+    }
+
     /// Circuit-specific setup for `shape` (about 37 s at 3 x 2^12 rows on two cores; a
     /// trusted setup: whoever runs it could forge proofs).
     pub fn generate<R: RngCore + CryptoRng>(shape: Shape, rng: &mut R) -> Result<Self, ProvenError> {
