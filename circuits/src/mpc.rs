@@ -168,6 +168,18 @@ impl<F: WireField, T: Transport> Mpc<F, T> {
         Ok((SharedAssignment { instance, witness }, engine))
     }
 
+    /// Settles the values asserted zero so far, as [`Self::finish`] does, keeping the
+    /// backend: a party that finds a claim unsatisfied can still run a check that says why
+    /// (e.g. which dealer's inputs do not fit).
+    pub async fn settle_zero_claims(&mut self) -> Result<()> {
+        self.check_zero_claims().await
+    }
+
+    /// Gives up the run and returns the engine (the witness so far is wiped).
+    pub fn into_engine(self) -> Engine<F, T> {
+        self.engine
+    }
+
     fn record(&mut self, values: &[Share<F>]) {
         self.witness.extend(values.iter().map(Share::expose));
     }

@@ -625,6 +625,9 @@ fn proven_error(e: crate::proven::ProvenError) -> PsiError {
     match e {
         ProvenError::Mpc(e) => PsiError::Mpc(e),
         ProvenError::Commitment { institution } => PsiError::Commitment { institution },
+        ProvenError::Limbs { institution } => {
+            PsiError::Institution { institution, reason: "dealt limbs that do not fit its list".into() }
+        }
         other => usage(other),
     }
 }
@@ -656,8 +659,9 @@ async fn prove_and_send<T: Transport>(
     )
     .map_err(|e| proven_error(e.into()))?;
     let (groups, count) = (&material.groups, material.count);
-    let (output, proof, _engine) =
-        crate::proven::prove_statement(e, keys, groups, &hints, min_size).await.map_err(proven_error)?;
+    let (output, proof, _engine) = crate::proven::prove_statement(e, keys, groups, &material.limbs, &hints, min_size)
+        .await
+        .map_err(proven_error)?;
     clock.lap("statement and proof");
     let reported = count + u64::from(cheat == Some(Cheat::Output));
     let body = match output {
@@ -1201,6 +1205,9 @@ struct Misbehaviour {
     every_value: Option<Fr>,
     /// Publishes a commitment to its list with the first tag changed (a proven query).
     mismatched_commitment: bool,
+    /// Deals limbs of its first difference outside the table that still recompose it (a
+    /// proven query).
+    wrong_limbs: bool,
 }
 
 async fn institution(
@@ -1303,6 +1310,17 @@ async fn proven_institution(
     }
     let mut x = list.dealt();
     drop(list);
+    if misbehaviour.wrong_limbs {
+        // `l0 + 2^b` and `l1 - 1`: the same difference, limbs off the table.
+        let first = crate::proven::dealt_len(&keys.shape) - crate::statement::InstitutionLimbs::<Fr>::len(&keys.shape);
+        let shift = Fr::from(keys.shape.table() as u64);
+        if let Some(l0) = x.get_mut(first) {
+            *l0 += shift;
+        }
+        if let Some(l1) = x.get_mut(first + 1) {
+            *l1 -= Fr::one();
+        }
+    }
     send_input(&mut links, shamir, t, &mut x).await?;
     let output = receive_output(&mut links, shamir, t, mode, input, &[]).await?;
     let mut proof_bytes: Option<bytes::Bytes> = None;
@@ -1499,6 +1517,9 @@ pub struct RunOptions {
     /// Makes this institution publish a commitment to another list than it deals (tests).
     #[doc(hidden)]
     pub mismatched_commitment: Option<usize>,
+    /// Makes this institution deal limbs that do not fit its list (tests).
+    #[doc(hidden)]
+    pub wrong_limbs: Option<usize>,
 }
 
 impl RunOptions {
@@ -1514,6 +1535,7 @@ impl RunOptions {
             out_of_range_value: None,
             proof: None,
             mismatched_commitment: None,
+            wrong_limbs: None,
         }
     }
 }
@@ -1625,6 +1647,7 @@ async fn run_local_inputs<T: Transport>(
             duplicate_first_tag: options.duplicating_institution == Some(c),
             every_value: options.out_of_range_value.and_then(|(who, v)| (who == c).then_some(v)),
             mismatched_commitment: options.mismatched_commitment == Some(c),
+            wrong_limbs: options.wrong_limbs == Some(c),
         };
         let proof = options.proof.clone();
         inst_tasks.push(tokio::spawn(async move {

@@ -28,8 +28,8 @@ use tacit_prover::qap::R1csMatrices;
 
 use crate::oprf::Tag;
 use crate::statement::{
-    institution_limbs, intersection_statement, list_group, mpc_challenge, pad_list, Hints, InstitutionLimbs, Shape,
-    StatementMode, StatementOutput,
+    institution_limbs, intersection_statement, limbs_fit, list_group, mpc_challenge, pad_list, Hints, InstitutionLimbs,
+    Shape, StatementMode, StatementOutput,
 };
 
 /// Failures of proof setup and of the proven steps (the protocol maps them to `PsiError`).
@@ -50,6 +50,20 @@ pub enum ProvenError {
         /// 0-based slot.
         institution: usize,
     },
+    /// Institution `institution` dealt limbs or counts that do not fit its list (the
+    /// statement failed, and this was found on shares afterwards).
+    #[error("institution {institution}: dealt limbs that do not fit its list")]
+    Limbs {
+        /// 0-based slot.
+        institution: usize,
+    },
+}
+
+fn from_circuit(e: CircuitError) -> ProvenError {
+    match e {
+        CircuitError::Mpc(e) => ProvenError::Mpc(e),
+        other => ProvenError::Circuit(other),
+    }
 }
 
 impl From<CollaborativeError> for ProvenError {
@@ -367,20 +381,31 @@ pub async fn check_commitments<T: Transport>(
 }
 
 /// Runs the statement on shares and proves it; returns the output, the proof and the
-/// engine. On a failure that is not the engine's, the peers are told to abort.
+/// engine. `limbs[c]`: this node's shares of institution `c`'s dealt limbs (also inside
+/// `hints`), for blame: if the statement does not hold, the nodes check every
+/// institution's limbs against its list ([`limbs_fit`]) and name the first that does not
+/// fit. On a failure that is not the engine's, the peers are told to abort.
 pub async fn prove_statement<T: Transport>(
     engine: Engine<Fr, T>,
     keys: &ProofKeys,
     groups: &[Vec<Fr>],
+    limbs: &[InstitutionLimbs<Fr>],
     hints: &Hints<Fr>,
     min_size: Option<u64>,
 ) -> Result<(StatementOutput<Fr>, CommittedProof, Engine<Fr, T>), ProvenError> {
     let (deriver, opened) = mpc_challenge(keys.keys.clone());
     let mut b = Mpc::new(engine).with_challenge(deriver);
     let lists: Vec<Option<Vec<Fr>>> = groups.iter().cloned().map(Some).collect();
-    let output = match intersection_statement(&mut b, &keys.shape, &lists, Some(hints), min_size).await {
+    let run = intersection_statement(&mut b, &keys.shape, &lists, Some(hints), min_size).await;
+    // Every honest node sees the same opened values, so all take the same branch here.
+    let settled = match run {
+        Ok(output) => b.settle_zero_claims().await.map(|()| output),
+        Err(e) => Err(e),
+    };
+    let output = match settled {
         Ok(o) => o,
         Err(CircuitError::Mpc(e)) => return Err(e.into()),
+        Err(CircuitError::Unsatisfied(reason)) => return Err(blame(b.into_engine(), keys, groups, limbs, reason).await),
         Err(other) => {
             b.engine().abort_with(MpcError::Usage(format!("psi statement: {other}"))).await;
             return Err(other.into());
@@ -408,6 +433,33 @@ pub async fn prove_statement<T: Transport>(
         }
     };
     Ok((output, proof, engine))
+}
+
+/// After an unsatisfied statement: the first institution whose limbs do not fit its list,
+/// checked at a fresh public coin; if every institution's fit, the statement failed on the
+/// nodes' side and `reason` is returned. The engine's multiplications are verified before
+/// anyone is named, so a node cheating in the check is caught as such.
+async fn blame<T: Transport>(
+    mut engine: Engine<Fr, T>,
+    keys: &ProofKeys,
+    groups: &[Vec<Fr>],
+    limbs: &[InstitutionLimbs<Fr>],
+    reason: String,
+) -> ProvenError {
+    let check = async {
+        let alpha = engine.coin().await?;
+        let mut b = Mpc::new(engine);
+        let fits = limbs_fit(&mut b, &keys.shape, groups, limbs, alpha).await.map_err(from_circuit)?;
+        b.finish().await.map_err(from_circuit)?;
+        Ok::<_, ProvenError>(fits)
+    };
+    match check.await {
+        Ok(fits) => match fits.iter().position(|fit| !fit) {
+            Some(institution) => ProvenError::Limbs { institution },
+            None => ProvenError::Circuit(CircuitError::Unsatisfied(reason)),
+        },
+        Err(e) => e,
+    }
 }
 
 /// An institution's check of the proof it received: it verifies for `output` and holds, for

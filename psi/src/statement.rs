@@ -457,37 +457,26 @@ pub async fn intersection_statement<B: Backend>(
     }
     secret_ranged.extend(values.iter().cloned());
     let known_ranged = gaps(b, &merged);
-    let recompose = |b: &B, x: &B::Value, ls: &[B::Value]| {
-        let mut acc = x.clone();
-        for (i, l) in ls.iter().enumerate() {
-            acc = b.sub(&acc, &b.scale(l, B::F::from(1u64 << (shape.limb_bits as usize * i))));
-        }
-        acc
-    };
     let recomposed: Vec<B::Value> = secret_ranged
         .iter()
         .zip(secret_limbs.chunks(shape.limbs()))
         .chain(known_ranged.iter().zip(known_limbs.chunks(shape.limbs())))
-        .map(|(x, ls)| recompose(b, x, ls))
+        .map(|(x, ls)| recompose(b, shape, x, ls))
         .collect();
     b.assert_zero(&recomposed)?;
     let limbs = [secret_limbs, known_limbs].concat();
 
     // Lookup of every limb in the table.
-    let one = b.constant(B::F::from(1u64));
-    let shifted = |b: &B, xs: &[B::Value]| -> Vec<B::Value> { xs.iter().map(|x| b.sub(&alpha, x)).collect() };
-    let limb_den = shifted(b, &limbs);
-    let limb_terms = b.div(&vec![one.clone(); limbs.len()], &limb_den).await?;
-    let table_den: Vec<B::Value> = (0..shape.table() as u64).map(|i| b.add_constant(&alpha, -B::F::from(i))).collect();
-    let table_terms = b.div(&counts, &table_den).await?;
+    let lookup = lookup_residual(b, shape, &alpha, &limbs, &counts).await?;
 
     // Multiset of all rows against the merged list with multiplicities.
+    let one = b.constant(B::F::from(1u64));
+    let shifted = |b: &B, xs: &[B::Value]| -> Vec<B::Value> { xs.iter().map(|x| b.sub(&alpha, x)).collect() };
     let rows_all: Vec<B::Value> = tags.concat();
     let row_inverses = b.div(&vec![one.clone(); rows_all.len()], &shifted(b, &rows_all)).await?;
     let merged_inverses = b.div(&vec![one; total], &shifted(b, &merged)).await?;
     let merged_terms = b.mul(&mult, &merged_inverses).await?;
-    let mut zero =
-        vec![b.sub(&b.sum(&limb_terms), &b.sum(&table_terms)), b.sub(&b.sum(&row_inverses), &b.sum(&merged_terms))];
+    let mut zero = vec![lookup, b.sub(&b.sum(&row_inverses), &b.sum(&merged_terms))];
     if sum_mode {
         let row_values = b.mul(&values, &row_inverses).await?;
         let merged_value_terms = b.mul(&merged_values, &merged_inverses).await?;
@@ -495,6 +484,81 @@ pub async fn intersection_statement<B: Backend>(
     }
     b.assert_zero(&zero)?;
     Ok(output)
+}
+
+/// `x - Σ_i l_i·2^(limb_bits·i)`: zero iff the limbs `ls` recompose `x`.
+fn recompose<B: Backend>(b: &B, shape: &Shape, x: &B::Value, ls: &[B::Value]) -> B::Value {
+    let mut acc = x.clone();
+    for (i, l) in ls.iter().enumerate() {
+        acc = b.sub(&acc, &b.scale(l, B::F::from(1u64 << (shape.limb_bits as usize * i))));
+    }
+    acc
+}
+
+/// The log-derivative lookup `Σ_l 1/(α - l) - Σ_i counts_i/(α - i)` over the table
+/// `0..2^limb_bits`: zero (except with probability about `limbs / |F|` over `α`) iff every
+/// limb is in the table and `counts_i` is how often `i` occurs among them.
+async fn lookup_residual<B: Backend>(
+    b: &mut B,
+    shape: &Shape,
+    alpha: &B::Value,
+    limbs: &[B::Value],
+    counts: &[B::Value],
+) -> Result<B::Value> {
+    let one = b.constant(B::F::from(1u64));
+    let limb_den: Vec<B::Value> = limbs.iter().map(|l| b.sub(alpha, l)).collect();
+    let limb_terms = b.div(&vec![one; limbs.len()], &limb_den).await?;
+    let table_den: Vec<B::Value> = (0..shape.table() as u64).map(|i| b.add_constant(alpha, -B::F::from(i))).collect();
+    let table_terms = b.div(counts, &table_den).await?;
+    Ok(b.sub(&b.sum(&limb_terms), &b.sum(&table_terms)))
+}
+
+/// For each institution, whether the limbs and counts it dealt fit its list: every
+/// difference of its tags and (`sum`) every value is its limbs, every limb is in the table
+/// and the counts are the limbs' (checked at `alpha`, a public value drawn after the deal).
+/// The statement holds exactly when every institution's limbs fit (and the nodes' hints are
+/// right), so a failed statement is blamed on the institutions this finds. `lists[c]` and
+/// `limbs[c]`: institution `c`'s dealt group ([`list_group`]) and limbs (values, or this
+/// party's shares in `Mpc`). Only whether each check holds is revealed.
+pub async fn limbs_fit<B: Backend>(
+    b: &mut B,
+    shape: &Shape,
+    lists: &[Vec<B::F>],
+    limbs: &[InstitutionLimbs<B::F>],
+    alpha: B::F,
+) -> Result<Vec<bool>> {
+    shape.check()?;
+    if lists.len() != shape.institutions || limbs.len() != shape.institutions {
+        return Err(CircuitError::Usage("one list and one set of limbs per institution".into()));
+    }
+    let rows = shape.rows;
+    let alpha_value = b.constant(alpha);
+    let mut residuals = Vec::with_capacity(2 * lists.len());
+    for (list, dealt) in lists.iter().zip(limbs) {
+        let group = b.dealt_inputs(Some(list), shape.list_len())?;
+        let diffs = b.dealt_inputs(Some(&dealt.diffs), shape.limbs() * (rows - 1))?;
+        let value_limbs = if shape.mode == StatementMode::Sum { rows * shape.limbs() } else { 0 };
+        let values_limbs = b.dealt_inputs(Some(&dealt.values), value_limbs)?;
+        let counts = b.dealt_inputs(Some(&dealt.counts), shape.table())?;
+        let tags = group.get(..rows).ok_or_else(|| CircuitError::Usage("a list shorter than its rows".into()))?;
+        let mut ranged = gaps(b, tags);
+        if shape.mode == StatementMode::Sum {
+            ranged.extend(group.get(rows..2 * rows).map(<[_]>::to_vec).unwrap_or_default());
+        }
+        let all_limbs = [diffs, values_limbs].concat();
+        // One combination with public powers of α: zero iff every recomposition is, except
+        // with probability about `rows / |F|`.
+        let mut power = alpha;
+        let mut combined = b.constant(B::F::from(0u64));
+        for (x, ls) in ranged.iter().zip(all_limbs.chunks(shape.limbs())) {
+            combined = b.add(&combined, &b.scale(&recompose(b, shape, x, ls), power));
+            power *= alpha;
+        }
+        residuals.push(combined);
+        residuals.push(lookup_residual(b, shape, &alpha_value, &all_limbs, &counts).await?);
+    }
+    let zero = b.reveal_is_zero(&residuals).await?;
+    Ok(zero.chunks(2).map(|z| z.iter().all(|holds| *holds)).collect())
 }
 
 /// The groups' commitments an `Mpc` run's challenge was drawn from, kept for the proof

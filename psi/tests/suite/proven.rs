@@ -167,3 +167,21 @@ async fn keys_written_and_read_back_prove_and_mixed_keys_are_refused() {
     assert!(ProofKeys::read(&wrong_shape, true).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An institution dealing limbs that do not fit its list makes the statement fail; the
+/// nodes then check every institution's limbs on shares and name it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_institution_dealing_limbs_that_do_not_fit_its_list_is_named() {
+    let inputs = sets(5);
+    let mut options = RunOptions::new(1, Mode::Cardinality);
+    options.proof = Some(keys(StatementMode::Cardinality));
+    options.wrong_limbs = Some(2);
+    let run = run_in_memory(3, &inputs, &options).await;
+    for node in &run.nodes {
+        assert!(
+            matches!(node, Err(PsiError::Institution { institution: 2, reason }) if reason.contains("limbs")),
+            "{node:?}"
+        );
+    }
+    assert!(run.institutions.iter().all(Result::is_err));
+}

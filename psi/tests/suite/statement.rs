@@ -332,3 +332,43 @@ fn three_nodes_prove_the_count_collaboratively() {
         assert_eq!(proof.groups[c], verifier.commitment_keys[c].commit(group).unwrap());
     }
 }
+
+/// Blame after a failed statement: each institution's limbs are checked against its own
+/// list; honest limbs fit, and each way of dealing wrong ones is found and attributed.
+#[test]
+fn limbs_that_do_not_fit_their_list_are_attributed() {
+    use tacit_psi::statement::{institution_limbs, limbs_fit, InstitutionLimbs};
+    for mode in [StatementMode::Cardinality, StatementMode::Sum] {
+        let shape = shape(mode);
+        let (lists, _, _) = planted(40, &shape, 3);
+        let groups = groups_of(&shape, &lists);
+        let honest: Vec<InstitutionLimbs<Fr>> =
+            lists.iter().map(|(t, v)| institution_limbs::<Fr>(&shape, t, v).unwrap()).collect();
+        let fit = |limbs: &[InstitutionLimbs<Fr>]| {
+            let mut b = Plain::<Fr>::new();
+            futures_block(limbs_fit(&mut b, &shape, &groups, limbs, Fr::from(0x1234_5678_9abc_u64))).unwrap()
+        };
+        assert_eq!(fit(&honest), vec![true; 3], "{mode:?}");
+        let table = Fr::from(shape.table() as u64);
+        // A limb that does not recompose its difference.
+        let mut off = honest.clone();
+        off[1].diffs[3] += Fr::one();
+        assert_eq!(fit(&off), vec![true, false, true], "{mode:?}");
+        // Limbs off the table that still recompose the difference.
+        let mut outside = honest.clone();
+        outside[2].diffs[0] += table;
+        outside[2].diffs[1] -= Fr::one();
+        assert_eq!(fit(&outside), vec![true, true, false], "{mode:?}");
+        // Counts that are not the limbs'.
+        let mut counts = honest.clone();
+        counts[0].counts[0] += Fr::one();
+        counts[0].counts[1] -= Fr::one();
+        assert_eq!(fit(&counts), vec![false, true, true], "{mode:?}");
+        if mode == StatementMode::Sum {
+            // Limbs that do not recompose a value.
+            let mut value = honest.clone();
+            value[1].values[0] += Fr::one();
+            assert_eq!(fit(&value), vec![true, false, true]);
+        }
+    }
+}
