@@ -251,6 +251,10 @@ struct DemoReport {
     /// Execution gas of the on-chain verification of the proof.
     #[serde(skip_serializing_if = "Option::is_none")]
     verification_gas: Option<u64>,
+    /// Execution gas of publishing the result to the registry (over the commitments the
+    /// institutions posted; the verification included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publication_gas: Option<u64>,
     /// A proven query's time over issue 7's target for 3 x 2^12 items (60 s).
     #[serde(skip_serializing_if = "Option::is_none")]
     ratio_to_target: Option<f64>,
@@ -360,8 +364,9 @@ fn join(
     };
     let mode = *mode;
     let keys = match (keys, proof_keys) {
-        // Read with every check: the folder came from whoever ran the setup.
-        (Some(dir), Some(id)) => Some(ProofKeys::read_named(dir, id, false)?),
+        // Read with validation (the folder came from whoever ran the setup), without the
+        // proving key, which only the nodes use.
+        (Some(dir), Some(id)) => Some(tacit_psi::proven::InstitutionKeys::read(dir, id)?),
         (None, Some(id)) => anyhow::bail!("a proven query: give --keys, the folder of keys {id}"),
         (Some(_), None) => anyhow::bail!("--keys is for proven queries"),
         (None, None) => None,
@@ -556,22 +561,73 @@ fn proof_keys(
 
 /// Checks the proof the institutions accepted on an embedded EVM: deploys the committed
 /// verifier for the keys and verifies; returns the execution gas.
-fn verify_on_chain(keys: &ProofKeys, run: &LocalRun, mode: Mode) -> anyhow::Result<(u64, usize)> {
+/// A proven result on an embedded EVM: verified by the committed verifier, and published to
+/// a `CommittedResultRegistry` after every institution posted its commitment from its own
+/// account.
+struct OnChain {
+    /// Execution gas of the verification alone.
+    verification_gas: u64,
+    /// Execution gas of the publication (checks of the posted commitments, verification,
+    /// storage, event).
+    publication_gas: u64,
+    /// Execution gas of one institution's posting.
+    posting_gas: u64,
+    /// The proof's size, bytes.
+    proof_bytes: usize,
+}
+
+fn publish_on_chain(keys: &ProofKeys, run: &LocalRun, mode: Mode) -> anyhow::Result<OnChain> {
+    use tacit_contracts::committed::CommittedEvmProof;
     let proof = run.proofs.first().cloned().flatten().context("no proof")?;
     anyhow::ensure!(run.proofs.iter().all(|p| p.as_ref() == Some(&proof)), "institutions hold different proofs");
     let output = run.institutions.first().and_then(|r| r.as_ref().ok()).context("no result")?;
     let (statement, min_size) = tacit_psi::proven::statement_output(output, mode).context("not a proven mode")?;
-    let public = keys.public_inputs(&statement, min_size);
+    let evm = CommittedEvmProof::new(&proof, &keys.public_inputs(&statement, min_size));
     let mut chain = tacit_contracts::LocalChain::new();
     let verifier = chain.deploy_committed_verifier(&keys.keys.vk)?;
-    let call =
-        chain.verify_committed(verifier, &tacit_contracts::committed::CommittedEvmProof::new(&proof, &public))?;
+    let call = chain.verify_committed(verifier, &evm)?;
     anyhow::ensure!(call.returned_true(), "the verifier contract rejected the proof");
-    Ok((call.execution_gas, tacit_prover::committed::to_bytes(&proof)?.len()))
+    // The institutions' groups come first in the statement's proofs.
+    let m = keys.shape.institutions;
+    let registry = chain.deploy_committed_registry(verifier, m)?;
+    let query: tacit_contracts::Word = rand::random();
+    let accounts: Vec<_> = (0..m).map(|c| revm_address(c as u8 + 1)).collect();
+    let failed = |what: &str, r: &tacit_contracts::CallResult| {
+        anyhow::anyhow!("{what}: {}", tacit_contracts::registry::registry_error(r).unwrap_or("reverted"))
+    };
+    let opened = chain.open_query(registry, &query, &accounts)?;
+    anyhow::ensure!(matches!(opened.outcome, tacit_contracts::Outcome::Success(_)), failed("open", &opened));
+    let mut posting_gas = 0;
+    for (slot, (account, commitment)) in accounts.iter().zip(&evm.commitments).enumerate() {
+        let posted = chain.post_commitment(registry, *account, &query, slot, commitment)?;
+        anyhow::ensure!(matches!(posted.outcome, tacit_contracts::Outcome::Success(_)), failed("post", &posted));
+        posting_gas = posting_gas.max(posted.execution_gas);
+    }
+    let published = chain.publish_committed(registry, &query, &evm)?;
+    anyhow::ensure!(matches!(published.outcome, tacit_contracts::Outcome::Success(_)), failed("publish", &published));
+    anyhow::ensure!(
+        chain.committed_result(registry, &query)? == Some(tacit_contracts::registry::result_hash(&evm)),
+        "the registry holds another result"
+    );
+    Ok(OnChain {
+        verification_gas: call.execution_gas,
+        publication_gas: published.execution_gas,
+        posting_gas,
+        proof_bytes: tacit_prover::committed::to_bytes(&proof)?.len(),
+    })
 }
 
-fn proof_verified(bytes: usize, gas: u64) -> String {
-    format!("verified by every institution and on chain ({bytes} bytes, {gas} gas)")
+/// A distinct account per institution on the embedded chain (none is a precompile).
+fn revm_address(k: u8) -> revm::primitives::Address {
+    revm::primitives::Address::repeat_byte(k)
+}
+
+fn proof_verified(on_chain: &OnChain) -> String {
+    format!(
+        "verified by every institution and on chain ({} bytes, {} gas); published to a registry over the \
+         commitments each institution posted ({} gas each), {} gas",
+        on_chain.proof_bytes, on_chain.verification_gas, on_chain.posting_gas, on_chain.publication_gas
+    )
 }
 
 fn output_json(out: &PsiOutput) -> serde_json::Value {
@@ -650,8 +706,7 @@ fn run_query(
     let seconds = run.seconds;
     let proof = match &options.proof {
         Some(keys) if run.institutions.iter().all(Result::is_ok) => {
-            let (gas, bytes) = verify_on_chain(keys, &run, mode)?;
-            proof_verified(bytes, gas)
+            proof_verified(&publish_on_chain(keys, &run, mode)?)
         }
         _ => proof_note(max_items).to_string(),
     };
@@ -777,13 +832,14 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     let seconds = run.seconds;
     let bytes: Vec<u64> = run.nodes.iter().filter_map(|r| r.as_ref().ok().map(|r| r.bytes_sent)).collect();
-    let (proof, verification_gas) = match &options.proof {
+    let (proof, on_chain) = match &options.proof {
         Some(keys) if run.institutions.iter().all(Result::is_ok) => {
-            let (gas, size) = verify_on_chain(keys, &run, mode)?;
-            (proof_verified(size, gas), Some(gas))
+            let on_chain = publish_on_chain(keys, &run, mode)?;
+            (proof_verified(&on_chain), Some(on_chain))
         }
         _ => (proof_note(args.items).to_string(), None),
     };
+    let verification_gas = on_chain.as_ref().map(|c| c.verification_gas);
     let (outputs, report) = run.into_result().context("the query aborted")?;
     let matches_oracle = sorted(outputs) == sorted(oracle(&sets, mode));
     let report = DemoReport {
@@ -802,6 +858,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         proof,
         key_generation_seconds,
         verification_gas,
+        publication_gas: on_chain.as_ref().map(|c| c.publication_gas),
         ratio_to_target: verification_gas.map(|_| seconds / PROVEN_TARGET_SECONDS),
     };
     if args.json {

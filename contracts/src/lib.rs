@@ -28,6 +28,7 @@
 pub mod bench;
 pub mod committed;
 pub mod poseidon;
+pub mod registry;
 
 pub use committed::{
     committed_verifier_artifact, committed_verifier_constructor_args, committed_verifier_deploy_code,

@@ -720,6 +720,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
             tokio::spawn(crate::coord::follow(shared, stop_rx))
         }
     };
+    tokio::spawn(crate::psi::preload(shared.clone()));
     if let Some(mut bids) = bids {
         let shared = shared.clone();
         let mut stop_rx = stop_rx.clone();

@@ -55,6 +55,26 @@ pub async fn run(
 pub const KEYS_FOLDER: &str = "psi-keys";
 
 static KEYS: crate::proving::KeyCache<tacit_psi::proven::ProofKeys> = crate::proving::KeyCache::new();
+/// One load at a time: a query waits for the keys the node is already loading.
+static LOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Loads every key folder under `<data_dir>/psi-keys/` (at start, so that the first query
+/// naming them does not wait tens of seconds for their checks).
+pub async fn preload(shared: Arc<Shared>) {
+    let Ok(folders) = std::fs::read_dir(shared.cfg.data_dir().join(KEYS_FOLDER)) else { return };
+    for folder in folders.flatten() {
+        let name = folder.file_name().to_string_lossy().to_string();
+        if !crate::proving::is_key_hash(&name) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        match keys(&shared, &name).await {
+            Ok(k) => tracing::info!(target: "tacit::node", keys = %name, shape = ?k.shape,
+                seconds = started.elapsed().as_secs_f64(), "psi keys loaded"),
+            Err(e) => tracing::warn!(target: "tacit::node", keys = %name, error = %e, "psi keys refused"),
+        }
+    }
+}
 
 /// The proof keys named `id`, from `<data_dir>/psi-keys/<id>/`: read once per process with
 /// every check (the proving key's points validated, the files fitting together and the
@@ -64,6 +84,7 @@ async fn keys(shared: &Shared, id: &str) -> Result<Arc<tacit_psi::proven::ProofK
         return Err(NodeError::BadRequest("proof keys are named by their hex BLAKE3 hash".into()));
     }
     let id = id.to_ascii_lowercase();
+    let _loading = LOADING.lock().await;
     if let Some(keys) = KEYS.get(&id) {
         return Ok(keys);
     }

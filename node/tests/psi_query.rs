@@ -199,6 +199,7 @@ async fn proven_queries_on_the_nodes() {
     let institutions: Vec<_> = clients.iter().map(|c| c.fingerprint()).collect();
 
     let run = |spec: JobSpec, job: String, keys: ProofKeys| {
+        let keys = keys.institution_keys();
         let JobSpec::PsiQuery { mode, .. } = spec else { panic!() };
         let tasks: Vec<_> = (0..3)
             .map(|index| {

@@ -1189,7 +1189,7 @@ pub async fn run_institution_proven(
     t: usize,
     mode: Mode,
     links: Vec<Link>,
-    keys: &crate::proven::ProofKeys,
+    keys: &crate::proven::InstitutionKeys,
 ) -> Result<(PsiOutput, tacit_prover::committed::CommittedProof), PsiError> {
     let input = Input::Plain(input.clone());
     let (output, proof) = institution(index, &input, t, mode, links, Misbehaviour::default(), Some(keys)).await?;
@@ -1217,7 +1217,7 @@ async fn institution(
     mode: Mode,
     mut links: Vec<Link>,
     misbehaviour: Misbehaviour,
-    proof: Option<&crate::proven::ProofKeys>,
+    proof: Option<&crate::proven::InstitutionKeys>,
 ) -> Result<(PsiOutput, Option<tacit_prover::committed::CommittedProof>), PsiError> {
     let n = links.len();
     let shamir = Shamir::<Fr>::new(n, t).map_err(usage)?;
@@ -1283,7 +1283,7 @@ async fn proven_institution(
     mode: Mode,
     mut links: Vec<Link>,
     shamir: &Shamir<Fr>,
-    keys: &crate::proven::ProofKeys,
+    keys: &crate::proven::InstitutionKeys,
     tags: &[Tag],
     misbehaviour: Misbehaviour,
 ) -> Result<(PsiOutput, Option<tacit_prover::committed::CommittedProof>), PsiError> {
@@ -1640,6 +1640,7 @@ async fn run_local_inputs<T: Transport>(
         }
     }
     let mut inst_tasks = Vec::with_capacity(m);
+    let institution_keys = options.proof.as_ref().map(crate::proven::ProofKeys::institution_keys);
     for (c, links) in inst_links.into_iter().enumerate() {
         let input = inputs.get(c).cloned().unwrap_or(Input::Plain(InputSet::default()));
         let (t, mode) = (options.t, options.mode);
@@ -1649,7 +1650,7 @@ async fn run_local_inputs<T: Transport>(
             mismatched_commitment: options.mismatched_commitment == Some(c),
             wrong_limbs: options.wrong_limbs == Some(c),
         };
-        let proof = options.proof.clone();
+        let proof = institution_keys.clone();
         inst_tasks.push(tokio::spawn(async move {
             institution(c, &input, t, mode, links, misbehaviour, proof.as_ref()).await
         }));

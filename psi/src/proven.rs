@@ -138,16 +138,7 @@ impl ProofKeys {
         .map_err(|e| proof(e.to_string()))?;
         matrices.check_proving_key(&pk).map_err(|e| proof(e.to_string()))?;
         let bytes = std::fs::read(dir.join(COMMITMENT_KEYS_FILE)).map_err(io)?;
-        let commitment_keys: Vec<committed::CommitmentKey> = {
-            use ark_serialize::CanonicalDeserialize;
-            let mut reader = bytes.as_slice();
-            let keys = Vec::<committed::CommitmentKey>::deserialize_compressed(&mut reader)
-                .map_err(|e| proof(format!("commitment keys: {e}")))?;
-            if !reader.is_empty() {
-                return Err(proof("trailing bytes after the commitment keys".into()));
-            }
-            keys
-        };
+        let commitment_keys = read_commitment_keys(&bytes).map_err(|e| proof(format!("commitment keys: {e}")))?;
         let vk =
             committed::CommittedVerifyingKey::from_bytes(&std::fs::read(dir.join(VERIFYING_KEY_FILE)).map_err(io)?)?;
         if commitment_keys.len() != layout.groups().len() || vk.sigma_g2.len() != layout.groups().len() {
@@ -218,11 +209,109 @@ impl ProofKeys {
 
     /// The public inputs a proof of `output` has (`min_size` first in `sum` mode).
     pub fn public_inputs(&self, output: &StatementOutput<Fr>, min_size: Option<u64>) -> Vec<Fr> {
-        match output {
-            StatementOutput::Cardinality(count) => vec![*count],
-            StatementOutput::Sum { released, sum } => vec![Fr::from(min_size.unwrap_or(0)), *released, *sum],
+        public_inputs(output, min_size)
+    }
+
+    /// What an institution needs of these keys.
+    pub fn institution_keys(&self) -> InstitutionKeys {
+        InstitutionKeys {
+            shape: self.shape,
+            commitment_keys: Arc::new(self.keys.commitment_keys.clone()),
+            vk: Arc::new(self.keys.vk.clone()),
         }
     }
+}
+
+fn public_inputs(output: &StatementOutput<Fr>, min_size: Option<u64>) -> Vec<Fr> {
+    match output {
+        StatementOutput::Cardinality(count) => vec![*count],
+        StatementOutput::Sum { released, sum } => vec![Fr::from(min_size.unwrap_or(0)), *released, *sum],
+    }
+}
+
+/// What an institution needs of a statement's keys: the shape, the groups' commitment keys
+/// (to commit to its list) and the verifying key (to check the proof); not the proving key,
+/// which is most of the keys' size and of the time to read and check them.
+#[derive(Clone, Debug)]
+pub struct InstitutionKeys {
+    /// The statement's shape.
+    pub shape: Shape,
+    /// One commitment key per group, the institutions' first.
+    pub commitment_keys: Arc<Vec<committed::CommitmentKey>>,
+    /// The verifying key.
+    pub vk: Arc<committed::CommittedVerifyingKey>,
+}
+
+impl InstitutionKeys {
+    /// Reads the shape, commitment keys and verifying key of the keys in `dir` (written by
+    /// [`ProofKeys::write`]), decoded with validation, and checks that they are the keys named
+    /// `id` (the verifying key's hash), that the verifying key has the shape's public inputs,
+    /// and that every group's commitment key has the shape's size and fits its `[σ]₂` (at a
+    /// random combination). Whether the bases are the proving key's is the nodes' check: an
+    /// institution holding others would publish a commitment that its dealt list does not
+    /// open at the nodes, and be named.
+    pub fn read(dir: &std::path::Path, id: &str) -> Result<Self, ProvenError> {
+        use ark_ec::pairing::Pairing;
+        use ark_ec::{AffineRepr, VariableBaseMSM};
+        let io = |e: std::io::Error| ProvenError::Proof(format!("{}: {e}", dir.display()));
+        let fail = |e: String| ProvenError::Proof(format!("{}: {e}", dir.display()));
+        let (found, shape) = ProofKeys::peek(dir)?;
+        if !found.eq_ignore_ascii_case(id) {
+            return Err(fail(format!("keys {found}, not {id}")));
+        }
+        let vk =
+            committed::CommittedVerifyingKey::from_bytes(&std::fs::read(dir.join(VERIFYING_KEY_FILE)).map_err(io)?)?;
+        let commitment_keys = read_commitment_keys(&std::fs::read(dir.join(COMMITMENT_KEYS_FILE)).map_err(io)?)
+            .map_err(|e| fail(e.to_string()))?;
+        let publics = public_inputs(&statement_output_of(shape.mode), Some(0)).len();
+        if vk.vk.gamma_abc_g1.len() != publics + 2 {
+            return Err(fail("the verifying key does not have the shape's public inputs".into()));
+        }
+        let mut sizes = vec![shape.list_len(); shape.institutions];
+        sizes.extend([shape.known_hints_len(), shape.secret_hints_len()]);
+        if commitment_keys.len() != sizes.len() || vk.sigma_g2.len() != sizes.len() {
+            return Err(fail("one commitment key and one sigma per group".into()));
+        }
+        let mut rng = rand::rngs::OsRng;
+        for (g, ((key, sigma), size)) in commitment_keys.iter().zip(&vk.sigma_g2).zip(sizes).enumerate() {
+            if key.basis.len() != size || key.knowledge.len() != size {
+                return Err(fail(format!("the commitment key of group {g} does not fit the shape")));
+            }
+            let weights: Vec<Fr> = (0..size).map(|_| Fr::rand(&mut rng)).collect();
+            let base = ark_bn254::G1Projective::msm(&key.basis, &weights).map_err(|_| fail("msm".into()))?;
+            let known = ark_bn254::G1Projective::msm(&key.knowledge, &weights).map_err(|_| fail("msm".into()))?;
+            if ark_bn254::Bn254::pairing(base, *sigma)
+                != ark_bn254::Bn254::pairing(known, ark_bn254::G2Affine::generator())
+            {
+                return Err(fail(format!("the knowledge key of group {g} does not match its sigma")));
+            }
+        }
+        Ok(Self { shape, commitment_keys: Arc::new(commitment_keys), vk: Arc::new(vk) })
+    }
+
+    /// The public inputs a proof of `output` has (`min_size` first in `sum` mode).
+    pub fn public_inputs(&self, output: &StatementOutput<Fr>, min_size: Option<u64>) -> Vec<Fr> {
+        public_inputs(output, min_size)
+    }
+}
+
+/// An output of the statement's mode (for counting its public inputs).
+fn statement_output_of(mode: StatementMode) -> StatementOutput<Fr> {
+    match mode {
+        StatementMode::Cardinality => StatementOutput::Cardinality(Fr::from(0u64)),
+        StatementMode::Sum => StatementOutput::Sum { released: Fr::from(0u64), sum: Fr::from(0u64) },
+    }
+}
+
+/// Decodes the commitment keys' file with validation; trailing bytes are refused.
+fn read_commitment_keys(bytes: &[u8]) -> Result<Vec<committed::CommitmentKey>, ark_serialize::SerializationError> {
+    use ark_serialize::CanonicalDeserialize;
+    let mut reader = bytes;
+    let keys = Vec::<committed::CommitmentKey>::deserialize_compressed(&mut reader)?;
+    if !reader.is_empty() {
+        return Err(ark_serialize::SerializationError::InvalidData);
+    }
+    Ok(keys)
 }
 
 /// The statement's output and `min_size` behind an institution's result of a proven query
@@ -310,14 +399,13 @@ impl std::fmt::Debug for CommittedList {
 impl CommittedList {
     /// The list of `(tag63, value)` pairs (distinct tags) for `slot`, with a fresh blinder.
     pub fn new<R: RngCore + CryptoRng>(
-        keys: &ProofKeys,
+        keys: &InstitutionKeys,
         slot: usize,
         items: &[(u64, u64)],
         rng: &mut R,
     ) -> Result<Self, ProvenError> {
         let shape = &keys.shape;
         let key = keys
-            .keys
             .commitment_keys
             .get(slot)
             .filter(|_| slot < shape.institutions)
@@ -465,7 +553,7 @@ async fn blame<T: Transport>(
 /// An institution's check of the proof it received: it verifies for `output` and holds, for
 /// the institution's slot, exactly the commitment it published.
 pub fn check_proof(
-    keys: &ProofKeys,
+    keys: &InstitutionKeys,
     output: &StatementOutput<Fr>,
     min_size: Option<u64>,
     proof: &CommittedProof,
@@ -475,5 +563,5 @@ pub fn check_proof(
     if proof.groups.get(slot) != Some(published) {
         return Ok(false);
     }
-    Ok(keys.keys.vk.verify(&keys.public_inputs(output, min_size), proof)?)
+    Ok(keys.vk.verify(&keys.public_inputs(output, min_size), proof)?)
 }

@@ -133,6 +133,8 @@ async fn keys_written_and_read_back_prove_and_mixed_keys_are_refused() {
     let _ = std::fs::remove_dir_all(&dir);
     let keys = keys(StatementMode::Cardinality);
     keys.write(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let id = keys.id().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ProofKeys::peek(&dir).map(|(found, shape)| (found == id, shape)).ok(), Some((true, keys.shape)));
     for trusted in [false, true] {
         let read = ProofKeys::read(&dir, trusted).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((read.shape, &read.keys.vk), (keys.shape, &keys.keys.vk));
@@ -157,7 +159,18 @@ async fn keys_written_and_read_back_prove_and_mixed_keys_are_refused() {
         keys.write(&mixed).unwrap_or_else(|e| panic!("{e}"));
         std::fs::copy(other_dir.join(file), mixed.join(file)).unwrap_or_else(|e| panic!("{e}"));
         assert!(ProofKeys::read(&mixed, true).is_err(), "{file}");
+        // An institution reads no proving key; mixed commitment keys fail their sigma check,
+        // another verifying key has another id.
+        let institution = tacit_psi::proven::InstitutionKeys::read(&mixed, &id);
+        assert_eq!(institution.is_err(), file != "proving_key.bin", "{file}");
     }
+    // The institution's part of the keys, read by their id; another id is refused.
+    let institution = tacit_psi::proven::InstitutionKeys::read(&dir, &id).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((institution.shape, &*institution.vk), (keys.shape, &keys.keys.vk));
+    assert_eq!(*institution.commitment_keys, keys.keys.commitment_keys);
+    assert!(tacit_psi::proven::InstitutionKeys::read(&dir, &"ab".repeat(32)).is_err());
+    assert!(ProofKeys::read_named(&dir, &id, true).is_ok());
+    assert!(ProofKeys::read_named(&other_dir, &id, true).is_err());
     // Another shape than the keys were made for.
     let wrong_shape = dir.join("wrong-shape");
     keys.write(&wrong_shape).unwrap_or_else(|e| panic!("{e}"));
