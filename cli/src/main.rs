@@ -6,6 +6,7 @@ mod cluster;
 mod node;
 mod prove;
 mod psi;
+mod psi_registry;
 mod risk;
 mod signer;
 

@@ -84,6 +84,11 @@ pub enum PsiCommand {
         /// setup`); every node holds them as `<data_dir>/psi-keys/<id>/`.
         #[arg(long, conflicts_with = "commitment")]
         keys: Option<String>,
+        /// For a proven query: a chain (journal file, created if missing) on which to deploy
+        /// the keys' verifier and a result registry and open the query there, one account
+        /// per institution; the query file names the registry (`--keys` must be the folder).
+        #[arg(long, requires = "keys")]
+        chain: Option<PathBuf>,
         /// The query file to write.
         #[arg(long)]
         out: PathBuf,
@@ -92,6 +97,35 @@ pub enum PsiCommand {
     /// `tacit node init --institutions K`, or your own) and prints what this institution
     /// learns.
     Join(PsiJoinArgs),
+    /// Posts this institution's commitment to its list, from its account, to the registry
+    /// its proven query names (`psi query --chain`), after it joined the query.
+    Post {
+        /// The chain (journal file) the query names its registry on.
+        #[arg(long)]
+        chain: PathBuf,
+        /// The query file.
+        #[arg(long)]
+        query: PathBuf,
+        /// This institution's client file.
+        #[arg(long)]
+        client: PathBuf,
+        /// What `tacit psi join --json` printed for this institution.
+        #[arg(long)]
+        joined: PathBuf,
+    },
+    /// Publishes a proven query's result and proof to the registry the query names, once
+    /// every institution has posted its commitment (anyone holding a joined output may).
+    Publish {
+        /// The chain (journal file).
+        #[arg(long)]
+        chain: PathBuf,
+        /// The query file.
+        #[arg(long)]
+        query: PathBuf,
+        /// What `tacit psi join --json` printed for one institution.
+        #[arg(long)]
+        joined: PathBuf,
+    },
     /// Makes the keys of proven queries for a shape (a local trusted setup: whoever runs it
     /// could forge proofs, so a deployment runs a ceremony) and writes them to `--out/<id>/`.
     Setup {
@@ -271,10 +305,14 @@ pub fn run(command: PsiCommand) -> anyhow::Result<()> {
             run_query(&cluster, &input, &opening, prove.as_ref().map(Option::as_deref), mode, security.security(), json)
         }
         PsiCommand::Commit { input, out } => commit(&input, &out),
-        PsiCommand::Query { mode, min_size, min_sets, institution, commitment, keys, out } => {
+        PsiCommand::Query { mode, min_size, min_sets, institution, commitment, keys, chain, out } => {
             let mode = mode_of(mode, min_size, min_sets, institution.len())?;
-            write_query(mode, &institution, commitment, keys.as_deref(), &out)
+            write_query(mode, &institution, commitment, keys.as_deref(), chain.as_deref(), &out)
         }
+        PsiCommand::Post { chain, query, client, joined } => {
+            crate::psi_registry::post(&chain, &query, &client, &joined)
+        }
+        PsiCommand::Publish { chain, query, joined } => crate::psi_registry::publish(&chain, &query, &joined),
         PsiCommand::Join(PsiJoinArgs { common: a, keys }) => {
             join(&a.client, &a.query, &a.input, a.opening, keys.as_deref(), a.json)
         }
@@ -284,9 +322,12 @@ pub fn run(command: PsiCommand) -> anyhow::Result<()> {
 
 /// A query file: the job id and spec every institution joins.
 #[derive(Serialize, serde::Deserialize)]
-struct QueryFile {
-    job_id: String,
-    spec: tacit_node::api::JobSpec,
+pub(crate) struct QueryFile {
+    pub(crate) job_id: String,
+    pub(crate) spec: tacit_node::api::JobSpec,
+    /// A proven query's result registry (address), on the chain given to `psi query --chain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) registry: Option<String>,
 }
 
 /// Fingerprints from certificate files (DER) or hex.
@@ -305,16 +346,24 @@ pub(crate) fn fingerprints(
 
 /// Writes a query file for `spec` under a fresh job id.
 pub(crate) fn write_query_file(spec: tacit_node::api::JobSpec, out: &Path) -> anyhow::Result<()> {
-    let file = QueryFile { job_id: tacit_node::api::new_job_id(), spec };
-    std::fs::write(out, serde_json::to_string_pretty(&file)?).with_context(|| format!("writing {}", out.display()))?;
+    write_query_as(&QueryFile { job_id: tacit_node::api::new_job_id(), spec, registry: None }, out)
+}
+
+fn write_query_as(file: &QueryFile, out: &Path) -> anyhow::Result<()> {
+    std::fs::write(out, serde_json::to_string_pretty(file)?).with_context(|| format!("writing {}", out.display()))?;
     println!("query {} written to {}", file.job_id, out.display());
     Ok(())
 }
 
+/// Reads a query file.
+pub(crate) fn read_query(path: &Path) -> anyhow::Result<QueryFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
 /// Reads a query file: its job id and spec.
 pub(crate) fn read_query_file(path: &Path) -> anyhow::Result<(String, tacit_node::api::JobSpec)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: QueryFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let file = read_query(path)?;
     Ok((file.job_id, file.spec))
 }
 
@@ -323,6 +372,7 @@ fn write_query(
     institutions: &[String],
     commitments: Vec<String>,
     keys: Option<&str>,
+    chain: Option<&Path>,
     out: &Path,
 ) -> anyhow::Result<()> {
     let commitments = (!commitments.is_empty()).then_some(commitments);
@@ -346,7 +396,12 @@ fn write_query(
         tacit_node::api::JobSpec::PsiQuery { mode, institutions: fingerprints(institutions)?, commitments, proof_keys };
     // The query's own checks do not depend on the cluster's shape.
     spec.validate(3, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
-    write_query_file(spec, out)
+    let mut file = QueryFile { job_id: tacit_node::api::new_job_id(), spec, registry: None };
+    if let Some(chain) = chain {
+        let dir = keys.map(Path::new).filter(|d| d.is_dir()).context("--chain needs --keys as the keys' folder")?;
+        file.registry = Some(crate::psi_registry::open_query(chain, dir, &file)?);
+    }
+    write_query_as(&file, out)
 }
 
 fn join(

@@ -290,7 +290,11 @@ fn institutions_join_a_query_on_node_processes() {
             std::fs::copy(file.path(), copy.join(file.file_name())).unwrap();
         }
     }
-    let proven_query = query("proven.json", &["--mode".into(), "cardinality".into(), "--keys".into(), s(&keys)]);
+    let chain = s(&dir.join("chain.jsonl"));
+    let proven_query = query(
+        "proven.json",
+        &["--mode".into(), "cardinality".into(), "--keys".into(), s(&keys), "--chain".into(), chain.clone()],
+    );
     let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proven_query).unwrap()).unwrap();
     assert_eq!(file["spec"]["psi_query"]["proof_keys"], id.as_str(), "{file}");
     let joins = |keys_dir: &Path| -> Vec<std::process::Output> {
@@ -340,6 +344,49 @@ fn institutions_join_a_query_on_node_processes() {
         assert_eq!(o["proof"], outputs[0]["proof"]);
     }
     assert!(outputs[0]["proof"].as_str().unwrap().len() > 100);
+
+    // Publication: the query was opened in a registry on the chain; each institution posts
+    // its commitment from its account, then anyone holding a joined output publishes.
+    let joined: Vec<String> = (0..3)
+        .map(|k| {
+            let path = dir.join(format!("joined-{k}.json"));
+            std::fs::write(&path, outputs[k].to_string()).unwrap();
+            s(&path)
+        })
+        .collect();
+    let publish = || tacit(&["psi", "publish", "--chain", &chain, "--query", &proven_query, "--joined", &joined[0]]);
+    let post = |client: usize, output: usize| {
+        let client = s(&dir.join(format!("institution-{}.toml", client + 1)));
+        tacit(&[
+            "psi",
+            "post",
+            "--chain",
+            &chain,
+            "--query",
+            &proven_query,
+            "--client",
+            &client,
+            "--joined",
+            &joined[output],
+        ])
+    };
+    let (ok, _, err) = publish();
+    assert!(!ok && err.contains("MissingCommitment"), "{err}");
+    let (ok, _, err) = post(2, 0);
+    assert!(!ok && err.contains("not this institution's"), "{err}");
+    for k in 0..3 {
+        let (ok, posted, err) = post(k, k);
+        assert!(ok, "{err}");
+        assert_eq!(posted["institution"], k);
+    }
+    let (ok, _, err) = post(0, 0);
+    assert!(!ok && err.contains("AlreadyPosted"), "{err}");
+    let (ok, published, err) = publish();
+    assert!(ok, "{err}");
+    assert_eq!(published["published"], true, "{published}");
+    assert!(published["gas"].as_u64().unwrap() > 465_107, "{published}");
+    let (ok, _, err) = publish();
+    assert!(!ok && err.contains("AlreadyPublished"), "{err}");
     for node in &mut nodes {
         node.kill().unwrap();
         node.wait().unwrap();

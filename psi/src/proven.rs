@@ -222,7 +222,9 @@ impl ProofKeys {
     }
 }
 
-fn public_inputs(output: &StatementOutput<Fr>, min_size: Option<u64>) -> Vec<Fr> {
+/// The public inputs of a proof of `output` (`min_size` first in `sum` mode), without the
+/// challenge.
+pub fn public_inputs(output: &StatementOutput<Fr>, min_size: Option<u64>) -> Vec<Fr> {
     match output {
         StatementOutput::Cardinality(count) => vec![*count],
         StatementOutput::Sum { released, sum } => vec![Fr::from(min_size.unwrap_or(0)), *released, *sum],
