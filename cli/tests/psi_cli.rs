@@ -193,7 +193,8 @@ fn institutions_join_a_query_on_node_processes() {
         let text = std::fs::read_to_string(dir.join(format!("{k}.open.json"))).unwrap();
         serde_json::from_str::<serde_json::Value>(&text).unwrap()["commitment"].as_str().unwrap().to_string()
     };
-    let join_all = |query: &str, committed: bool| -> Vec<serde_json::Value> {
+    // Every institution joins `query` (with `extra(k)` appended); their JSON outputs.
+    let join_all = |query: &str, extra: &dyn Fn(usize) -> Vec<String>| -> Vec<serde_json::Value> {
         let joins: Vec<_> = (0..3)
             .map(|k| {
                 let mut args = vec![
@@ -207,9 +208,7 @@ fn institutions_join_a_query_on_node_processes() {
                     "--input".into(),
                     s(&dir.join(format!("{k}.csv"))),
                 ];
-                if committed {
-                    args.extend(["--opening".into(), s(&dir.join(format!("{k}.open.json")))]);
-                }
+                args.extend(extra(k));
                 Command::new(env!("CARGO_BIN_EXE_tacit"))
                     .args(&args)
                     .env("RUST_BACKTRACE", "0")
@@ -248,7 +247,7 @@ fn institutions_join_a_query_on_node_processes() {
         }
     }
     let set_query = query("set.json", &["--mode".into(), "set".into()]);
-    let outputs = join_all(&set_query, false);
+    let outputs = join_all(&set_query, &|_| Vec::new());
     for (k, o) in outputs.iter().enumerate() {
         assert_eq!(o["institution"], k);
         let mut items: Vec<&str> =
@@ -260,7 +259,7 @@ fn institutions_join_a_query_on_node_processes() {
         "sum.json",
         &["--mode".into(), "sum".into(), "--commitment".into(), commitment(0), commitment(1), commitment(2)],
     );
-    for o in join_all(&sum_query, true) {
+    for o in join_all(&sum_query, &|k| vec!["--opening".into(), s(&dir.join(format!("{k}.open.json")))]) {
         assert_eq!(o["output"]["sum"], "45");
     }
 
@@ -297,33 +296,6 @@ fn institutions_join_a_query_on_node_processes() {
     );
     let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proven_query).unwrap()).unwrap();
     assert_eq!(file["spec"]["psi_query"]["proof_keys"], id.as_str(), "{file}");
-    let joins = |keys_dir: &Path| -> Vec<std::process::Output> {
-        let children: Vec<_> = (0..3)
-            .map(|k| {
-                let args = vec![
-                    "psi".to_string(),
-                    "join".into(),
-                    "--json".into(),
-                    "--client".into(),
-                    s(&dir.join(format!("institution-{}.toml", k + 1))),
-                    "--query".into(),
-                    proven_query.clone(),
-                    "--input".into(),
-                    s(&dir.join(format!("{k}.csv"))),
-                    "--keys".into(),
-                    s(keys_dir),
-                ];
-                Command::new(env!("CARGO_BIN_EXE_tacit"))
-                    .args(&args)
-                    .env("RUST_BACKTRACE", "0")
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        children.into_iter().map(|c| c.wait_with_output().unwrap()).collect()
-    };
     // Without the keys an institution cannot commit or check: refused before joining.
     let single = Command::new(env!("CARGO_BIN_EXE_tacit"))
         .args(["psi", "join", "--client", &s(&dir.join("institution-1.toml")), "--query", &proven_query])
@@ -332,13 +304,7 @@ fn institutions_join_a_query_on_node_processes() {
         .unwrap();
     assert!(!single.status.success());
     assert!(String::from_utf8_lossy(&single.stderr).contains("give --keys"));
-    let outputs: Vec<serde_json::Value> = joins(&keys)
-        .into_iter()
-        .map(|out| {
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice(&out.stdout).unwrap()
-        })
-        .collect();
+    let outputs = join_all(&proven_query, &|_| vec!["--keys".into(), s(&keys)]);
     for o in &outputs {
         assert_eq!(o["output"]["intersection_size"], 2, "{o}");
         assert_eq!(o["proof"], outputs[0]["proof"]);

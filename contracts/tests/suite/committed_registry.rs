@@ -67,6 +67,12 @@ fn a_result_is_published_once_over_the_commitments_its_owners_posted() {
     let mut short = proof.clone();
     short.public_inputs.pop();
     assert_eq!(refused(&chain.publish_committed(registry, &QUERY, &short).unwrap()), "WrongCall");
+    // Calldata for another function of the verifier: it reverts, an invalid proof here.
+    let mut other = proof.calldata();
+    other[0] ^= 1;
+    let call = tacit_contracts::registry::RegistryAbi::publishCall { queryId: QUERY.into(), call: other.into() };
+    let r = chain.call(registry, alloy_sol_types::SolCall::abi_encode(&call)).unwrap();
+    assert_eq!(refused(&r), "InvalidProof");
     assert_eq!(chain.committed_result(registry, &QUERY).unwrap(), None);
 
     let r = chain.publish_committed(registry, &QUERY, &proof).unwrap();
