@@ -17,30 +17,13 @@ use revm::primitives::{keccak256, Address, U256};
 use crate::committed::CommittedEvmProof;
 use crate::{parse_artifact, Artifact, CallResult, ContractError, LocalChain, Result, Word};
 
-alloy_sol_types::sol! {
-    /// The registry's ABI as Rust calls it, with its errors (to read reverts).
+alloy_sol_types::sol!(
+    /// The registry's ABI, read from its compiled artifact (functions and errors).
     #[allow(missing_docs)]
-    interface RegistryAbi {
-        function committedRegistryConstructor(address verifier, uint256 ownedGroups);
-        function open(bytes32 queryId, address[] owners) external;
-        function post(bytes32 queryId, uint256 slot, uint256 x, uint256 y) external;
-        function publish(bytes32 queryId, bytes call) external;
-        function ownersOf(bytes32 queryId) external view returns (address[]);
-        function isPosted(bytes32 queryId, uint256 slot) external view returns (bool);
-        function resultOf(bytes32 queryId) external view returns (bytes32);
-        error BadOwnedGroups(uint256 owned, uint256 groups);
-        error QueryExists(bytes32 queryId);
-        error NoQuery(bytes32 queryId);
-        error WrongOwners(uint256 given, uint256 expected);
-        error NotOwner(bytes32 queryId, uint256 slot);
-        error AlreadyPosted(bytes32 queryId, uint256 slot);
-        error AlreadyPublished(bytes32 queryId);
-        error MissingCommitment(bytes32 queryId, uint256 slot);
-        error WrongCall(uint256 length);
-        error CommitmentMismatch(bytes32 queryId, uint256 slot);
-        error InvalidProof(bytes32 queryId);
-    }
-}
+    #[sol(all_derives)]
+    RegistryAbi,
+    "artifacts/CommittedResultRegistry.json"
+);
 
 const REGISTRY_JSON: &str = include_str!("../artifacts/CommittedResultRegistry.json");
 
@@ -52,10 +35,8 @@ pub fn committed_registry_artifact() -> Result<Artifact> {
 /// Creation code of a registry over the committed verifier at `verifier`, whose first
 /// `owned_groups` groups belong to a query's accounts.
 pub fn committed_registry_deploy_code(verifier: Address, owned_groups: usize) -> Result<Vec<u8>> {
-    let args = RegistryAbi::committedRegistryConstructorCall { verifier, ownedGroups: U256::from(owned_groups) };
     let mut code = committed_registry_artifact()?.bytecode;
-    // Constructor arguments are the call's ABI encoding without a selector.
-    code.extend(alloy_sol_types::SolCall::abi_encode(&args).get(4..).unwrap_or_default());
+    code.extend(alloy_sol_types::SolValue::abi_encode_params(&(verifier, U256::from(owned_groups))));
     Ok(code)
 }
 
