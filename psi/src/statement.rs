@@ -140,13 +140,27 @@ impl Shape {
 /// The prover's two hint groups. *Known*: what the nodes see in the clear once the shuffled
 /// tags are opened (the merged list, multiplicities, the limbs of its differences).
 /// *Secret*: what stays shared (summed values, limbs of the institutions' differences and
-/// values, the limb counts).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hints<F> {
+/// values, the limb counts). Wiped on drop; `Debug` prints only their lengths.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hints<F: zeroize::Zeroize> {
     /// The known group.
     pub known: Vec<F>,
     /// The secret group.
     pub secret: Vec<F>,
+}
+
+impl<F: zeroize::Zeroize> Drop for Hints<F> {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.known.zeroize();
+        self.secret.zeroize();
+    }
+}
+
+impl<F: zeroize::Zeroize> std::fmt::Debug for Hints<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hints {{ known: {} values, secret: <redacted> ({} values) }}", self.known.len(), self.secret.len())
+    }
 }
 
 /// The public result.
