@@ -261,6 +261,7 @@ impl InstitutionKeys {
         if !found.eq_ignore_ascii_case(id) {
             return Err(fail(format!("keys {found}, not {id}")));
         }
+        shape.check()?;
         let vk =
             committed::CommittedVerifyingKey::from_bytes(&std::fs::read(dir.join(VERIFYING_KEY_FILE)).map_err(io)?)?;
         let commitment_keys = read_commitment_keys(&std::fs::read(dir.join(COMMITMENT_KEYS_FILE)).map_err(io)?)

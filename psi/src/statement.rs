@@ -76,7 +76,9 @@ pub struct Shape {
 }
 
 impl Shape {
-    fn check(&self) -> Result<()> {
+    /// Checks the shape is one the statement supports (2 to 64 institutions, 1 to 2^20 rows,
+    /// limbs of 4, 8 or 16 bits).
+    pub fn check(&self) -> Result<()> {
         if self.institutions < 2
             || self.rows == 0
             || self.rows > 1 << 20

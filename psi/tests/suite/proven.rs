@@ -178,6 +178,12 @@ async fn keys_written_and_read_back_prove_and_mixed_keys_are_refused() {
     std::fs::write(wrong_shape.join("shape.json"), serde_json::to_vec(&other).unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(ProofKeys::read(&wrong_shape, true).is_err());
+    assert!(tacit_psi::proven::InstitutionKeys::read(&wrong_shape, &id).is_err());
+    // A shape the statement does not support is refused before anything is sized by it.
+    let absurd = Shape { institutions: 1 << 40, ..shape };
+    std::fs::write(wrong_shape.join("shape.json"), serde_json::to_vec(&absurd).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(tacit_psi::proven::InstitutionKeys::read(&wrong_shape, &id).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
