@@ -34,9 +34,9 @@ pub fn open_query(chain: &Path, keys: &Path, file: &QueryFile) -> anyhow::Result
     let tacit_node::api::JobSpec::PsiQuery { institutions, proof_keys: Some(id), .. } = &file.spec else {
         anyhow::bail!("only proven PSI queries are published");
     };
-    let keys = tacit_psi::proven::InstitutionKeys::read(keys, id)?;
+    let (_, vk) = tacit_psi::proven::read_verifier(keys, id)?;
     let mut chain = LocalChain::open_journal(chain)?;
-    let verifier = chain.deploy_committed_verifier(&keys.vk)?;
+    let verifier = chain.deploy_committed_verifier(&vk)?;
     let registry = chain.deploy_committed_registry(verifier, institutions.len())?;
     let accounts: Vec<Address> = institutions.iter().map(account).collect();
     let opened = chain.open_query(registry, &query_word(&file.job_id), &accounts)?;

@@ -84,6 +84,10 @@ async fn keys(shared: &Shared, id: &str) -> Result<Arc<tacit_psi::proven::ProofK
         return Err(NodeError::BadRequest("proof keys are named by their hex BLAKE3 hash".into()));
     }
     let id = id.to_ascii_lowercase();
+    // Cached keys do not wait for another folder's load.
+    if let Some(keys) = KEYS.get(&id) {
+        return Ok(keys);
+    }
     let _loading = LOADING.lock().await;
     if let Some(keys) = KEYS.get(&id) {
         return Ok(keys);

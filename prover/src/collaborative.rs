@@ -560,9 +560,27 @@ pub async fn commitment_challenge<T: Transport>(
     instance_with_one: &[Fr],
 ) -> Result<(Fr, Vec<GroupCommitment>)> {
     let groups = open_commitments(engine, keys, instance_with_one).await?;
+    let (_, challenge) = public_and_challenge(keys, instance_with_one, &groups)?;
+    Ok((challenge, groups))
+}
+
+/// `[1, instance...]`; the instance holds this party's shares of committed values, so the
+/// copy is wiped on drop.
+fn with_one(instance: &[Fr]) -> zeroize::Zeroizing<Vec<Fr>> {
+    zeroize::Zeroizing::new(std::iter::once(Fr::from(1u64)).chain(instance.iter().copied()).collect())
+}
+
+/// The public inputs of `[1, instance...]` and the challenge they and the opened `groups`
+/// give (as the verifier derives it).
+fn public_and_challenge(
+    keys: &CommittedKeys,
+    instance_with_one: &[Fr],
+    groups: &[GroupCommitment],
+) -> Result<(Vec<Fr>, Fr)> {
     let public = keys.layout.public_inputs(instance_with_one).map_err(|e| QapError::KeyShape(e.to_string()))?;
     let ds: Vec<_> = groups.iter().map(|g| g.commitment).collect();
-    Ok((committed::challenge(&public, &ds), groups))
+    let challenge = committed::challenge(&public, &ds);
+    Ok((public, challenge))
 }
 
 /// The collaborative prover for a circuit with committed groups: opens the groups'
@@ -576,8 +594,7 @@ pub async fn prove_committed<T: Transport>(
     witness: &Shares<Fr>,
     mode: ProductMode,
 ) -> Result<CommittedProof> {
-    let with_one: Vec<Fr> = std::iter::once(Fr::from(1u64)).chain(instance.iter().copied()).collect();
-    let groups = open_commitments(engine, keys, &with_one).await?;
+    let groups = open_commitments(engine, keys, &with_one(instance)).await?;
     prove_committed_with(engine, keys, matrices, instance, witness, mode, groups).await
 }
 
@@ -594,10 +611,9 @@ pub async fn prove_committed_with<T: Transport>(
     mode: ProductMode,
     groups: Vec<GroupCommitment>,
 ) -> Result<CommittedProof> {
-    let with_one: Vec<Fr> = std::iter::once(Fr::from(1u64)).chain(instance.iter().copied()).collect();
-    let public = keys.layout.public_inputs(&with_one).map_err(|e| QapError::KeyShape(e.to_string()))?;
-    let ds: Vec<_> = groups.iter().map(|g| g.commitment).collect();
-    if with_one.get(keys.layout.challenge()) != Some(&committed::challenge(&public, &ds)) {
+    let with_one = with_one(instance);
+    let (public, challenge) = public_and_challenge(keys, &with_one, &groups)?;
+    if with_one.get(keys.layout.challenge()) != Some(&challenge) {
         return Err(QapError::KeyShape("the shared assignment's challenge is not its commitments'".into()).into());
     }
     let oracle = |proof: &Proof<Bn254>| {

@@ -277,10 +277,37 @@ impl CommitmentKey {
     /// Decodes a key and validates it (points in the subgroup, equal lengths, no identity).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let key: Self = decode_exact(bytes)?;
-        if key.basis.len() != key.knowledge.len() || key.basis.iter().chain(&key.knowledge).any(|p| p.is_zero()) {
+        key.check_points()?;
+        Ok(key)
+    }
+
+    /// Decodes one key per group, as [`to_bytes`] writes a `Vec` of them, each validated as
+    /// by [`Self::from_bytes`].
+    pub fn list_from_bytes(bytes: &[u8]) -> Result<Vec<Self>> {
+        let keys: Vec<Self> = decode_exact(bytes)?;
+        for key in &keys {
+            key.check_points()?;
+        }
+        Ok(keys)
+    }
+
+    fn check_points(&self) -> Result<()> {
+        if self.basis.len() != self.knowledge.len() || self.basis.iter().chain(&self.knowledge).any(|p| p.is_zero()) {
             return Err(CommitError::Decode(SerializationError::InvalidData));
         }
-        Ok(key)
+        Ok(())
+    }
+
+    /// Whether the knowledge points are the basis times the `σ` of `sigma_g2 = [σ]₂`,
+    /// checked at a random combination: `e(Σ w_i K_i, [σ]₂) = e(Σ w_i σK_i, G₂)` (a key that
+    /// does not fit passes with probability `1/r`).
+    pub fn fits_sigma<R: RngCore + ?Sized>(&self, sigma_g2: &G2Affine, rng: &mut R) -> bool {
+        if self.basis.len() != self.knowledge.len() {
+            return false;
+        }
+        let weights: Vec<Fr> = (0..self.basis.len()).map(|_| Fr::rand(rng)).collect();
+        Bn254::pairing(msm(&self.basis, &weights), *sigma_g2)
+            == Bn254::pairing(msm(&self.knowledge, &weights), G2Affine::generator())
     }
 }
 

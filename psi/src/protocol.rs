@@ -1312,7 +1312,7 @@ async fn proven_institution(
     drop(list);
     if misbehaviour.wrong_limbs {
         // `l0 + 2^b` and `l1 - 1`: the same difference, limbs off the table.
-        let first = crate::proven::dealt_len(&keys.shape) - crate::statement::InstitutionLimbs::<Fr>::len(&keys.shape);
+        let first = keys.shape.list_len();
         let shift = Fr::from(keys.shape.table() as u64);
         if let Some(l0) = x.get_mut(first) {
             *l0 += shift;

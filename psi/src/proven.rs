@@ -123,8 +123,6 @@ impl ProofKeys {
     /// (`tacit_prover::keys::read_proving_key_trusted`: only for files this party wrote and
     /// keeps where no one else can write).
     pub fn read(dir: &std::path::Path, trusted: bool) -> Result<Self, ProvenError> {
-        use ark_ec::pairing::Pairing;
-        use ark_ec::{AffineRepr, VariableBaseMSM};
         let io = |e: std::io::Error| ProvenError::Proof(format!("{}: {e}", dir.display()));
         let proof = |e: String| ProvenError::Proof(format!("{}: {e}", dir.display()));
         let shape: Shape = serde_json::from_slice(&std::fs::read(dir.join(SHAPE_FILE)).map_err(io)?)
@@ -138,7 +136,8 @@ impl ProofKeys {
         .map_err(|e| proof(e.to_string()))?;
         matrices.check_proving_key(&pk).map_err(|e| proof(e.to_string()))?;
         let bytes = std::fs::read(dir.join(COMMITMENT_KEYS_FILE)).map_err(io)?;
-        let commitment_keys = read_commitment_keys(&bytes).map_err(|e| proof(format!("commitment keys: {e}")))?;
+        let commitment_keys =
+            committed::CommitmentKey::list_from_bytes(&bytes).map_err(|e| proof(format!("commitment keys: {e}")))?;
         let vk =
             committed::CommittedVerifyingKey::from_bytes(&std::fs::read(dir.join(VERIFYING_KEY_FILE)).map_err(io)?)?;
         if commitment_keys.len() != layout.groups().len() || vk.sigma_g2.len() != layout.groups().len() {
@@ -150,12 +149,7 @@ impl ProofKeys {
             if ic.get(range.clone()) != Some(key.basis.as_slice()) || key.knowledge.len() != key.basis.len() {
                 return Err(proof(format!("the commitment key of {range:?} is not the proving key's")));
             }
-            let weights: Vec<Fr> = (0..key.basis.len()).map(|_| Fr::rand(&mut rng)).collect();
-            let base = ark_bn254::G1Projective::msm(&key.basis, &weights).map_err(|_| proof("msm".into()))?;
-            let known = ark_bn254::G1Projective::msm(&key.knowledge, &weights).map_err(|_| proof("msm".into()))?;
-            if ark_bn254::Bn254::pairing(base, *sigma)
-                != ark_bn254::Bn254::pairing(known, ark_bn254::G2Affine::generator())
-            {
+            if !key.fits_sigma(sigma, &mut rng) {
                 return Err(proof(format!("the knowledge key of {range:?} does not match its sigma")));
             }
         }
@@ -253,23 +247,11 @@ impl InstitutionKeys {
     /// institution holding others would publish a commitment that its dealt list does not
     /// open at the nodes, and be named.
     pub fn read(dir: &std::path::Path, id: &str) -> Result<Self, ProvenError> {
-        use ark_ec::pairing::Pairing;
-        use ark_ec::{AffineRepr, VariableBaseMSM};
         let io = |e: std::io::Error| ProvenError::Proof(format!("{}: {e}", dir.display()));
         let fail = |e: String| ProvenError::Proof(format!("{}: {e}", dir.display()));
-        let (found, shape) = ProofKeys::peek(dir)?;
-        if !found.eq_ignore_ascii_case(id) {
-            return Err(fail(format!("keys {found}, not {id}")));
-        }
-        shape.check()?;
-        let vk =
-            committed::CommittedVerifyingKey::from_bytes(&std::fs::read(dir.join(VERIFYING_KEY_FILE)).map_err(io)?)?;
-        let commitment_keys = read_commitment_keys(&std::fs::read(dir.join(COMMITMENT_KEYS_FILE)).map_err(io)?)
-            .map_err(|e| fail(e.to_string()))?;
-        let publics = public_inputs(&statement_output_of(shape.mode), Some(0)).len();
-        if vk.vk.gamma_abc_g1.len() != publics + 2 {
-            return Err(fail("the verifying key does not have the shape's public inputs".into()));
-        }
+        let (shape, vk) = read_verifier(dir, id)?;
+        let commitment_keys =
+            committed::CommitmentKey::list_from_bytes(&std::fs::read(dir.join(COMMITMENT_KEYS_FILE)).map_err(io)?)?;
         let mut sizes = vec![shape.list_len(); shape.institutions];
         sizes.extend([shape.known_hints_len(), shape.secret_hints_len()]);
         if commitment_keys.len() != sizes.len() || vk.sigma_g2.len() != sizes.len() {
@@ -280,12 +262,7 @@ impl InstitutionKeys {
             if key.basis.len() != size || key.knowledge.len() != size {
                 return Err(fail(format!("the commitment key of group {g} does not fit the shape")));
             }
-            let weights: Vec<Fr> = (0..size).map(|_| Fr::rand(&mut rng)).collect();
-            let base = ark_bn254::G1Projective::msm(&key.basis, &weights).map_err(|_| fail("msm".into()))?;
-            let known = ark_bn254::G1Projective::msm(&key.knowledge, &weights).map_err(|_| fail("msm".into()))?;
-            if ark_bn254::Bn254::pairing(base, *sigma)
-                != ark_bn254::Bn254::pairing(known, ark_bn254::G2Affine::generator())
-            {
+            if !key.fits_sigma(sigma, &mut rng) {
                 return Err(fail(format!("the knowledge key of group {g} does not match its sigma")));
             }
         }
@@ -298,23 +275,37 @@ impl InstitutionKeys {
     }
 }
 
+/// The shape and verifying key of the keys in `dir`, checked to be the keys named `id` (the
+/// verifying key's hash), decoded with validation, with the shape's public inputs: what
+/// deploying their verifier needs, without reading the other keys.
+pub fn read_verifier(
+    dir: &std::path::Path,
+    id: &str,
+) -> Result<(Shape, committed::CommittedVerifyingKey), ProvenError> {
+    let io = |e: std::io::Error| ProvenError::Proof(format!("{}: {e}", dir.display()));
+    let fail = |e: String| ProvenError::Proof(format!("{}: {e}", dir.display()));
+    let shape: Shape =
+        serde_json::from_slice(&std::fs::read(dir.join(SHAPE_FILE)).map_err(io)?).map_err(|e| fail(e.to_string()))?;
+    shape.check()?;
+    let bytes = std::fs::read(dir.join(VERIFYING_KEY_FILE)).map_err(io)?;
+    let found = blake3::hash(&bytes).to_hex().to_string();
+    if !found.eq_ignore_ascii_case(id) {
+        return Err(fail(format!("keys {found}, not {id}")));
+    }
+    let vk = committed::CommittedVerifyingKey::from_bytes(&bytes)?;
+    let publics = public_inputs(&statement_output_of(shape.mode), Some(0)).len();
+    if vk.vk.gamma_abc_g1.len() != publics + 2 {
+        return Err(fail("the verifying key does not have the shape's public inputs".into()));
+    }
+    Ok((shape, vk))
+}
+
 /// An output of the statement's mode (for counting its public inputs).
 fn statement_output_of(mode: StatementMode) -> StatementOutput<Fr> {
     match mode {
         StatementMode::Cardinality => StatementOutput::Cardinality(Fr::from(0u64)),
         StatementMode::Sum => StatementOutput::Sum { released: Fr::from(0u64), sum: Fr::from(0u64) },
     }
-}
-
-/// Decodes the commitment keys' file with validation; trailing bytes are refused.
-fn read_commitment_keys(bytes: &[u8]) -> Result<Vec<committed::CommitmentKey>, ark_serialize::SerializationError> {
-    use ark_serialize::CanonicalDeserialize;
-    let mut reader = bytes;
-    let keys = Vec::<committed::CommitmentKey>::deserialize_compressed(&mut reader)?;
-    if !reader.is_empty() {
-        return Err(ark_serialize::SerializationError::InvalidData);
-    }
-    Ok(keys)
 }
 
 /// The statement's output and `min_size` behind an institution's result of a proven query
