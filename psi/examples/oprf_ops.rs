@@ -39,6 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let items: Vec<Vec<u8>> = (0..count).map(|i| format!("str:item-{i}").into_bytes()).collect();
     time("hash_to_curve", count, |i| oprf::hash_to_curve(&items[i % count]));
     time("variable-base scalar mul", count, |i| p[i] * s[(i + 1) % count]);
+    time("fixed-base scalar mul (k256 table)", count, |i| {
+        <ProjectivePoint as k256::elliptic_curve::ops::MulByGenerator>::mul_by_generator(&s[i])
+    });
     time("2-term lincomb", count, |i| ProjectivePoint::lincomb(&p[i], &s[i], &p[(i + 1) % count], &s[(i + 2) % count]));
     let enc = oprf::encode_points(&p);
     time("encode (affine, compressed)", count, |i| oprf::encode_points(&p[i..i + 1]));
@@ -60,7 +63,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     per_item("node: answers + K_i + batch DLEQ proof", batch, || oprf::evaluate(&key, &blinded, "client"));
     let answer = oprf::evaluate(&key, &blinded, "client")?;
+    let node = tacit_mpc_engine::PartyId::new(1).ok_or("no node 1")?;
     let responses = vec![answer];
-    per_item("client: verify one node's batch proof", batch, || oprf::failing_proofs(&responses, &blinded));
+    per_item("client: verify one node's batch proof", batch, || oprf::failing_proofs(&[node], &responses, &blinded));
+    // The client's side of a whole batch with 3 nodes at threshold 1 (2 answer).
+    let shares = [key, key + key, key + key + key];
+    let table: Vec<ProjectivePoint> = shares.iter().map(|s| ProjectivePoint::GENERATOR * s).collect();
+    let answering = oprf::answering_nodes(0, 3, 1);
+    let lambda = oprf::lagrange_at_zero(&answering);
+    let answers: Vec<Vec<u8>> = answering
+        .iter()
+        .zip(&lambda)
+        .map(|(p, l)| oprf::evaluate(&(shares[p.index()] * l), &blinded, "client"))
+        .collect::<Result<_, _>>()?;
+    per_item("client: blind (hash to curve, H + rho·G)", batch, || oprf::blind(&refs));
+    per_item("client: finalize (2 proofs, unblind, tags)", batch, || {
+        oprf::finalize(&table, &answering, &answers, &_blinding, &blinded)
+    });
     Ok(())
 }

@@ -383,17 +383,27 @@ pub async fn run_node<T: Transport>(
 async fn committed_sizes(links: &mut [Link]) -> Result<Vec<usize>, PsiError> {
     let mut sizes = Vec::with_capacity(links.len());
     for (c, link) in links.iter_mut().enumerate() {
-        let body = link.recv(SIZE).await?;
-        let len = <[u8; 8]>::try_from(body.as_ref()).map(u64::from_le_bytes).unwrap_or(u64::MAX);
-        if len > crate::committed::MAX_COMMITTED_ITEMS as u64 {
+        let len = recv_size(link, c).await?;
+        if len > crate::committed::MAX_COMMITTED_ITEMS {
             return Err(PsiError::Institution {
                 institution: c,
                 reason: format!("committed queries take at most {} items", crate::committed::MAX_COMMITTED_ITEMS),
             });
         }
-        sizes.push(len as usize);
+        sizes.push(len);
     }
     Ok(sizes)
+}
+
+/// Institution `c`'s announced set size (a committed query, or an OPRF this node does not
+/// answer), at most [`MAX_ITEMS`]. The nodes compare the sizes before using them.
+async fn recv_size(link: &mut Link, c: usize) -> Result<usize, PsiError> {
+    let body = link.recv(SIZE).await?;
+    let len = <[u8; 8]>::try_from(body.as_ref()).map(u64::from_le_bytes).unwrap_or(u64::MAX);
+    if len > MAX_ITEMS as u64 {
+        return Err(PsiError::Institution { institution: c, reason: format!("more than {MAX_ITEMS} items") });
+    }
+    Ok(len as usize)
 }
 
 /// Step 1: the query's OPRF key, by a Feldman-verifiable DKG among the nodes in a child
@@ -411,9 +421,6 @@ pub async fn oprf_key<T: Transport>(transport: &Arc<T>, config: &NodeConfig) -> 
     let NodeConfig { t, security, session, cheat, .. } = *config;
     let key_session = session.child("psi key", 0);
     let mut engine = Engine::<ark_secp256k1::Fr, T>::new(transport.clone(), t, security, key_session)?;
-    if engine.n() < t + 2 {
-        return Err(usage("the OPRF check needs n >= t + 2 nodes"));
-    }
     let next = PartyId::from_index((engine.id().index() + 1) % engine.n());
     let faults = DkgFaults { bad_share_to: next.filter(|_| cheat == Some(Cheat::KeyDeal)), ..Default::default() };
     let result = tacit_signer::dkg::dkg(&mut engine, transport, key_session, &faults).await;
@@ -453,36 +460,43 @@ async fn oprf_phase<T: Transport>(
     exposed.zeroize();
     let mut key_table = oprf::encode_key_table(&key_share.public.public_shares);
     drop(key_share);
-    // Cheating nodes: `KeyShare` publishes another K_i (and proves its answers against it),
-    // `OprfResponse` publishes its true K_i but answers with another key share, `KeyTable`
-    // frames the next node in the table it sends.
-    let (mut proof_key, mut answer_key) = (key, key);
-    match cheat {
-        Some(Cheat::KeyShare) => (proof_key, answer_key) = (key + k256::Scalar::ONE, key + k256::Scalar::ONE),
-        Some(Cheat::OprfResponse) => answer_key += k256::Scalar::ONE,
-        Some(Cheat::KeyTable) => key_table = framing_table(&key_table, transport.id())?,
-        _ => {}
+    // Cheating nodes: `KeyShare` publishes another key share (and proves its answers against
+    // it), `OprfResponse` publishes its true one but answers with another, `KeyTable` frames
+    // the next node in the table it sends.
+    if let Some(Cheat::KeyTable) = cheat {
+        key_table = framing_table(&key_table, transport.id())?;
     }
-    key = k256::Scalar::ZERO;
-    let _ = key;
     clock.lap("key");
 
-    // 2. OPRF for every institution.
+    // 2. OPRF for every institution, answered by t + 1 nodes each.
+    let (me, n, t) = (transport.id(), transport.n_parties(), config.t);
     let mut sizes = Vec::with_capacity(links.len());
     for (c, link) in links.iter_mut().enumerate() {
+        let answering = oprf::answering_nodes(c, n, t);
+        let Some(position) = answering.iter().position(|p| *p == me) else {
+            link.send(KEY_SHARES, &key_table)?;
+            sizes.push(recv_size(link, c).await?);
+            continue;
+        };
         let blinded = link.recv(BLINDED).await?;
         if blinded.len() > max_items * oprf::POINT_BYTES {
             return Err(PsiError::Institution { institution: c, reason: format!("more than {max_items} items") });
         }
-        let (k, answer_k) = (proof_key, answer_key);
+        let lambda = oprf::lagrange_at_zero(&answering).get(position).copied().unwrap_or(k256::Scalar::ZERO);
+        let scaled = key * lambda;
+        let (proof_key, answer_key) = match cheat {
+            Some(Cheat::KeyShare) => (scaled + k256::Scalar::ONE, scaled + k256::Scalar::ONE),
+            Some(Cheat::OprfResponse) => (scaled, scaled + k256::Scalar::ONE),
+            _ => (scaled, scaled),
+        };
         let from = format!("institution {c}");
-        let evaluated = blocking(move || oprf::evaluate_with(&k, &answer_k, &blinded, &from)).await??;
+        let evaluated = blocking(move || oprf::evaluate_with(&proof_key, &answer_key, &blinded, &from)).await??;
         sizes.push(evaluated.len().saturating_sub(oprf::PROOF_BYTES) / oprf::POINT_BYTES);
         link.send(KEY_SHARES, &key_table)?;
         link.send(EVALUATED, &evaluated)?;
     }
-    (proof_key, answer_key) = (k256::Scalar::ZERO, k256::Scalar::ZERO);
-    let _ = (proof_key, answer_key);
+    key = k256::Scalar::ZERO;
+    let _ = key;
     clock.lap("oprf");
     Ok(sizes)
 }
@@ -1241,18 +1255,27 @@ async fn institution(
         oprf::blind(&refs)
     })
     .await??;
-    for link in &mut links {
-        link.send(BLINDED, &blinded)?;
+    // The t + 1 answering nodes get the blinded points, the others only the size.
+    let answering = oprf::answering_nodes(index, n, t);
+    let answers_from = |i: usize| answering.iter().any(|p| p.index() == i);
+    for (i, link) in links.iter_mut().enumerate() {
+        if answers_from(i) {
+            link.send(BLINDED, &blinded)?;
+        } else {
+            link.send(SIZE, &(input.len() as u64).to_le_bytes())?;
+        }
     }
     let mut tables = Vec::with_capacity(n);
-    let mut responses = Vec::with_capacity(n);
-    for link in &mut links {
+    let mut responses = Vec::with_capacity(answering.len());
+    for (i, link) in links.iter_mut().enumerate() {
         tables.push(link.recv(KEY_SHARES).await?.to_vec());
-        responses.push(link.recv(EVALUATED).await?.to_vec());
+        if answers_from(i) {
+            responses.push(link.recv(EVALUATED).await?.to_vec());
+        }
     }
     let tags = blocking(move || {
         let key_shares = oprf::agreed_key_shares(&tables)?;
-        oprf::finalize(t, &key_shares, &responses, &blinding, &blinded)
+        oprf::finalize(&key_shares, &answering, &responses, &blinding, &blinded)
     })
     .await??;
     if let Some(keys) = proof {

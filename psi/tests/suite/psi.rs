@@ -2,7 +2,7 @@
 
 use ark_ff::{BigInteger, PrimeField};
 use rand::{Rng, SeedableRng};
-use tacit_mpc_engine::{Check, Culprit, MpcError, PartyId};
+use tacit_mpc_engine::{Check, MpcError, PartyId};
 use tacit_psi::oprf::OprfError;
 use tacit_psi::protocol::Cheat;
 use tacit_psi::{oracle, run_in_memory, InputSet, Item, Mode, PsiError, PsiOutput, RunOptions};
@@ -110,8 +110,13 @@ async fn cheat(mode: Mode, who: u16, cheat: Cheat) -> tacit_psi::LocalRun {
     run_in_memory(3, &inputs, &options).await
 }
 
-/// A node answering the OPRF with a wrong key share is named by every institution (its batch
-/// proof fails against its public key share), with 3 nodes and with 5.
+/// Whether node `who` answers institution `c`'s OPRF.
+fn answered_by(c: usize, n: usize, t: usize, who: u16) -> bool {
+    tacit_psi::oprf::answering_nodes(c, n, t).iter().any(|p| p.get() == who)
+}
+
+/// A node answering the OPRF with a wrong key share is named by every institution it answers
+/// (its batch proof fails against its public key share), with 3 nodes and with 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cheating_in_the_oprf_is_named() {
     for (n, t, who) in [(3usize, 1usize, 2u16), (5, 2, 4)] {
@@ -119,21 +124,30 @@ async fn a_node_cheating_in_the_oprf_is_named() {
         let mut options = RunOptions::new(t, Mode::Cardinality);
         options.cheat = PartyId::new(who).map(|p| (p, Cheat::OprfResponse));
         let run = run_in_memory(n, &inputs, &options).await;
-        for r in &run.institutions {
-            match r {
-                Err(PsiError::Oprf(OprfError::Inconsistent { culprit: Culprit::Party(p), .. })) => {
-                    assert_eq!(p.get(), who, "n = {n}");
+        // Every institution the cheater answers names it; the others fail with the query.
+        let mut named = 0;
+        for (c, r) in run.institutions.iter().enumerate() {
+            if answered_by(c, n, t, who) {
+                match r {
+                    Err(PsiError::Oprf(OprfError::WrongAnswers { nodes })) => {
+                        assert_eq!(nodes, &PartyId::new(who).into_iter().collect::<Vec<_>>(), "n = {n}");
+                    }
+                    other => panic!("n = {n}: {other:?}"),
                 }
-                other => panic!("n = {n}: {other:?}"),
+                named += 1;
+            } else {
+                assert!(r.is_err(), "n = {n}: {r:?}");
             }
         }
+        assert!(named >= 1);
         assert!(run.nodes.iter().all(Result::is_err));
     }
 }
 
 /// A node that publishes a wrong public key share `K_i` (answering consistently with it, so
-/// its batch proof verifies against it) is named by every institution, with 3 nodes and with
-/// 5: the `K_i` the DKG's commitments give, in the table most nodes send, differ. A node that
+/// its batch proof verifies against it) is named by every institution it answers, with 3
+/// nodes and with 5: the `K_i` the DKG's commitments give, in the table most nodes send,
+/// differ. A node that
 /// sends a table framing another node is named as the minority.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_publishing_a_wrong_key_share_is_named() {
@@ -144,7 +158,13 @@ async fn a_node_publishing_a_wrong_key_share_is_named() {
         let mut options = RunOptions::new(t, Mode::Set);
         options.cheat = PartyId::new(who).map(|p| (p, cheat));
         let run = run_in_memory(n, &inputs, &options).await;
-        for r in &run.institutions {
+        // The table goes to every institution; a key share only to those the node answers.
+        let mut named = 0;
+        for (c, r) in run.institutions.iter().enumerate() {
+            if cheat == Cheat::KeyShare && !answered_by(c, n, t, who) {
+                assert!(r.is_err(), "n = {n}: {r:?}");
+                continue;
+            }
             match (cheat, r) {
                 (Cheat::KeyShare, Err(PsiError::Oprf(OprfError::KeyShare { nodes })))
                 | (Cheat::KeyTable, Err(PsiError::Oprf(OprfError::KeyTable { nodes }))) => {
@@ -152,7 +172,9 @@ async fn a_node_publishing_a_wrong_key_share_is_named() {
                 }
                 other => panic!("n = {n}: {other:?}"),
             }
+            named += 1;
         }
+        assert!(named >= 1);
         assert!(run.nodes.iter().all(Result::is_err));
     }
 }
@@ -624,10 +646,10 @@ async fn leakage_with_min_sets() {
     assert!(selected > count_in_at_least(&inputs, 3) as usize, "the sets must have items in exactly 2 sets");
     for (c, log) in inst_logs.iter().enumerate() {
         let own = inputs.get(c).map_or(0, InputSet::len);
-        // Per node: the public key shares (kind, n points), answers (kind, key share and
-        // proof, points), mask shares, the tag list.
-        let expected =
-            n * ((1 + 33 * n) + (1 + tacit_psi::oprf::PROOF_BYTES + 33 * own) + (1 + 32 * own) + (1 + 32 * selected));
+        // Per node: the public key shares (kind, n points), mask shares, the tag list; from
+        // the t + 1 answering nodes, answers (kind, key share and proof, points).
+        let expected = n * ((1 + 33 * n) + (1 + 32 * own) + (1 + 32 * selected))
+            + 2 * (1 + tacit_psi::oprf::PROOF_BYTES + 33 * own);
         assert_eq!(log.len(), expected, "institution {c}");
         for (d, set) in inputs.iter().enumerate() {
             if c != d {
