@@ -33,13 +33,13 @@
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::PrimeField as _;
 use k256::elliptic_curve::group::prime::PrimeCurveAffine;
-use k256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
 use k256::elliptic_curve::group::Group as _;
+use k256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
+use k256::elliptic_curve::ops::Reduce;
 use k256::elliptic_curve::ops::{LinearCombination, MulByGenerator};
+use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::elliptic_curve::subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
 use k256::elliptic_curve::BatchNormalize;
-use k256::elliptic_curve::ops::Reduce;
-use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::elliptic_curve::{Field, PrimeField};
 use k256::{AffinePoint, EncodedPoint, ProjectivePoint, Scalar, Secp256k1};
 use rayon::prelude::*;
@@ -503,7 +503,12 @@ pub fn failing_proofs(answering: &[PartyId], responses: &[Vec<u8>], blinded: &[u
     Ok(failing(answering, &parsed, blinded, &blinded_points))
 }
 
-fn failing(answering: &[PartyId], parsed: &[Option<Answer<'_>>], blinded: &[u8], points: &[AffinePoint]) -> Vec<PartyId> {
+fn failing(
+    answering: &[PartyId],
+    parsed: &[Option<Answer<'_>>],
+    blinded: &[u8],
+    points: &[AffinePoint],
+) -> Vec<PartyId> {
     parsed
         .iter()
         .zip(answering)
@@ -534,7 +539,10 @@ pub fn finalize(
         .iter()
         .zip(&lambda)
         .map(|(node, l)| {
-            key_shares.get(node.index()).map(|k| *k * l).ok_or_else(|| OprfError::Shape(format!("no key share of {node}")))
+            key_shares
+                .get(node.index())
+                .map(|k| *k * l)
+                .ok_or_else(|| OprfError::Shape(format!("no key share of {node}")))
         })
         .collect::<Result<_, _>>()?;
     let parsed: Vec<Option<Answer<'_>>> = responses
