@@ -381,12 +381,18 @@ impl LocalChain {
 
     /// A chain kept in a journal file: every transaction and clock change is appended to
     /// `path`, and opening an existing journal replays it (execution is deterministic), so
-    /// separate commands can work on one chain.
+    /// separate commands can work on one chain. The chain holds an exclusive lock on the file
+    /// for its life, and opening waits while another writer holds it: writers take turns,
+    /// each replaying what the previous ones appended (two writers appending at once would
+    /// each have computed on a state without the other's transactions). Open one writer per
+    /// journal at a time in a process; followers ([`LocalChain::follow_journal`]) take no lock.
     pub fn open_journal(path: &std::path::Path) -> Result<Self> {
+        let io = |e: std::io::Error| ContractError::Evm(format!("journal {}: {e}", path.display()));
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        file.lock().map_err(io)?;
         let mut chain = Self::new();
         chain.follow_journal(path)?;
-        let io = |e: std::io::Error| ContractError::Evm(format!("journal {}: {e}", path.display()));
-        chain.journal = Some(std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?);
+        chain.journal = Some(file);
         Ok(chain)
     }
 
