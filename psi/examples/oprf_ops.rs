@@ -76,6 +76,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .zip(&lambda)
         .map(|(p, l)| oprf::evaluate(&(shares[p.index()] * l), &blinded, "client"))
         .collect::<Result<_, _>>()?;
+    per_item("client: hash to curve, one by one", batch, || {
+        refs.par_iter().map(|item| oprf::hash_to_curve(item)).collect::<Vec<_>>()
+    });
+    per_item("client: hash to curve, batched inversions", batch, || oprf::hash_to_curve_batch(&refs));
     per_item("client: blind (hash to curve, H + rho·G)", batch, || oprf::blind(&refs));
     per_item("client: finalize (2 proofs, unblind, tags)", batch, || {
         oprf::finalize(&table, &answering, &answers, &_blinding, &blinded)

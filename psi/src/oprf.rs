@@ -34,14 +34,14 @@ use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::PrimeField as _;
 use k256::elliptic_curve::group::prime::PrimeCurveAffine;
 use k256::elliptic_curve::group::Group as _;
-use k256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
+use k256::elliptic_curve::hash2curve::{hash_to_field, ExpandMsgXmd, GroupDigest, Isogeny, OsswuMap};
 use k256::elliptic_curve::ops::Reduce;
 use k256::elliptic_curve::ops::{LinearCombination, MulByGenerator};
 use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
-use k256::elliptic_curve::subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
+use k256::elliptic_curve::subtle::{Choice, ConditionallySelectable, ConstantTimeEq as _};
 use k256::elliptic_curve::BatchNormalize;
 use k256::elliptic_curve::{Field, PrimeField};
-use k256::{AffinePoint, EncodedPoint, ProjectivePoint, Scalar, Secp256k1};
+use k256::{AffinePoint, EncodedPoint, FieldElement, ProjectivePoint, Scalar, Secp256k1};
 use rayon::prelude::*;
 use tacit_mpc_engine::shamir::lagrange_coefficients;
 use tacit_mpc_engine::PartyId;
@@ -112,6 +112,76 @@ fn names(nodes: &[PartyId]) -> String {
 pub fn hash_to_curve(item: &[u8]) -> Result<ProjectivePoint, OprfError> {
     Secp256k1::hash_from_bytes::<ExpandMsgXmd<sha2::Sha256>>(&[item], &[DST])
         .map_err(|e| OprfError::HashToCurve(e.to_string()))
+}
+
+/// `H(item)` for every item, equal to [`hash_to_curve`]: the same RFC 9380 steps, with the
+/// 3-isogeny's four field inversions per item (two per map) done as one batch inversion per
+/// chunk of items (Montgomery's trick), which about halves the cost.
+pub fn hash_to_curve_batch(items: &[&[u8]]) -> Result<Vec<ProjectivePoint>, OprfError> {
+    items.par_chunks(256).map(hash_chunk).collect::<Result<Vec<_>, _>>().map(|chunks| chunks.concat())
+}
+
+fn hash_chunk(items: &[&[u8]]) -> Result<Vec<ProjectivePoint>, OprfError> {
+    let coefficients = <FieldElement as Isogeny>::COEFFICIENTS;
+    // Per map output (two per item): the isogeny's numerators and denominators.
+    let mut numerators = Vec::with_capacity(4 * items.len());
+    let mut denominators = Vec::with_capacity(4 * items.len());
+    for item in items {
+        let mut u = [FieldElement::ZERO; 2];
+        hash_to_field::<ExpandMsgXmd<sha2::Sha256>, FieldElement>(&[item], &[DST], &mut u)
+            .map_err(|e| OprfError::HashToCurve(e.to_string()))?;
+        for ui in u {
+            let (x, y) = ui.osswu();
+            let powers = [FieldElement::ONE, x, x.square(), x.square() * x];
+            let poly = |k: &[FieldElement]| FieldElement::compute_iso(&powers, k);
+            numerators.extend([poly(coefficients.xnum), poly(coefficients.ynum) * y]);
+            denominators.extend([poly(coefficients.xden), poly(coefficients.yden)]);
+        }
+    }
+    // A zero denominator (probability about 2^-256) stays zero, and the point is refused
+    // below as off the curve, rather than spoiling the batch inversion.
+    let zero: Vec<Choice> = denominators.iter().map(|d| d.normalizes_to_zero()).collect();
+    for (d, z) in denominators.iter_mut().zip(&zero) {
+        d.conditional_assign(&FieldElement::ONE, *z);
+    }
+    batch_invert(&mut denominators);
+    let coordinates: Vec<FieldElement> = numerators
+        .iter()
+        .zip(&denominators)
+        .zip(&zero)
+        .map(|((n, d), z)| FieldElement::conditional_select(&(*n * d), &FieldElement::ZERO, *z).normalize())
+        .collect();
+    coordinates
+        .chunks_exact(4)
+        .zip(items)
+        .map(|(c, item)| {
+            let bad = || OprfError::HashToCurve(format!("no point for an item of {} bytes", item.len()));
+            let affine = |x: &FieldElement, y: &FieldElement| -> Result<AffinePoint, OprfError> {
+                let e = EncodedPoint::from_affine_coordinates(&x.to_bytes(), &y.to_bytes(), false);
+                Option::<AffinePoint>::from(AffinePoint::from_encoded_point(&e)).ok_or_else(bad)
+            };
+            match c {
+                [x0, y0, x1, y1] => Ok(ProjectivePoint::from(affine(x0, y0)?) + affine(x1, y1)?),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+/// Replaces every element (none zero) by its inverse, with one inversion in all.
+fn batch_invert(elements: &mut [FieldElement]) {
+    let mut prefix = Vec::with_capacity(elements.len());
+    let mut acc = FieldElement::ONE;
+    for e in elements.iter() {
+        prefix.push(acc);
+        acc *= e;
+    }
+    let mut inverse = Option::<FieldElement>::from(acc.invert()).unwrap_or(FieldElement::ZERO);
+    for (e, before) in elements.iter_mut().zip(prefix).rev() {
+        let next = inverse * *e;
+        *e = inverse * before;
+        inverse = next;
+    }
 }
 
 /// Encodes points (compressed), in parallel.
@@ -393,14 +463,14 @@ impl FixedBase {
 
 /// Client step 1: blinded points `H(x_j) + ρ_j·G` (encoded) and the blinding.
 pub fn blind(items: &[&[u8]]) -> Result<(Vec<u8>, Blinding), OprfError> {
-    let pairs: Vec<(ProjectivePoint, Scalar)> = items
+    let hashed = hash_to_curve_batch(items)?;
+    let pairs: Vec<(ProjectivePoint, Scalar)> = hashed
         .par_iter()
-        .map(|item| {
-            let h = hash_to_curve(item)?;
+        .map(|h| {
             let rho = Scalar::random(&mut rand::rngs::OsRng);
-            Ok((h + ProjectivePoint::mul_by_generator(&rho), rho))
+            (*h + ProjectivePoint::mul_by_generator(&rho), rho)
         })
-        .collect::<Result<_, OprfError>>()?;
+        .collect();
     let (points, rho): (Vec<ProjectivePoint>, Vec<Scalar>) = pairs.into_iter().unzip();
     let points = normalize(&points);
     let encoded: Vec<[u8; POINT_BYTES]> = points.par_iter().map(compressed).collect();
@@ -791,6 +861,26 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    /// The batched hash to curve is the RFC 9380 hash (k256's), item by item, for empty,
+    /// short and long items and across chunk boundaries.
+    #[test]
+    fn batched_hash_to_curve_matches_the_rfc_hash() {
+        let owned: Vec<Vec<u8>> = (0..600u32)
+            .map(|i| match i {
+                0 => Vec::new(),
+                1 => vec![0u8; 300],
+                _ => format!("str:item-{i}").into_bytes(),
+            })
+            .collect();
+        let items: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let batch = hash_to_curve_batch(&items).unwrap_or_default();
+        assert_eq!(batch.len(), items.len());
+        for (item, h) in items.iter().zip(&batch) {
+            assert_eq!(hash_to_curve(item).ok(), Some(*h));
+        }
+        assert_eq!(hash_to_curve_batch(&[]).ok(), Some(vec![]));
     }
 
     /// The fixed-base table multiplies like the curve's own multiplication, for edge scalars.
