@@ -28,7 +28,7 @@
 //! The nodes see only uniformly random blinded points (`ρ·G` is uniform and independent of
 //! `x`); the client sees `λ_i k_i·B` for its own items and `k_i·G` (which, with the `t`
 //! shares it lacks, reveal nothing about `k`). Both blinding multiplications are by the
-//! fixed points `G` and `K`, in constant time: about a third of a variable-base one each.
+//! fixed points `G` and `K`, in constant time: about half of a variable-base one each.
 
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::PrimeField as _;
