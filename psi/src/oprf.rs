@@ -268,12 +268,7 @@ fn from_ark(p: &ark_secp256k1::Projective) -> ProjectivePoint {
 }
 
 fn point_bytes(p: &ProjectivePoint) -> [u8; POINT_BYTES] {
-    let e = p.to_affine().to_encoded_point(true);
-    let mut out = [0u8; POINT_BYTES];
-    if e.as_bytes().len() == POINT_BYTES {
-        out.copy_from_slice(e.as_bytes());
-    }
-    out
+    compressed(&p.to_affine())
 }
 
 /// The batch's 128-bit coefficients `c_j` (as low and high 64-bit halves), hashed from the
@@ -320,15 +315,16 @@ fn dleq_challenge(points: [&ProjectivePoint; 5]) -> Scalar {
     <Scalar as Reduce<k256::U256>>::reduce_bytes(&k256::FieldBytes::from(*h.finalize().as_bytes()))
 }
 
-/// `B*` of node `i`'s batch, and `Y*` when its answers are given in affine form (the node
-/// itself computes `Y* = k_i·B*`).
+/// `B*` of node `i`'s batch (the blinded points given encoded and in arkworks form, converted
+/// once for all the proofs of a batch), and `Y*` when its answers are given in affine form
+/// (the node itself computes `Y* = k_i·B*`).
 fn batch_statement(
     public: &[u8],
-    blinded: (&[u8], &[AffinePoint]),
+    blinded: (&[u8], &[ark_secp256k1::Affine]),
     answers: (&[u8], Option<&[AffinePoint]>),
 ) -> (ProjectivePoint, Option<ProjectivePoint>) {
     let (lo, hi) = batch_coefficients(public, blinded.0, answers.0, blinded.1.len());
-    let b_star = combine(&to_ark_all(blinded.1), &lo, &hi);
+    let b_star = combine(blinded.1, &lo, &hi);
     (b_star, answers.1.map(|a| combine(&to_ark_all(a), &lo, &hi)))
 }
 
@@ -499,10 +495,10 @@ pub fn evaluate_with(
     let public = ProjectivePoint::mul_by_generator(key_share);
     let public_bytes = point_bytes(&public);
     // Batch proof: the node knows k_i with K_i = k_i·G and Y* = k_i·B*.
-    let (b_star, _) = batch_statement(&public_bytes, (blinded, &points), (&answer_bytes, None));
+    let (b_star, _) = batch_statement(&public_bytes, (blinded, &to_ark_all(&points)), (&answer_bytes, None));
     let y_star = b_star * key_share;
     let mut nonce = Scalar::random(&mut rand::rngs::OsRng);
-    let (a1, a2) = (ProjectivePoint::GENERATOR * nonce, b_star * nonce);
+    let (a1, a2) = (ProjectivePoint::mul_by_generator(&nonce), b_star * nonce);
     let challenge = dleq_challenge([&public, &b_star, &y_star, &a1, &a2]);
     let response = nonce + challenge * key_share;
     nonce = Scalar::ZERO;
@@ -545,7 +541,7 @@ fn parse_answer<'a>(bytes: &'a [u8], from: &str) -> Result<Answer<'a>, OprfError
 }
 
 /// Verifies one node's batch proof against its `K_i` (the caller checked the `K_i`).
-fn verify_batch(answer: &Answer<'_>, blinded: &[u8], blinded_points: &[AffinePoint]) -> bool {
+fn verify_batch(answer: &Answer<'_>, blinded: &[u8], blinded_points: &[ark_secp256k1::Affine]) -> bool {
     let (Some(challenge), Some(response)) = (answer.challenge, answer.response) else { return false };
     if answer.points.len() != blinded_points.len() {
         return false;
@@ -579,6 +575,8 @@ fn failing(
     blinded: &[u8],
     points: &[AffinePoint],
 ) -> Vec<PartyId> {
+    let points = to_ark_all(points);
+    let points = points.as_slice();
     parsed
         .iter()
         .zip(answering)

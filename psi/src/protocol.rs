@@ -44,7 +44,7 @@ use tacit_mpc_engine::{
 use tacit_signer::dkg::DkgFaults;
 use tacit_signer::keys::KeyShare;
 use tacit_signer::SignerError;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::committed::CommittedInput;
 use crate::input::{InputSet, Item};
@@ -483,24 +483,16 @@ async fn oprf_phase<T: Transport>(
             return Err(PsiError::Institution { institution: c, reason: format!("more than {max_items} items") });
         }
         let lambda = oprf::lagrange_at_zero(&answering).get(position).copied().unwrap_or(k256::Scalar::ZERO);
-        let mut scaled = key * lambda;
-        let (mut proof_key, mut answer_key) = match cheat {
-            Some(Cheat::KeyShare) => (scaled + k256::Scalar::ONE, scaled + k256::Scalar::ONE),
-            Some(Cheat::OprfResponse) => (scaled, scaled + k256::Scalar::ONE),
-            _ => (scaled, scaled),
+        // Wiped on drop: the scaled share, and the keys moved into the evaluation.
+        let scaled = Zeroizing::new(key * lambda);
+        let (proof_key, answer_key) = match cheat {
+            Some(Cheat::KeyShare) => (*scaled + k256::Scalar::ONE, *scaled + k256::Scalar::ONE),
+            Some(Cheat::OprfResponse) => (*scaled, *scaled + k256::Scalar::ONE),
+            _ => (*scaled, *scaled),
         };
+        let (proof_key, answer_key) = (Zeroizing::new(proof_key), Zeroizing::new(answer_key));
         let from = format!("institution {c}");
-        let evaluated = blocking(move || {
-            let evaluated = oprf::evaluate_with(&proof_key, &answer_key, &blinded, &from);
-            proof_key.zeroize();
-            answer_key.zeroize();
-            evaluated
-        })
-        .await??;
-        // The closure zeroed its copies; these are the originals.
-        scaled.zeroize();
-        proof_key.zeroize();
-        answer_key.zeroize();
+        let evaluated = blocking(move || oprf::evaluate_with(&proof_key, &answer_key, &blinded, &from)).await??;
         sizes.push(evaluated.len().saturating_sub(oprf::PROOF_BYTES) / oprf::POINT_BYTES);
         link.send(KEY_SHARES, &key_table)?;
         link.send(EVALUATED, &evaluated)?;

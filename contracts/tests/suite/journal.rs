@@ -7,12 +7,18 @@ use std::io::Write;
 
 use tacit_contracts::LocalChain;
 
-#[test]
-fn a_follower_sees_what_the_writer_appends() {
-    let dir = std::env::temp_dir().join(format!("tacit-journal-{}", std::process::id()));
+/// An empty folder of this process for a test's journal, and the journal's path in it.
+fn fresh_journal(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("chain.jsonl");
+    (dir, path)
+}
+
+#[test]
+fn a_follower_sees_what_the_writer_appends() {
+    let (dir, path) = fresh_journal("tacit-journal");
 
     let mut follower = LocalChain::new();
     follower.follow_journal(&path).unwrap();
@@ -64,10 +70,7 @@ fn a_follower_sees_what_the_writer_appends() {
 /// meanwhile: its state is never one the journal's replay would not give.
 #[test]
 fn a_second_writer_waits_for_the_first() {
-    let dir = std::env::temp_dir().join(format!("tacit-journal-turns-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("chain.jsonl");
+    let (dir, path) = fresh_journal("tacit-journal-turns");
     let mut first = LocalChain::open_journal(&path).unwrap();
     first.set_timestamp(1_700_000_000).unwrap();
     let (opened, waiting) = std::sync::mpsc::channel();
