@@ -189,6 +189,7 @@ pub fn check_stores(cfg: &NodeConfig) -> Result<serde_json::Value> {
         "failed": report.states[3],
         "audit_entries": report.audit_entries,
         "presignatures_available": available.len(),
+        "presignatures_retained": signer.store().retained_count()?,
         "prep_batches_available": report.prep_available,
         "prep_batches_burned": report.prep_burned,
     }))

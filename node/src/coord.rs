@@ -206,7 +206,8 @@ async fn lead_job(shared: &Arc<Shared>, id: [u8; 16], stop: &mut watch::Receiver
     let resolved = match shared.resolve(&spec) {
         Ok(r) => r,
         Err(e) => {
-            shared.finish(&id, 0, Err(e));
+            // The followers' copies fail with the same reason rather than wait for a proposal.
+            fail_uncommitted(shared, &id, 0, e, internal);
             return false;
         }
     };

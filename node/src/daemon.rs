@@ -161,7 +161,7 @@ impl Shared {
     /// What the proposer fixes for a job before proposing it.
     pub fn resolve(&self, spec: &JobSpec) -> Result<Resolved> {
         match spec {
-            JobSpec::SignerSign { signers, presig_id: None, .. } => {
+            JobSpec::SignerSign { intent, signers, presig_id: None, .. } => {
                 let ids: Vec<PartyId> = signers.iter().filter_map(|s| PartyId::new(*s)).collect();
                 if !ids.contains(&self.cfg.me) {
                     return Err(NodeError::BadRequest(format!(
@@ -169,8 +169,7 @@ impl Shared {
                         self.cfg.me
                     )));
                 }
-                let pool = self.signer.presigs_for(&ids)?;
-                let id = pool.into_iter().min().ok_or_else(|| {
+                let id = self.signer.choose_presig(intent, &ids)?.ok_or_else(|| {
                     NodeError::Other(format!("no presignature for signer set {signers:?} in the pool"))
                 })?;
                 Ok(Resolved { presig_id: Some(id), ..Resolved::default() })

@@ -223,9 +223,45 @@ impl Node {
         Ok(out)
     }
 
+    /// The presignature the proposer puts forward for `intent` with `signers`: the one the
+    /// request is already bound to here (a retry proposes the same), else the smallest unused
+    /// one for the set that no other request has reserved, reserved durably for this request
+    /// (a refusal by this node's policy gate drops the reservation). `None` when the pool
+    /// holds none.
+    pub fn choose_presig(&self, intent: &Intent, signers: &[PartyId]) -> Result<Option<[u8; 32]>> {
+        let digest = intent.digest();
+        if let Some((presig, bound_digest)) = self.store.binding(&intent.request_id)? {
+            if bound_digest != digest {
+                return Err(PolicyViolation::RequestReused { request_id: intent.request_id }.into());
+            }
+            if self.store.holds_presig(&presig)? {
+                return Ok(Some(presig));
+            }
+            if self.store.request_used(&intent.request_id)? {
+                // Signed here already (or its presignature went with an old epoch).
+                return Err(PolicyViolation::RequestReused { request_id: intent.request_id }.into());
+            }
+        }
+        let reserved = self.store.reserved_presigs()?;
+        let Some(presig) = self.presigs_for(signers)?.into_iter().filter(|p| !reserved.contains(p)).min() else {
+            return Ok(None);
+        };
+        self.store.reserve(&intent.request_id, &presig, &digest)?;
+        Ok(Some(presig))
+    }
+
     /// Every check of this node, then the durable burn. Returns the presignature (now burned
     /// here) and the approvers counted; only after this may a share leave the node.
     pub fn authorize(&self, req: &SignRequest, now: u64) -> Result<(Presignature, Vec<[u8; 20]>)> {
+        let authorized = self.authorize_inner(req, now);
+        if let Err(SignerError::Policy(_)) = &authorized {
+            // A refused request keeps no presignature reserved for it.
+            self.store.drop_reservation(&req.intent.request_id)?;
+        }
+        authorized
+    }
+
+    fn authorize_inner(&self, req: &SignRequest, now: u64) -> Result<(Presignature, Vec<[u8; 20]>)> {
         let share = self.key_share()?;
         let signers = req.signer_ids()?;
         if !signers.contains(&self.me) {
@@ -234,6 +270,22 @@ impl Node {
         let policy = self.policy(now)?;
         let counted = policy.check(&share.public.key_id, &req.intent, &req.approvals, now)?;
         let presig_hex = hex::encode(req.presig_id);
+        let digest = req.intent.digest();
+        if let Some(retained) = self.store.retained_for(&req.intent.request_id, &req.presig_id, &digest)? {
+            // A retry of a signing that burned here and failed after: the same share again.
+            let presig = Presignature::from_bytes(&retained)?;
+            if presig.signers != signers {
+                return Err(SignerError::PresignatureMismatch {
+                    presig: presig_hex,
+                    node: self.me,
+                    reason: format!("bound to signer set {:?}, requested with {:?}", presig.signers, signers),
+                });
+            }
+            if presig.epoch != share.public.epoch || presig.key_id != share.public.key_id {
+                return Err(SignerError::StaleEpoch { got: presig.epoch, current: share.public.epoch });
+            }
+            return Ok((presig, counted));
+        }
         if self.store.is_burned(&req.presig_id)? {
             return Err(SignerError::PresignatureBurned { presig: presig_hex, refused_by: self.me });
         }
@@ -256,7 +308,7 @@ impl Node {
         drop(peek);
         let spend =
             Spend { request_id: req.intent.request_id, value: req.intent.value, limit: policy.daily_limit, now };
-        let burned = self.store.burn(self.me, &req.presig_id, &spend)?;
+        let burned = self.store.burn(self.me, &req.presig_id, &digest, &spend)?;
         Ok((Presignature::from_bytes(&burned)?, counted))
     }
 }

@@ -8,6 +8,12 @@
 //! signature is checked against the public key with R itself (s·R = m·G + r·X) and normalised
 //! to low s; when that fails, each share is checked on its own (s_j·R = m·(k⁻¹)_j·R +
 //! r·(k⁻¹x)_j·R), so a bad one names its sender.
+//!
+//! A signing that fails after the burns (a member died mid-round) can be retried with the same
+//! request: each member that burned the presignature kept it bound to the request's intent
+//! digest and sends the same share again (the share of one message, twice, reveals nothing
+//! new); a member that had not burned it yet burns it now. It is dropped once the member holds
+//! the signature.
 
 use ark_ff::Zero;
 use bytes::Bytes;
@@ -99,8 +105,14 @@ pub async fn sign_with_faults<T: Transport>(
 ) -> Result<SignOutput> {
     let session = sign_session(req);
     let mut counted = Vec::new();
-    let result = run(node, transport, req, now, faults, session, &mut counted).await;
+    let mut result = run(node, transport, req, now, faults, session, &mut counted).await;
     transport.close_session(session);
+    if result.is_ok() {
+        // The signature is held: the presignature kept for a retry goes.
+        if let Err(e) = node.store().release(&req.presig_id) {
+            result = Err(e);
+        }
+    }
     let status = match &result {
         Ok(_) => AuditStatus::Success,
         Err(SignerError::Policy(_)) => AuditStatus::PolicyReject,

@@ -1,13 +1,19 @@
 //! The node's embedded ACID store (redb): key share, presignatures and the audit key encrypted
 //! at rest with ChaCha20-Poly1305 (each record bound to its table and key as associated data),
 //! burn records, used request ids, the spend window and the policy.
+//!
+//! A request id is bound to one presignature and one intent digest. When a signing fails after
+//! the burn (a peer died mid-round), the burned presignature is retained, sealed to that digest,
+//! so a retry of the same request sends the same share again: a share for the same message
+//! reveals nothing new, and the retry yields the same signature. It is dropped once this node
+//! has the signature; it never signs another message.
 
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{PolicyViolation, Result, SignerError};
@@ -16,6 +22,14 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PRESIG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("presig");
 const BURNED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("burned");
 const REQUESTS: TableDefinition<&[u8], u64> = TableDefinition::new("requests");
+/// Request id → presignature id ‖ intent digest: the presignature a request is bound to (chosen
+/// by the proposer, or burned for it).
+const CHOSEN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("request-presig");
+/// Presignature id → request id: chosen by the proposer for a request and not yet burned.
+const RESERVED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reserved");
+/// Presignature id → sealed presignature: burned for a request whose signature this node does
+/// not hold yet (sealed to the request's intent digest).
+const RETAINED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("retained");
 /// Spends keyed by (time << 64 | sequence), so the window is a range scan.
 const SPEND: TableDefinition<u128, u128> = TableDefinition::new("spend-v2");
 
@@ -150,6 +164,9 @@ impl Store {
             w.open_table(BURNED).map_err(db_err)?;
             w.open_table(REQUESTS).map_err(db_err)?;
             w.open_table(SPEND).map_err(db_err)?;
+            w.open_table(CHOSEN).map_err(db_err)?;
+            w.open_table(RESERVED).map_err(db_err)?;
+            w.open_table(RETAINED).map_err(db_err)?;
         }
         w.commit().map_err(db_err)?;
         let raw = match key {
@@ -234,16 +251,17 @@ impl Store {
         Self::meta_put(&self.db, key, &sealed)
     }
 
-    /// Replaces the key share and drops every stored presignature (they belong to the old
-    /// epoch), in one transaction.
+    /// Replaces the key share and drops every stored, reserved and retained presignature (they
+    /// belong to the old epoch), in one transaction.
     pub fn replace_share(&self, plain: &[u8]) -> Result<()> {
         let sealed = self.seal(b"meta/share", plain)?;
         let w = self.db.begin_write().map_err(db_err)?;
         {
             let mut t = w.open_table(META).map_err(db_err)?;
             t.insert("share", sealed.as_slice()).map_err(db_err)?;
-            let mut p = w.open_table(PRESIG).map_err(db_err)?;
-            p.retain(|_, _| false).map_err(db_err)?;
+            for table in [PRESIG, RESERVED, RETAINED] {
+                w.open_table(table).map_err(db_err)?.retain(|_, _| false).map_err(db_err)?;
+            }
         }
         w.commit().map_err(db_err)
     }
@@ -309,13 +327,134 @@ impl Store {
         window_sum(&t, now)
     }
 
-    /// Atomically: checks the request id is unused and the spend fits the rolling limit, takes
-    /// the presignature out, records the burn, the request id and the spend, and commits (the
-    /// commit is durable when this returns). Only then may a signature share leave the node.
+    /// The presignature and intent digest request `request_id` is bound to here, if any.
+    pub fn binding(&self, request_id: &[u8; 32]) -> Result<Option<([u8; 32], [u8; 32])>> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = r.open_table(CHOSEN).map_err(db_err)?;
+        t.get(request_id.as_slice()).map_err(db_err)?.map(|g| parse_binding(g.value())).transpose()
+    }
+
+    /// Whether presignature `id` is held here, unused or retained for its request.
+    pub fn holds_presig(&self, id: &[u8; 32]) -> Result<bool> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        for table in [PRESIG, RETAINED] {
+            if r.open_table(table).map_err(db_err)?.get(id.as_slice()).map_err(db_err)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Unused presignatures the proposer chose for a request that has not burned them yet.
+    pub fn reserved_presigs(&self) -> Result<std::collections::BTreeSet<[u8; 32]>> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = r.open_table(RESERVED).map_err(db_err)?;
+        let mut out = std::collections::BTreeSet::new();
+        for item in t.iter().map_err(db_err)? {
+            let (k, _) = item.map_err(db_err)?;
+            if let Ok(id) = <[u8; 32]>::try_from(k.value()) {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Durably binds an unused request id to presignature `presig_id` and its intent digest
+    /// (the proposer's choice, kept so every retry proposes the same presignature).
+    pub fn reserve(&self, request_id: &[u8; 32], presig_id: &[u8; 32], intent_digest: &[u8; 32]) -> Result<()> {
+        let w = self.db.begin_write().map_err(db_err)?;
+        {
+            if w.open_table(REQUESTS).map_err(db_err)?.get(request_id.as_slice()).map_err(db_err)?.is_some() {
+                return Err(PolicyViolation::RequestReused { request_id: *request_id }.into());
+            }
+            let mut chosen = w.open_table(CHOSEN).map_err(db_err)?;
+            let binding = chosen_value(presig_id, intent_digest);
+            chosen.insert(request_id.as_slice(), binding.as_slice()).map_err(db_err)?;
+            let mut reserved = w.open_table(RESERVED).map_err(db_err)?;
+            reserved.insert(presig_id.as_slice(), request_id.as_slice()).map_err(db_err)?;
+        }
+        w.commit().map_err(db_err)
+    }
+
+    /// Forgets the proposer's choice for a request that was not burned here.
+    pub fn drop_reservation(&self, request_id: &[u8; 32]) -> Result<()> {
+        let w = self.db.begin_write().map_err(db_err)?;
+        {
+            if w.open_table(REQUESTS).map_err(db_err)?.get(request_id.as_slice()).map_err(db_err)?.is_some() {
+                return Ok(());
+            }
+            let mut chosen = w.open_table(CHOSEN).map_err(db_err)?;
+            let bound = chosen.remove(request_id.as_slice()).map_err(db_err)?.map(|g| g.value().to_vec());
+            if let Some((presig, _)) = bound.as_deref().map(parse_binding).transpose()? {
+                let mut reserved = w.open_table(RESERVED).map_err(db_err)?;
+                let for_this = reserved
+                    .get(presig.as_slice())
+                    .map_err(db_err)?
+                    .is_some_and(|g| g.value() == request_id.as_slice());
+                if for_this {
+                    reserved.remove(presig.as_slice()).map_err(db_err)?;
+                }
+            }
+        }
+        w.commit().map_err(db_err)
+    }
+
+    /// The presignature burned here for exactly this request, presignature and intent, while
+    /// this node does not hold the signature yet (a retry of the same signing).
+    pub fn retained_for(
+        &self,
+        request_id: &[u8; 32],
+        presig_id: &[u8; 32],
+        intent_digest: &[u8; 32],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        if r.open_table(REQUESTS).map_err(db_err)?.get(request_id.as_slice()).map_err(db_err)?.is_none() {
+            return Ok(None);
+        }
+        let chosen = r.open_table(CHOSEN).map_err(db_err)?;
+        let bound = chosen.get(request_id.as_slice()).map_err(db_err)?.map(|g| parse_binding(g.value())).transpose()?;
+        if bound != Some((*presig_id, *intent_digest)) {
+            return Ok(None);
+        }
+        let burned_for = r
+            .open_table(BURNED)
+            .map_err(db_err)?
+            .get(presig_id.as_slice())
+            .map_err(db_err)?
+            .map(|g| g.value().to_vec());
+        if burned_for.as_deref() != Some(request_id.as_slice()) {
+            return Ok(None);
+        }
+        let t = r.open_table(RETAINED).map_err(db_err)?;
+        match t.get(presig_id.as_slice()).map_err(db_err)? {
+            Some(g) => Ok(Some(self.open_sealed(&retained_aad(presig_id, intent_digest), g.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops a retained presignature once this node holds the signature it was burned for.
+    pub fn release(&self, presig_id: &[u8; 32]) -> Result<()> {
+        let w = self.db.begin_write().map_err(db_err)?;
+        w.open_table(RETAINED).map_err(db_err)?.remove(presig_id.as_slice()).map_err(db_err)?;
+        w.commit().map_err(db_err)
+    }
+
+    /// How many burned presignatures are retained for a retry of their request.
+    pub fn retained_count(&self) -> Result<u64> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        ReadableTableMetadata::len(&r.open_table(RETAINED).map_err(db_err)?).map_err(db_err)
+    }
+
+    /// Atomically: checks the request id is unused (and not bound here to another presignature
+    /// or intent) and the spend fits the rolling limit, moves the presignature to the retained
+    /// table sealed to `intent_digest`, records the burn, the binding, the request id and the
+    /// spend, and commits (the commit is durable when this returns). Only then may a signature
+    /// share leave the node.
     pub fn burn(
         &self,
         me: tacit_mpc_engine::PartyId,
         presig_id: &[u8; 32],
+        intent_digest: &[u8; 32],
         spend: &Spend,
     ) -> Result<Zeroizing<Vec<u8>>> {
         let w = self.db.begin_write().map_err(db_err)?;
@@ -329,6 +468,15 @@ impl Store {
             if requests.get(spend.request_id.as_slice()).map_err(db_err)?.is_some() {
                 return Err(PolicyViolation::RequestReused { request_id: spend.request_id }.into());
             }
+            let mut chosen = w.open_table(CHOSEN).map_err(db_err)?;
+            let binding = chosen_value(presig_id, intent_digest);
+            if let Some(bound) = chosen.get(spend.request_id.as_slice()).map_err(db_err)? {
+                if bound.value() != binding.as_slice() {
+                    return Err(bound_elsewhere(spend.request_id, bound.value(), intent_digest, me));
+                }
+            }
+            chosen.insert(spend.request_id.as_slice(), binding.as_slice()).map_err(db_err)?;
+            w.open_table(RESERVED).map_err(db_err)?.remove(presig_id.as_slice()).map_err(db_err)?;
             let mut spends = w.open_table(SPEND).map_err(db_err)?;
             let spent = window_sum(&spends, spend.now)?;
             if spent.saturating_add(spend.value) > spend.limit {
@@ -341,6 +489,11 @@ impl Store {
                 .map(|g| g.value().to_vec())
                 .ok_or_else(|| SignerError::Invalid(format!("no presignature {}", hex::encode(presig_id))))?;
             let plain = self.open_sealed(&presig_aad(presig_id), &sealed)?;
+            let retained = self.seal(&retained_aad(presig_id, intent_digest), &plain)?;
+            w.open_table(RETAINED)
+                .map_err(db_err)?
+                .insert(presig_id.as_slice(), retained.as_slice())
+                .map_err(db_err)?;
             let mut burned = w.open_table(BURNED).map_err(db_err)?;
             burned.insert(presig_id.as_slice(), spend.request_id.as_slice()).map_err(db_err)?;
             requests.insert(spend.request_id.as_slice(), spend.now).map_err(db_err)?;
@@ -351,6 +504,45 @@ impl Store {
         };
         w.commit().map_err(db_err)?;
         Ok(plain)
+    }
+}
+
+fn retained_aad(id: &[u8; 32], intent_digest: &[u8; 32]) -> Vec<u8> {
+    let mut aad = b"retained/".to_vec();
+    aad.extend_from_slice(id);
+    aad.extend_from_slice(intent_digest);
+    aad
+}
+
+fn chosen_value(presig_id: &[u8; 32], intent_digest: &[u8; 32]) -> [u8; 64] {
+    let mut v = [0u8; 64];
+    v[..32].copy_from_slice(presig_id);
+    v[32..].copy_from_slice(intent_digest);
+    v
+}
+
+/// A `CHOSEN` value: (presignature id, intent digest).
+fn parse_binding(v: &[u8]) -> Result<([u8; 32], [u8; 32])> {
+    let presig = v.get(..32).and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let digest = v.get(32..).and_then(|b| <[u8; 32]>::try_from(b).ok());
+    presig.zip(digest).ok_or_else(|| SignerError::Store("malformed request binding".into()))
+}
+
+/// The refusal for a request bound here to another intent or another presignature.
+fn bound_elsewhere(
+    request_id: [u8; 32],
+    bound: &[u8],
+    intent_digest: &[u8; 32],
+    me: tacit_mpc_engine::PartyId,
+) -> SignerError {
+    match parse_binding(bound) {
+        Err(e) => e,
+        Ok((_, digest)) if digest != *intent_digest => PolicyViolation::RequestReused { request_id }.into(),
+        Ok((presig, _)) => SignerError::PresignatureMismatch {
+            presig: hex::encode(presig),
+            node: me,
+            reason: format!("request id {} is bound to this presignature here", hex::encode(request_id)),
+        },
     }
 }
 

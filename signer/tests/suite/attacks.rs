@@ -277,6 +277,111 @@ fn reused_request_and_spend_limit_are_refused() {
     });
 }
 
+/// Node 1 alone starts signing `req` and burns, while node 2 is down (its copy of node 1's
+/// message is lost with it).
+async fn cut_off_after_the_burn(
+    c: &Cluster<tacit_mpc_engine::transport::memory::MemoryTransport>,
+    req: &tacit_signer::SignRequest,
+) {
+    let alone = tacit_signer::sign::sign(&c.nodes[0], &*c.transports[0], req, NOW).await;
+    assert!(matches!(alone, Err(SignerError::Mpc(_))), "{alone:?}");
+    tacit_mpc_engine::Transport::close_session(&*c.transports[1], tacit_signer::sign::sign_session(req));
+}
+
+#[test]
+fn a_signing_cut_off_after_the_burn_is_retried_to_one_signature() {
+    runtime().block_on(async {
+        let mut c = Cluster::new(memory(3), 1);
+        c.dkg().await;
+        let s = [pid(1), pid(2)];
+        c.presign(3, &s).await;
+        let intent = c.intent(6 * ETH, 0);
+        // The proposer's choice is durable: every retry of the request proposes the same one,
+        // and another request gets another.
+        let chosen = c.nodes[0].choose_presig(&intent, &s).unwrap().unwrap();
+        let req = c.request(intent.clone(), chosen, &s);
+        let other = c.intent(ETH, 1);
+        let other_chosen = c.nodes[0].choose_presig(&other, &s).unwrap().unwrap();
+        assert_ne!(other_chosen, chosen);
+        // The request reserved for one presignature is refused with any other.
+        let third = c.nodes[0].presigs_for(&s).unwrap().into_iter().find(|p| ![chosen, other_chosen].contains(p));
+        let spend = tacit_signer::store::Spend { request_id: other.request_id, value: 0, limit: 10 * ETH, now: NOW };
+        let r = c.nodes[0].store().burn(pid(1), &third.unwrap(), &other.digest(), &spend);
+        assert!(matches!(r, Err(SignerError::PresignatureMismatch { node, .. }) if node == pid(1)), "{r:?}");
+
+        cut_off_after_the_burn(&c, &req).await;
+        assert_eq!(c.nodes[0].store().retained_count().unwrap(), 1);
+        // Node 1 restarts; the request is still bound to the same presignature.
+        c.reopen(0);
+        assert_eq!(c.nodes[0].choose_presig(&intent, &s).unwrap(), Some(chosen));
+        // Neither another intent under the same request id nor another request gets the
+        // retained presignature: node 1 refuses before any share leaves it.
+        let mut altered = intent.clone();
+        altered.value = 7 * ETH;
+        for wrong in [c.request(altered, chosen, &s), c.request(c.intent(ETH, 2), chosen, &s)] {
+            let r = tacit_signer::sign::sign(&c.nodes[0], &*c.transports[0], &wrong, NOW).await;
+            assert!(
+                matches!(&r, Err(SignerError::PresignatureBurned { refused_by, .. }) if *refused_by == pid(1)),
+                "{r:?}"
+            );
+            tacit_mpc_engine::Transport::close_session(&*c.transports[1], tacit_signer::sign::sign_session(&wrong));
+        }
+        assert!(matches!(
+            c.nodes[0].store().burn(
+                pid(1),
+                &other_chosen,
+                &req.intent.digest(),
+                &tacit_signer::store::Spend { request_id: intent.request_id, value: 0, limit: 10 * ETH, now: NOW }
+            ),
+            Err(SignerError::Policy(PolicyViolation::RequestReused { .. }))
+        ));
+
+        // The retry: node 1 sends the same share again, node 2 burns now; one signature.
+        let r = cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await;
+        let out = cluster::first_ok(r).unwrap();
+        assert_eq!(out[0], out[1]);
+        for n in &c.nodes[..2] {
+            assert_eq!(n.store().retained_count().unwrap(), 0);
+            assert_eq!(n.store().spent_since(NOW).unwrap(), 6 * ETH, "the spend is counted once");
+        }
+        // Done: the request id is spent for good, the retained share gone with it.
+        assert!(matches!(
+            c.nodes[0].choose_presig(&intent, &s),
+            Err(SignerError::Policy(PolicyViolation::RequestReused { .. }))
+        ));
+        let r = cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await;
+        assert!(r.iter().all(|x| x.is_err()), "{r:?}");
+    });
+}
+
+#[test]
+fn a_request_the_policy_refuses_keeps_no_presignature_reserved() {
+    runtime().block_on(async {
+        let mut c = Cluster::new(memory(3), 1);
+        c.dkg().await;
+        let s = [pid(1), pid(2)];
+        c.presign(1, &s).await;
+        let only = c.nodes[0].presigs_for(&s).unwrap()[0];
+        // 11 ETH is over the 10 ETH daily limit; an unapproved request is refused too.
+        let big = c.request(c.intent(11 * ETH, 0), only, &s);
+        let mut unapproved = c.request(c.intent(ETH, 1), only, &s);
+        unapproved.approvals.clear();
+        for req in [big, unapproved] {
+            assert_eq!(c.nodes[0].choose_presig(&req.intent, &s).unwrap(), Some(only));
+            assert!(c.nodes[0].store().reserved_presigs().unwrap().contains(&only));
+            let r = cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await;
+            assert!(r.iter().all(|x| matches!(x, Err(SignerError::Policy(_)))), "{r:?}");
+            assert!(c.nodes[0].store().reserved_presigs().unwrap().is_empty());
+        }
+        // The pool's one presignature goes to the next acceptable request, then none is left.
+        let ok = c.intent(ETH, 2);
+        assert_eq!(c.nodes[0].choose_presig(&ok, &s).unwrap(), Some(only));
+        assert_eq!(c.nodes[0].choose_presig(&c.intent(ETH, 3), &s).unwrap(), None);
+        let r = cluster::sign(&c.transports, &c.nodes, &c.request(ok, only, &s), NOW, &honest).await;
+        assert!(r.iter().all(|x| x.is_ok()), "{r:?}");
+    });
+}
+
 #[test]
 fn old_epoch_shares_are_refused() {
     runtime().block_on(async {
