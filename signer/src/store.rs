@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{PolicyViolation, Result, SignerError};
@@ -434,7 +434,10 @@ impl Store {
 
     /// Drops a retained presignature once this node holds the signature it was burned for.
     pub fn release(&self, presig_id: &[u8; 32]) -> Result<()> {
-        let w = self.db.begin_write().map_err(db_err)?;
+        let mut w = self.db.begin_write().map_err(db_err)?;
+        // Not fsynced (the next burn persists it): a release lost in a crash only leaves a
+        // presignature that can sign the same message again, to the same signature.
+        w.set_durability(Durability::None);
         w.open_table(RETAINED).map_err(db_err)?.remove(presig_id.as_slice()).map_err(db_err)?;
         w.commit().map_err(db_err)
     }
