@@ -142,7 +142,7 @@ pub async fn run_coordinated(
                 presig_id,
                 signers: signers.clone(),
             };
-            let out = tacit_signer::sign::sign(signer, &*transport, &req, now()).await?;
+            let out = tacit_signer::sign::sign(signer, &*transport, &req, now(), session).await?;
             Ok(json!({
                 "member": true,
                 "presig_id": hex::encode(presig_id),

@@ -145,6 +145,7 @@ pub async fn sign<T: Transport>(
         Ok(s) => s,
         Err(e) => return vec![Err(e)],
     };
+    let attempt = SessionId::random();
     let mut handles = Vec::new();
     for p in signers {
         let (Some(transport), Some(node)) = (transports.get(p.index()).cloned(), nodes.get(p.index()).cloned()) else {
@@ -152,8 +153,9 @@ pub async fn sign<T: Transport>(
         };
         let req = req.clone();
         let f = faults(p);
-        handles
-            .push(tokio::spawn(async move { crate::sign::sign_with_faults(&node, &*transport, &req, now, &f).await }));
+        handles.push(tokio::spawn(async move {
+            crate::sign::sign_with_faults(&node, &*transport, &req, now, attempt, &f).await
+        }));
     }
     join(handles).await
 }

@@ -56,9 +56,12 @@ pub struct SignOutput {
     pub tx_hash: Option<[u8; 32]>,
 }
 
-/// The session a request is signed under (every member derives the same).
-pub fn sign_session(req: &SignRequest) -> SessionId {
-    let mut h = blake3::Hasher::new_derive_key("tacit signer sign session v1");
+/// The session a request is signed under in one attempt (every member derives the same).
+/// Each attempt needs its own `attempt` session: a retry of a request uses the same
+/// presignature, and a late message of an earlier attempt must not be read in the retry.
+pub fn sign_session(req: &SignRequest, attempt: &SessionId) -> SessionId {
+    let mut h = blake3::Hasher::new_derive_key("tacit signer sign session v2");
+    h.update(&attempt.0);
     h.update(&req.presig_id);
     h.update(&req.intent.digest());
     for s in &req.signers {
@@ -89,9 +92,16 @@ fn transport_err(e: TransportError) -> SignerError {
     SignerError::Mpc(MpcError::Transport(e))
 }
 
-/// Signs `req` as this node (a member of its signer set); every member runs it at once.
-pub async fn sign<T: Transport>(node: &Node, transport: &T, req: &SignRequest, now: u64) -> Result<SignOutput> {
-    sign_with_faults(node, transport, req, now, &SignFaults::default()).await
+/// Signs `req` as this node (a member of its signer set); every member runs it at once, under
+/// the same fresh `attempt` session (e.g. the job's, per attempt).
+pub async fn sign<T: Transport>(
+    node: &Node,
+    transport: &T,
+    req: &SignRequest,
+    now: u64,
+    attempt: SessionId,
+) -> Result<SignOutput> {
+    sign_with_faults(node, transport, req, now, attempt, &SignFaults::default()).await
 }
 
 /// [`sign`] with injected faults (tests).
@@ -101,9 +111,10 @@ pub async fn sign_with_faults<T: Transport>(
     transport: &T,
     req: &SignRequest,
     now: u64,
+    attempt: SessionId,
     faults: &SignFaults,
 ) -> Result<SignOutput> {
-    let session = sign_session(req);
+    let session = sign_session(req, &attempt);
     let mut counted = Vec::new();
     let mut result = run(node, transport, req, now, faults, session, &mut counted).await;
     transport.close_session(session);
