@@ -169,7 +169,7 @@ impl Shared {
                         self.cfg.me
                     )));
                 }
-                let id = self.signer.choose_presig(intent, &ids)?.ok_or_else(|| {
+                let id = self.signer.choose_presig(intent, &ids, now())?.ok_or_else(|| {
                     NodeError::Other(format!("no presignature for signer set {signers:?} in the pool"))
                 })?;
                 Ok(Resolved { presig_id: Some(id), ..Resolved::default() })

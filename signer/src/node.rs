@@ -225,10 +225,10 @@ impl Node {
 
     /// The presignature the proposer puts forward for `intent` with `signers`: the one the
     /// request is already bound to here (a retry proposes the same), else the smallest unused
-    /// one for the set that no other request has reserved, reserved durably for this request
-    /// (a refusal by this node's policy gate drops the reservation). `None` when the pool
+    /// one for the set that no other unexpired request has reserved, reserved durably for this
+    /// request until its intent expires (a refusal by this node's policy gate drops it). `None` when the pool
     /// holds none.
-    pub fn choose_presig(&self, intent: &Intent, signers: &[PartyId]) -> Result<Option<[u8; 32]>> {
+    pub fn choose_presig(&self, intent: &Intent, signers: &[PartyId], now: u64) -> Result<Option<[u8; 32]>> {
         let digest = intent.digest();
         if let Some((presig, bound_digest)) = self.store.binding(&intent.request_id)? {
             if bound_digest != digest {
@@ -242,11 +242,11 @@ impl Node {
                 return Err(PolicyViolation::RequestReused { request_id: intent.request_id }.into());
             }
         }
-        let reserved = self.store.reserved_presigs()?;
+        let reserved = self.store.reserved_presigs(now)?;
         let Some(presig) = self.presigs_for(signers)?.into_iter().filter(|p| !reserved.contains(p)).min() else {
             return Ok(None);
         };
-        self.store.reserve(&intent.request_id, &presig, &digest)?;
+        self.store.reserve(&intent.request_id, &presig, &digest, intent.expiry)?;
         Ok(Some(presig))
     }
 

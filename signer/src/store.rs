@@ -25,7 +25,8 @@ const REQUESTS: TableDefinition<&[u8], u64> = TableDefinition::new("requests");
 /// Request id → presignature id ‖ intent digest: the presignature a request is bound to (chosen
 /// by the proposer, or burned for it).
 const CHOSEN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("request-presig");
-/// Presignature id → request id: chosen by the proposer for a request and not yet burned.
+/// Presignature id → request id ‖ the intent's expiry (u64, big-endian): chosen by the
+/// proposer for a request and not yet burned. The reservation lapses with the intent.
 const RESERVED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reserved");
 /// Presignature id → sealed presignature: burned for a request whose signature this node does
 /// not hold yet (sealed to the request's intent digest).
@@ -345,15 +346,19 @@ impl Store {
         Ok(false)
     }
 
-    /// Unused presignatures the proposer chose for a request that has not burned them yet.
-    pub fn reserved_presigs(&self) -> Result<std::collections::BTreeSet<[u8; 32]>> {
+    /// Unused presignatures the proposer chose for a request that has not burned them yet and
+    /// whose intent has not expired at `now` (an expired intent can no longer be signed).
+    pub fn reserved_presigs(&self, now: u64) -> Result<std::collections::BTreeSet<[u8; 32]>> {
         let r = self.db.begin_read().map_err(db_err)?;
         let t = r.open_table(RESERVED).map_err(db_err)?;
         let mut out = std::collections::BTreeSet::new();
         for item in t.iter().map_err(db_err)? {
-            let (k, _) = item.map_err(db_err)?;
-            if let Ok(id) = <[u8; 32]>::try_from(k.value()) {
-                out.insert(id);
+            let (k, v) = item.map_err(db_err)?;
+            let expiry = v.value().get(32..40).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+            if let (Ok(id), Some(expiry)) = (<[u8; 32]>::try_from(k.value()), expiry) {
+                if expiry >= now {
+                    out.insert(id);
+                }
             }
         }
         Ok(out)
@@ -361,7 +366,13 @@ impl Store {
 
     /// Durably binds an unused request id to presignature `presig_id` and its intent digest
     /// (the proposer's choice, kept so every retry proposes the same presignature).
-    pub fn reserve(&self, request_id: &[u8; 32], presig_id: &[u8; 32], intent_digest: &[u8; 32]) -> Result<()> {
+    pub fn reserve(
+        &self,
+        request_id: &[u8; 32],
+        presig_id: &[u8; 32],
+        intent_digest: &[u8; 32],
+        expiry: u64,
+    ) -> Result<()> {
         let w = self.db.begin_write().map_err(db_err)?;
         {
             if w.open_table(REQUESTS).map_err(db_err)?.get(request_id.as_slice()).map_err(db_err)?.is_some() {
@@ -371,7 +382,9 @@ impl Store {
             let binding = chosen_value(presig_id, intent_digest);
             chosen.insert(request_id.as_slice(), binding.as_slice()).map_err(db_err)?;
             let mut reserved = w.open_table(RESERVED).map_err(db_err)?;
-            reserved.insert(presig_id.as_slice(), request_id.as_slice()).map_err(db_err)?;
+            let mut value = request_id.to_vec();
+            value.extend_from_slice(&expiry.to_be_bytes());
+            reserved.insert(presig_id.as_slice(), value.as_slice()).map_err(db_err)?;
         }
         w.commit().map_err(db_err)
     }
@@ -390,7 +403,7 @@ impl Store {
                 let for_this = reserved
                     .get(presig.as_slice())
                     .map_err(db_err)?
-                    .is_some_and(|g| g.value() == request_id.as_slice());
+                    .is_some_and(|g| g.value().get(..32) == Some(request_id.as_slice()));
                 if for_this {
                     reserved.remove(presig.as_slice()).map_err(db_err)?;
                 }

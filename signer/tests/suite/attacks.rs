@@ -298,10 +298,10 @@ fn a_signing_cut_off_after_the_burn_is_retried_to_one_signature() {
         let intent = c.intent(6 * ETH, 0);
         // The proposer's choice is durable: every retry of the request proposes the same one,
         // and another request gets another.
-        let chosen = c.nodes[0].choose_presig(&intent, &s).unwrap().unwrap();
+        let chosen = c.nodes[0].choose_presig(&intent, &s, NOW).unwrap().unwrap();
         let req = c.request(intent.clone(), chosen, &s);
         let other = c.intent(ETH, 1);
-        let other_chosen = c.nodes[0].choose_presig(&other, &s).unwrap().unwrap();
+        let other_chosen = c.nodes[0].choose_presig(&other, &s, NOW).unwrap().unwrap();
         assert_ne!(other_chosen, chosen);
         // The request reserved for one presignature is refused with any other.
         let third = c.nodes[0].presigs_for(&s).unwrap().into_iter().find(|p| ![chosen, other_chosen].contains(p));
@@ -313,7 +313,7 @@ fn a_signing_cut_off_after_the_burn_is_retried_to_one_signature() {
         assert_eq!(c.nodes[0].store().retained_count().unwrap(), 1);
         // Node 1 restarts; the request is still bound to the same presignature.
         c.reopen(0);
-        assert_eq!(c.nodes[0].choose_presig(&intent, &s).unwrap(), Some(chosen));
+        assert_eq!(c.nodes[0].choose_presig(&intent, &s, NOW).unwrap(), Some(chosen));
         // Neither another intent under the same request id nor another request gets the
         // retained presignature: node 1 refuses before any share leaves it.
         let mut altered = intent.clone();
@@ -345,7 +345,7 @@ fn a_signing_cut_off_after_the_burn_is_retried_to_one_signature() {
         }
         // Done: the request id is spent for good, the retained share gone with it.
         assert!(matches!(
-            c.nodes[0].choose_presig(&intent, &s),
+            c.nodes[0].choose_presig(&intent, &s, NOW),
             Err(SignerError::Policy(PolicyViolation::RequestReused { .. }))
         ));
         let r = cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await;
@@ -366,16 +366,18 @@ fn a_request_the_policy_refuses_keeps_no_presignature_reserved() {
         let mut unapproved = c.request(c.intent(ETH, 1), only, &s);
         unapproved.approvals.clear();
         for req in [big, unapproved] {
-            assert_eq!(c.nodes[0].choose_presig(&req.intent, &s).unwrap(), Some(only));
-            assert!(c.nodes[0].store().reserved_presigs().unwrap().contains(&only));
+            assert_eq!(c.nodes[0].choose_presig(&req.intent, &s, NOW).unwrap(), Some(only));
+            assert!(c.nodes[0].store().reserved_presigs(NOW).unwrap().contains(&only));
             let r = cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await;
             assert!(r.iter().all(|x| matches!(x, Err(SignerError::Policy(_)))), "{r:?}");
-            assert!(c.nodes[0].store().reserved_presigs().unwrap().is_empty());
+            assert!(c.nodes[0].store().reserved_presigs(NOW).unwrap().is_empty());
         }
         // The pool's one presignature goes to the next acceptable request, then none is left.
         let ok = c.intent(ETH, 2);
-        assert_eq!(c.nodes[0].choose_presig(&ok, &s).unwrap(), Some(only));
-        assert_eq!(c.nodes[0].choose_presig(&c.intent(ETH, 3), &s).unwrap(), None);
+        assert_eq!(c.nodes[0].choose_presig(&ok, &s, NOW).unwrap(), Some(only));
+        assert_eq!(c.nodes[0].choose_presig(&c.intent(ETH, 3), &s, NOW).unwrap(), None);
+        // Past its intent's expiry a reservation lapses.
+        assert_eq!(c.nodes[0].choose_presig(&c.intent(ETH, 4), &s, ok.expiry + 1).unwrap(), Some(only));
         let r = cluster::sign(&c.transports, &c.nodes, &c.request(ok, only, &s), NOW, &honest).await;
         assert!(r.iter().all(|x| x.is_ok()), "{r:?}");
     });
