@@ -250,6 +250,27 @@ impl Node {
         Ok(Some(presig))
     }
 
+    /// A presignature is used only by its own signer set, under the current key and epoch.
+    fn check_fits(
+        &self,
+        presig: &Presignature,
+        signers: &[PartyId],
+        share: &KeyShare,
+        presig_hex: String,
+    ) -> Result<()> {
+        if presig.signers != signers {
+            return Err(SignerError::PresignatureMismatch {
+                presig: presig_hex,
+                node: self.me,
+                reason: format!("bound to signer set {:?}, requested with {:?}", presig.signers, signers),
+            });
+        }
+        if presig.epoch != share.public.epoch || presig.key_id != share.public.key_id {
+            return Err(SignerError::StaleEpoch { got: presig.epoch, current: share.public.epoch });
+        }
+        Ok(())
+    }
+
     /// Every check of this node, then the durable burn. Returns the presignature (now burned
     /// here) and the approvers counted; only after this may a share leave the node.
     pub fn authorize(&self, req: &SignRequest, now: u64) -> Result<(Presignature, Vec<[u8; 20]>)> {
@@ -274,16 +295,7 @@ impl Node {
         if let Some(retained) = self.store.retained_for(&req.intent.request_id, &req.presig_id, &digest)? {
             // A retry of a signing that burned here and failed after: the same share again.
             let presig = Presignature::from_bytes(&retained)?;
-            if presig.signers != signers {
-                return Err(SignerError::PresignatureMismatch {
-                    presig: presig_hex,
-                    node: self.me,
-                    reason: format!("bound to signer set {:?}, requested with {:?}", presig.signers, signers),
-                });
-            }
-            if presig.epoch != share.public.epoch || presig.key_id != share.public.key_id {
-                return Err(SignerError::StaleEpoch { got: presig.epoch, current: share.public.epoch });
-            }
+            self.check_fits(&presig, &signers, &share, presig_hex)?;
             return Ok((presig, counted));
         }
         if self.store.is_burned(&req.presig_id)? {
@@ -294,18 +306,7 @@ impl Node {
             node: self.me,
             reason: "no such presignature here (not made for a set with this node)".into(),
         })?;
-        let peek = Presignature::from_bytes(&bytes)?;
-        if peek.signers != signers {
-            return Err(SignerError::PresignatureMismatch {
-                presig: presig_hex,
-                node: self.me,
-                reason: format!("bound to signer set {:?}, requested with {:?}", peek.signers, signers),
-            });
-        }
-        if peek.epoch != share.public.epoch || peek.key_id != share.public.key_id {
-            return Err(SignerError::StaleEpoch { got: peek.epoch, current: share.public.epoch });
-        }
-        drop(peek);
+        self.check_fits(&Presignature::from_bytes(&bytes)?, &signers, &share, presig_hex)?;
         let spend =
             Spend { request_id: req.intent.request_id, value: req.intent.value, limit: policy.daily_limit, now };
         let burned = self.store.burn(self.me, &req.presig_id, &digest, &spend)?;
