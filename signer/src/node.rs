@@ -226,15 +226,18 @@ impl Node {
     /// The presignature the proposer puts forward for `intent` with `signers`: the one the
     /// request is already bound to here (a retry proposes the same), else the smallest unused
     /// one for the set that no other unexpired request has reserved, reserved durably for this
-    /// request until its intent expires (a refusal by this node's policy gate drops it). `None` when the pool
-    /// holds none.
+    /// request until its intent expires (a refusal by this node's policy gate drops it).
+    /// `None` when the pool holds none.
     pub fn choose_presig(&self, intent: &Intent, signers: &[PartyId], now: u64) -> Result<Option<[u8; 32]>> {
         let digest = intent.digest();
         if let Some((presig, bound_digest)) = self.store.binding(&intent.request_id)? {
             if bound_digest != digest {
                 return Err(PolicyViolation::RequestReused { request_id: intent.request_id }.into());
             }
-            if self.store.holds_presig(&presig)? {
+            // Still unused here, or burned here for this very request (not for another one that
+            // named it explicitly).
+            let unused = self.store.get_presig(&presig)?.is_some();
+            if unused || self.store.retained_for(&intent.request_id, &presig, &digest)?.is_some() {
                 return Ok(Some(presig));
             }
             if self.store.request_used(&intent.request_id)? {

@@ -335,17 +335,6 @@ impl Store {
         t.get(request_id.as_slice()).map_err(db_err)?.map(|g| parse_binding(g.value())).transpose()
     }
 
-    /// Whether presignature `id` is held here, unused or retained for its request.
-    pub fn holds_presig(&self, id: &[u8; 32]) -> Result<bool> {
-        let r = self.db.begin_read().map_err(db_err)?;
-        for table in [PRESIG, RETAINED] {
-            if r.open_table(table).map_err(db_err)?.get(id.as_slice()).map_err(db_err)?.is_some() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
     /// Unused presignatures the proposer chose for a request that has not burned them yet and
     /// whose intent has not expired at `now` (an expired intent can no longer be signed).
     pub fn reserved_presigs(&self, now: u64) -> Result<std::collections::BTreeSet<[u8; 32]>> {
@@ -398,15 +387,15 @@ impl Store {
             }
             let mut chosen = w.open_table(CHOSEN).map_err(db_err)?;
             let bound = chosen.remove(request_id.as_slice()).map_err(db_err)?.map(|g| g.value().to_vec());
-            if let Some((presig, _)) = bound.as_deref().map(parse_binding).transpose()? {
-                let mut reserved = w.open_table(RESERVED).map_err(db_err)?;
-                let for_this = reserved
-                    .get(presig.as_slice())
-                    .map_err(db_err)?
-                    .is_some_and(|g| g.value().get(..32) == Some(request_id.as_slice()));
-                if for_this {
-                    reserved.remove(presig.as_slice()).map_err(db_err)?;
-                }
+            // Nothing reserved (every refusal at every member comes here): no commit, no fsync.
+            let Some((presig, _)) = bound.as_deref().map(parse_binding).transpose()? else { return Ok(()) };
+            let mut reserved = w.open_table(RESERVED).map_err(db_err)?;
+            let for_this = reserved
+                .get(presig.as_slice())
+                .map_err(db_err)?
+                .is_some_and(|g| g.value().get(..32) == Some(request_id.as_slice()));
+            if for_this {
+                reserved.remove(presig.as_slice()).map_err(db_err)?;
             }
         }
         w.commit().map_err(db_err)
