@@ -190,6 +190,7 @@ pub fn check_stores(cfg: &NodeConfig) -> Result<serde_json::Value> {
         "audit_entries": report.audit_entries,
         "presignatures_available": available.len(),
         "presignatures_retained": signer.store().retained_count()?,
+        "presignatures_unconfirmed": signer.store().unconfirmed_ids()?.len(),
         "prep_batches_available": report.prep_available,
         "prep_batches_burned": report.prep_burned,
     }))

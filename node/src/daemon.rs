@@ -130,8 +130,21 @@ impl Shared {
         }
         let waiting = self.reg().entries.get(&id).is_some_and(|e| e.started.is_none());
         if waiting {
-            self.finish(&id, attempt, Err(NodeError::FinishedWithout { leader: self.leader, attempt }));
+            self.finish_as_elsewhere(&id, attempt);
         }
+    }
+
+    /// Finishes a held copy of `id` that the other nodes finished in `attempt` without this
+    /// node: done if what the job stores is held here anyway (a presign batch this node stored
+    /// before it lost the job), else failed with [`NodeError::FinishedWithout`].
+    fn finish_as_elsewhere(&self, id: &[u8; 16], attempt: u32) {
+        let Some(spec) = self.reg().entries.get(id).map(|e| e.spec.clone()) else { return };
+        let outcome = match crate::jobs::finish_presign_elsewhere(&self.signer, &spec, id, attempt) {
+            Ok(Some(result)) => Ok(result),
+            Ok(None) => Err(NodeError::FinishedWithout { leader: self.leader, attempt }),
+            Err(e) => Err(e),
+        };
+        self.finish(id, attempt, outcome);
     }
 
     /// A notice from the proposer about `id` heard within `recent`, if any (its attempt).
@@ -625,7 +638,7 @@ impl Shared {
         drop(reg);
         if let Some(attempt) = self.heard_finished(&id, self.cfg.proposal_wait() * 2) {
             // The proposer's notice came before the client's copy.
-            self.finish(&id, attempt, Err(NodeError::FinishedWithout { leader: self.leader, attempt }));
+            self.finish_as_elsewhere(&id, attempt);
         }
         self.notify.notify_one();
         rx.map(Queued::Waiting).ok_or_else(|| NodeError::Other("job vanished".into()))

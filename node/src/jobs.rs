@@ -110,11 +110,20 @@ pub async fn run_coordinated(
             let signers = ids(signers)?;
             let key = signer.key_share()?;
             let mut engine: Engine<Scalar, QuicTransport> =
-                Engine::new(transport, t, Security::Malicious, session).map_err(tacit_signer::SignerError::from)?;
+                Engine::new(transport.clone(), t, Security::Malicious, session)
+                    .map_err(tacit_signer::SignerError::from)?;
             let presigs =
                 tacit_signer::presign::presign(&mut engine, &key, session, *count, &signers, &PresignFaults::default())
                     .await?;
-            signer.store_presigs(&presigs)?;
+            // Stored unconfirmed, then confirmed once every node says it stored its part: the
+            // proposer never puts forward a presignature some member lacks (a node killed after
+            // its last presign message, say, can leave one node done and another failed).
+            if !presigs.is_empty() {
+                signer.store_presigs_unconfirmed(&presigs, &session)?;
+            }
+            // Up to one receive timeout per peer, as for the presign's own messages.
+            barrier(&transport, session.child("presign-stored", 0), std::time::Duration::ZERO).await?;
+            signer.confirm_presigs(&session)?;
             signer.audit(
                 now(),
                 tacit_signer::audit::AuditRecord {
@@ -359,6 +368,32 @@ impl tacit_mpc_engine::Transport for Patient {
     fn stats(&self) -> tacit_mpc_engine::TransportStats {
         self.inner.stats()
     }
+}
+
+/// A presign job the other nodes finished in `attempt` while this node's copy failed (it
+/// missed the last barrier message, or restarted after its own): they passed the barrier, so
+/// every node stored its part of that attempt's batch, this one included. Confirms the part
+/// held here and returns the job's result; `None` for any other job, or a member that holds no
+/// part of the batch (then it lost it).
+pub fn finish_presign_elsewhere(
+    signer: &SignerNode,
+    spec: &JobSpec,
+    job: &[u8; 16],
+    attempt: u32,
+) -> Result<Option<serde_json::Value>> {
+    let JobSpec::SignerPresign { count, signers } = spec else { return Ok(None) };
+    let batch = crate::coord::job_session(job, attempt);
+    let member = ids(signers)?.contains(&signer.id());
+    if member {
+        let confirmed = signer.confirm_presigs(&batch)?;
+        let first = tacit_signer::presign::presig_id(&batch, 0);
+        let held = confirmed > 0 || signer.store().get_presig(&first)?.is_some() || signer.store().is_burned(&first)?;
+        if !held {
+            return Ok(None);
+        }
+    }
+    let kept = if member { *count } else { 0 };
+    Ok(Some(json!({ "made": count, "kept": kept, "member": member, "confirmed_after": "the other nodes finished" })))
 }
 
 /// Every node sends a byte to every other and waits for theirs, up to `limit`.

@@ -176,6 +176,7 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
     }
     // Every store opens and its invariants hold.
     let mut secrets: Vec<String> = Vec::new();
+    let mut held: Vec<std::collections::BTreeSet<[u8; 32]>> = Vec::new();
     for (i, c) in configs.iter().enumerate() {
         let cfg = NodeConfig::load(c).unwrap();
         let report = tacit_node::cli::check_stores(&cfg).unwrap();
@@ -192,6 +193,13 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
                 .unwrap()
                 .1;
         let signer = tacit_signer::Node::open(&cfg.data_dir().join("signer"), cfg.me, key.to_store_key()).unwrap();
+        // The presignatures this node could propose (confirmed) or sign with (any unused).
+        let set = [tacit_mpc_engine::PartyId::new(1).unwrap(), tacit_mpc_engine::PartyId::new(2).unwrap()];
+        held.push(if i == 0 {
+            signer.presigs_for(&set).unwrap().into_iter().collect()
+        } else {
+            signer.presig_ids().unwrap().into_iter().collect()
+        });
         let share = signer.key_share().unwrap();
         let be = tacit_signer::curve::scalar_to_be(&share.expose_share());
         secrets.push(hex::encode(be));
@@ -199,6 +207,9 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
         le.reverse();
         secrets.push(hex::encode(le));
     }
+    // The proposer puts forward only presignatures the other member of {P1, P2} holds too.
+    let lacking = held[0].difference(&held[1]).count();
+    assert_eq!(lacking, 0, "P1 could propose {lacking} presignatures P2 lacks");
     secrets.push(hex::encode(std::fs::read(dir.path().join("client.key.der")).unwrap()));
     let mut lines = 0;
     for l in &logs {

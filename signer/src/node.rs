@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use k256::ecdsa::SigningKey;
 use serde::{Deserialize, Serialize};
-use tacit_mpc_engine::PartyId;
+use tacit_mpc_engine::{PartyId, SessionId};
 
 use crate::audit::{AuditLog, AuditRecord, AuditStatus};
 use crate::curve::{keccak, point_to_bytes};
@@ -199,10 +199,24 @@ impl Node {
         Ok(pending)
     }
 
-    /// Keeps this node's parts of a presignature batch.
+    /// Keeps this node's parts of a presignature batch that every node is known to hold.
     pub fn store_presigs(&self, presigs: &[Presignature]) -> Result<()> {
         let records: Vec<_> = presigs.iter().map(|p| (p.id, p.expose_bytes())).collect();
-        self.store.put_presigs(&records)
+        self.store.put_presigs(&records, None)
+    }
+
+    /// Keeps this node's parts of `batch`, unconfirmed: this node signs with them when a
+    /// proposer names one, but proposes none until [`Node::confirm_presigs`] (when every node
+    /// has stored the batch). A node that finished a batch the others did not store would
+    /// otherwise propose presignatures they lack.
+    pub fn store_presigs_unconfirmed(&self, presigs: &[Presignature], batch: &SessionId) -> Result<()> {
+        let records: Vec<_> = presigs.iter().map(|p| (p.id, p.expose_bytes())).collect();
+        self.store.put_presigs(&records, Some(&batch.0))
+    }
+
+    /// Confirms the presignatures of `batch` stored here; returns how many were unconfirmed.
+    pub fn confirm_presigs(&self, batch: &SessionId) -> Result<u64> {
+        self.store.confirm_batch(&batch.0)
     }
 
     /// Unused presignatures held here.
@@ -210,10 +224,15 @@ impl Node {
         self.store.presig_ids()
     }
 
-    /// The unused presignatures held here that are bound to `signers`.
+    /// The unused, confirmed presignatures held here that are bound to `signers` (the ones a
+    /// proposer may choose).
     pub fn presigs_for(&self, signers: &[PartyId]) -> Result<Vec<[u8; 32]>> {
+        let unconfirmed = self.store.unconfirmed_ids()?;
         let mut out = Vec::new();
         for id in self.store.presig_ids()? {
+            if unconfirmed.contains(&id) {
+                continue;
+            }
             if let Some(b) = self.store.get_presig(&id)? {
                 if Presignature::from_bytes(&b)?.signers == signers {
                     out.push(id);

@@ -31,6 +31,9 @@ const RESERVED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reserved")
 /// Presignature id → sealed presignature: burned for a request whose signature this node does
 /// not hold yet (sealed to the request's intent digest).
 const RETAINED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("retained");
+/// Presignature id → its batch (16 bytes): stored here, but not yet known to be stored by every
+/// node. A proposer chooses only confirmed presignatures; a member signs with either.
+const UNCONFIRMED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("presig-unconfirmed");
 /// Spends keyed by (time << 64 | sequence), so the window is a range scan.
 const SPEND: TableDefinition<u128, u128> = TableDefinition::new("spend-v2");
 
@@ -168,6 +171,7 @@ impl Store {
             w.open_table(CHOSEN).map_err(db_err)?;
             w.open_table(RESERVED).map_err(db_err)?;
             w.open_table(RETAINED).map_err(db_err)?;
+            w.open_table(UNCONFIRMED).map_err(db_err)?;
         }
         w.commit().map_err(db_err)?;
         let raw = match key {
@@ -252,23 +256,28 @@ impl Store {
         Self::meta_put(&self.db, key, &sealed)
     }
 
-    /// Replaces the key share and drops every stored, reserved and retained presignature (they
-    /// belong to the old epoch), in one transaction.
+    /// Replaces the key share and drops every stored, unconfirmed, reserved and retained
+    /// presignature (they belong to the old epoch), in one transaction.
     pub fn replace_share(&self, plain: &[u8]) -> Result<()> {
         let sealed = self.seal(b"meta/share", plain)?;
         let w = self.db.begin_write().map_err(db_err)?;
         {
             let mut t = w.open_table(META).map_err(db_err)?;
             t.insert("share", sealed.as_slice()).map_err(db_err)?;
-            for table in [PRESIG, RESERVED, RETAINED] {
+            for table in [PRESIG, RESERVED, RETAINED, UNCONFIRMED] {
                 w.open_table(table).map_err(db_err)?.retain(|_, _| false).map_err(db_err)?;
             }
         }
         w.commit().map_err(db_err)
     }
 
-    /// Stores presignature records (id, plaintext) in one transaction.
-    pub fn put_presigs(&self, records: &[([u8; 32], Zeroizing<Vec<u8>>)]) -> Result<()> {
+    /// Stores presignature records (id, plaintext) in one transaction; with `unconfirmed_batch`,
+    /// marked unconfirmed until [`Store::confirm_batch`] (the nodes have not all stored them yet).
+    pub fn put_presigs(
+        &self,
+        records: &[([u8; 32], Zeroizing<Vec<u8>>)],
+        unconfirmed_batch: Option<&[u8; 16]>,
+    ) -> Result<()> {
         let mut sealed = Vec::with_capacity(records.len());
         for (id, plain) in records {
             sealed.push((id, self.seal(&presig_aad(id), plain)?));
@@ -276,11 +285,47 @@ impl Store {
         let w = self.db.begin_write().map_err(db_err)?;
         {
             let mut t = w.open_table(PRESIG).map_err(db_err)?;
+            let mut unconfirmed = w.open_table(UNCONFIRMED).map_err(db_err)?;
             for (id, s) in &sealed {
                 t.insert(id.as_slice(), s.as_slice()).map_err(db_err)?;
+                if let Some(batch) = unconfirmed_batch {
+                    unconfirmed.insert(id.as_slice(), batch.as_slice()).map_err(db_err)?;
+                }
             }
         }
         w.commit().map_err(db_err)
+    }
+
+    /// Confirms the presignatures of `batch` (every node stored them); returns how many were
+    /// unconfirmed.
+    pub fn confirm_batch(&self, batch: &[u8; 16]) -> Result<u64> {
+        let w = self.db.begin_write().map_err(db_err)?;
+        let confirmed = {
+            let mut t = w.open_table(UNCONFIRMED).map_err(db_err)?;
+            let before = ReadableTableMetadata::len(&t).map_err(db_err)?;
+            t.retain(|_, v| v != batch.as_slice()).map_err(db_err)?;
+            before - ReadableTableMetadata::len(&t).map_err(db_err)?
+        };
+        if confirmed == 0 {
+            w.abort().map_err(db_err)?;
+        } else {
+            w.commit().map_err(db_err)?;
+        }
+        Ok(confirmed)
+    }
+
+    /// Ids of stored presignatures not yet confirmed as stored by every node.
+    pub fn unconfirmed_ids(&self) -> Result<std::collections::BTreeSet<[u8; 32]>> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = r.open_table(UNCONFIRMED).map_err(db_err)?;
+        let mut out = std::collections::BTreeSet::new();
+        for item in t.iter().map_err(db_err)? {
+            let (k, _) = item.map_err(db_err)?;
+            if let Ok(id) = <[u8; 32]>::try_from(k.value()) {
+                out.insert(id);
+            }
+        }
+        Ok(out)
     }
 
     /// Ids of stored (unused) presignatures.
@@ -482,6 +527,7 @@ impl Store {
             }
             chosen.insert(spend.request_id.as_slice(), binding.as_slice()).map_err(db_err)?;
             w.open_table(RESERVED).map_err(db_err)?.remove(presig_id.as_slice()).map_err(db_err)?;
+            w.open_table(UNCONFIRMED).map_err(db_err)?.remove(presig_id.as_slice()).map_err(db_err)?;
             let mut spends = w.open_table(SPEND).map_err(db_err)?;
             let spent = window_sum(&spends, spend.now)?;
             if spent.saturating_add(spend.value) > spend.limit {

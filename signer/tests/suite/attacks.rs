@@ -384,6 +384,39 @@ fn a_request_the_policy_refuses_keeps_no_presignature_reserved() {
 }
 
 #[test]
+fn an_unconfirmed_batch_is_signed_with_but_never_proposed() {
+    runtime().block_on(async {
+        let mut c = Cluster::new(memory(3), 1);
+        c.dkg().await;
+        let s = [pid(1), pid(2)];
+        let ids = c.presign(2, &s).await;
+        // Both presignatures stored again as one unconfirmed batch (as a node job stores a
+        // batch before every node has said it stored its part).
+        let batch = SessionId::random();
+        for n in &c.nodes[..2] {
+            let records: Vec<_> = ids.iter().map(|id| (*id, n.store().get_presig(id).unwrap().unwrap())).collect();
+            n.store().put_presigs(&records, Some(&batch.0)).unwrap();
+            assert_eq!(n.store().unconfirmed_ids().unwrap().len(), 2);
+        }
+        assert!(c.nodes[0].presigs_for(&s).unwrap().is_empty(), "unconfirmed ones are not in the pool");
+        assert_eq!(c.nodes[0].choose_presig(&c.intent(ETH, 0), &s, NOW).unwrap(), None);
+        // A member signs with one when the proposer names it (its choice shows every node held it).
+        let req = c.request(c.intent(ETH, 1), ids[0], &s);
+        let r = cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await;
+        assert!(r.iter().all(|x| x.is_ok()), "{r:?}");
+        assert!(!c.nodes[0].store().unconfirmed_ids().unwrap().contains(&ids[0]), "the burn drops the mark");
+        // Another batch's confirmation changes nothing; its own makes the rest proposable.
+        assert_eq!(c.nodes[0].confirm_presigs(&SessionId::random()).unwrap(), 0);
+        assert_eq!(c.nodes[0].confirm_presigs(&batch).unwrap(), 1);
+        assert_eq!(c.nodes[0].presigs_for(&s).unwrap(), vec![ids[1]]);
+        assert_eq!(c.nodes[0].choose_presig(&c.intent(ETH, 2), &s, NOW).unwrap(), Some(ids[1]));
+        // A reshare or refresh drops unconfirmed ones with the rest.
+        c.nodes[1].store().replace_share(&c.nodes[1].key_share().unwrap().expose_bytes()).unwrap();
+        assert!(c.nodes[1].store().unconfirmed_ids().unwrap().is_empty());
+    });
+}
+
+#[test]
 fn old_epoch_shares_are_refused() {
     runtime().block_on(async {
         let mut c = Cluster::new(memory(3), 1);
