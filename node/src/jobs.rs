@@ -418,12 +418,14 @@ async fn barrier(transport: &Arc<QuicTransport>, session: SessionId, limit: std:
     Ok(())
 }
 
-/// Presignatures held here per signer set.
+/// Presignatures per signer set that this node could propose now (reserved ones are not
+/// counted, so a refill replaces them).
 pub fn pool_levels(signer: &SignerNode, sets: &[Vec<u16>]) -> Vec<(String, usize)> {
+    let now = now();
     sets.iter()
         .map(|set| {
             let label = set.iter().map(u16::to_string).collect::<Vec<_>>().join("-");
-            let level = ids(set).ok().and_then(|ids| signer.presigs_for(&ids).ok()).map_or(0, |v| v.len());
+            let level = ids(set).ok().and_then(|ids| signer.available_presigs(&ids, now).ok()).map_or(0, |v| v.len());
             (label, level)
         })
         .collect()

@@ -130,6 +130,43 @@ async fn three_nodes_sign_with_pool_and_restart() {
         }
     }
 
+    // A presign batch that P2 (a member) and P3 stored, but whose last barrier message they
+    // missed (killed before recording it): P1 finished it, so every node stored its part. Asked
+    // again, P2 confirms its part (now the proposer's choice can name them) and both are done.
+    let presign = JobSpec::SignerPresign { count: 2, signers: vec![1, 2] };
+    let id = new_job_id();
+    let first: Vec<_> = client.submit(&id, &presign, T).await.into_iter().map(|(_, a)| a.unwrap()).collect();
+    assert!(first.iter().all(|v| v.state == tacit_node::store::JobState::Done), "{first:?}");
+    let mut raw = [0u8; 16];
+    hex::decode_to_slice(&id, &mut raw).unwrap();
+    let batch = tacit_node::coord::job_session(&raw, first[1].attempts);
+    let ids: Vec<[u8; 32]> = (0..2).map(|i| tacit_signer::presign::presig_id(&batch, i)).collect();
+    for _ in 0..2 {
+        nodes.pop().unwrap().shutdown().await;
+    }
+    for c in &configs[1..] {
+        let cfg = NodeConfig::load(c).unwrap();
+        record_as_running(&cfg, &id);
+        if cfg.me.get() == 2 {
+            let signer = open_signer(&cfg);
+            let records: Vec<_> = ids.iter().map(|p| (*p, signer.store().get_presig(p).unwrap().unwrap())).collect();
+            signer.store().put_presigs(&records, Some(&batch.0)).unwrap();
+        }
+    }
+    for c in &configs[1..] {
+        nodes.push(tacit_node::daemon::start(NodeConfig::load(c).unwrap()).await.unwrap());
+    }
+    let again = common::submit_until_done(&client, &id, &presign, T).await;
+    assert_eq!(again[1].result.as_ref().unwrap()["confirmed_after"], "the other nodes finished", "{again:?}");
+    assert_eq!(again[2].result.as_ref().unwrap()["member"], false, "{again:?}");
+    assert!(nodes[1].shared.signer.store().unconfirmed_ids().unwrap().is_empty());
+    // A member that holds no part of the batch cannot be done with it (it would lack the
+    // presignatures its proposer names); a job other than a presign is never done elsewhere.
+    let unknown = [7u8; 16];
+    let member = &nodes[1].shared.signer;
+    assert!(tacit_node::jobs::finish_presign_elsewhere(member, &presign, &unknown, 1).unwrap().is_none());
+    assert!(tacit_node::jobs::finish_presign_elsewhere(member, &JobSpec::SignerDkg, &raw, 1).unwrap().is_none());
+
     // The mirror case: the followers finished a job whose attempt the proposer did not (its
     // record says running, as a kill would leave it). Asked again, P1 proposes a new attempt
     // and the followers, holding their finished copies again, run it rather than refuse it.
@@ -162,4 +199,12 @@ fn record_as_running(cfg: &NodeConfig, id: &str) {
     rec.state = tacit_node::store::JobState::Running;
     rec.result = None;
     store.put_job(&raw, &rec, "running").unwrap();
+}
+
+/// A stopped node's signer.
+fn open_signer(cfg: &NodeConfig) -> tacit_signer::Node {
+    let key = tacit_node::store::NodeStore::open(&cfg.data_dir().join("node.redb"), &cfg.file.secret_key, &cfg.base)
+        .unwrap()
+        .1;
+    tacit_signer::Node::open(&cfg.data_dir().join("signer"), cfg.me, key.to_store_key()).unwrap()
 }

@@ -242,6 +242,13 @@ impl Node {
         Ok(out)
     }
 
+    /// The presignatures a proposer may still choose for `signers` at `now`: unused, confirmed,
+    /// and not reserved for another unexpired request (what the pool level counts).
+    pub fn available_presigs(&self, signers: &[PartyId], now: u64) -> Result<Vec<[u8; 32]>> {
+        let reserved = self.store.reserved_presigs(now)?;
+        Ok(self.presigs_for(signers)?.into_iter().filter(|p| !reserved.contains(p)).collect())
+    }
+
     /// The presignature the proposer puts forward for `intent` with `signers`: the one the
     /// request is already bound to here (a retry proposes the same), else the smallest unused
     /// one for the set that no other unexpired request has reserved, reserved durably for this
@@ -264,8 +271,7 @@ impl Node {
                 return Err(PolicyViolation::RequestReused { request_id: intent.request_id }.into());
             }
         }
-        let reserved = self.store.reserved_presigs(now)?;
-        let Some(presig) = self.presigs_for(signers)?.into_iter().filter(|p| !reserved.contains(p)).min() else {
+        let Some(presig) = self.available_presigs(signers, now)?.into_iter().min() else {
             return Ok(None);
         };
         self.store.reserve(&intent.request_id, &presig, &digest, intent.expiry)?;

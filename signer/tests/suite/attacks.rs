@@ -376,6 +376,8 @@ fn a_request_the_policy_refuses_keeps_no_presignature_reserved() {
         let ok = c.intent(ETH, 2);
         assert_eq!(c.nodes[0].choose_presig(&ok, &s, NOW).unwrap(), Some(only));
         assert_eq!(c.nodes[0].choose_presig(&c.intent(ETH, 3), &s, NOW).unwrap(), None);
+        assert!(c.nodes[0].available_presigs(&s, NOW).unwrap().is_empty(), "the pool level leaves it out");
+        assert_eq!(c.nodes[0].available_presigs(&s, ok.expiry + 1).unwrap(), vec![only]);
         // Past its intent's expiry a reservation lapses.
         assert_eq!(c.nodes[0].choose_presig(&c.intent(ETH, 4), &s, ok.expiry + 1).unwrap(), Some(only));
         let r = cluster::sign(&c.transports, &c.nodes, &c.request(ok, only, &s), NOW, &honest).await;
