@@ -1,4 +1,4 @@
-//! Cost of the OPRF's curve operations (k256), to put the PSI figures in proportion, and of
+//! Cost of the OPRF's curve operations (k256 and libsecp256k1), to put the PSI figures in proportion, and of
 //! the batched DLEQ proofs that name a cheating node:
 //! `cargo run --release -p tacit-psi --example oprf_ops [BATCH]` (run with
 //! `RAYON_NUM_THREADS=1` for single-thread figures of the batch steps).
@@ -42,6 +42,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     time("fixed-base scalar mul (k256 table)", count, |i| {
         <ProjectivePoint as k256::elliptic_curve::ops::MulByGenerator>::mul_by_generator(&s[i])
     });
+    // libsecp256k1, which the node's answers and the client's blinding use.
+    let secp = secp256k1::Secp256k1::new();
+    let keys =
+        s.iter().map(|k| secp256k1::SecretKey::from_byte_array(k.to_bytes().into())).collect::<Result<Vec<_>, _>>()?;
+    let pubs: Vec<secp256k1::PublicKey> =
+        keys.iter().map(|k| secp256k1::PublicKey::from_secret_key(&secp, k)).collect();
+    let tweaks: Vec<secp256k1::Scalar> = keys.iter().map(|k| secp256k1::Scalar::from(*k)).collect();
+    time("variable-base scalar mul (libsecp256k1)", count, |i| pubs[i].mul_tweak(&secp, &tweaks[(i + 1) % count]));
+    time("fixed-base scalar mul (libsecp256k1)", count, |i| secp256k1::PublicKey::from_secret_key(&secp, &keys[i]));
     time("2-term lincomb", count, |i| ProjectivePoint::lincomb(&p[i], &s[i], &p[(i + 1) % count], &s[(i + 2) % count]));
     let enc = oprf::encode_points(&p);
     time("encode (affine, compressed)", count, |i| oprf::encode_points(&p[i..i + 1]));
