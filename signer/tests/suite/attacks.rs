@@ -105,10 +105,7 @@ fn inconsistent_presign_points_are_caught() {
 
 fn sign_attack(faults: SignFaults) -> Vec<tacit_signer::Result<SignOutput>> {
     runtime().block_on(async {
-        let mut c = Cluster::new(memory(3), 1);
-        c.dkg().await;
-        let s = [pid(1), pid(2)];
-        let ids = c.presign(1, &s).await;
+        let (c, s, ids) = Cluster::with_presigs(1).await;
         let req = c.request(c.intent(ETH, 0), ids[0], &s);
         let f = move |p: PartyId| if p == pid(2) { faults.clone() } else { SignFaults::default() };
         cluster::sign(&c.transports, &c.nodes, &req, NOW, &f).await
@@ -153,10 +150,7 @@ fn presignature_with_another_signer_set_is_refused() {
 #[test]
 fn presignature_reuse_after_snapshot_restore_is_refused() {
     runtime().block_on(async {
-        let mut c = Cluster::new(memory(3), 1);
-        c.dkg().await;
-        let s = [pid(1), pid(2)];
-        let ids = c.presign(1, &s).await;
+        let (mut c, s, ids) = Cluster::with_presigs(1).await;
         let snap = c.snapshot(0);
         let req = c.request(c.intent(ETH, 0), ids[0], &s);
         let r = cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await;
@@ -177,10 +171,7 @@ fn policy_case(
     edit: impl Fn(&Cluster<tacit_mpc_engine::transport::memory::MemoryTransport>, &mut tacit_signer::SignRequest),
 ) -> Vec<tacit_signer::Result<SignOutput>> {
     runtime().block_on(async {
-        let mut c = Cluster::new(memory(3), 1);
-        c.dkg().await;
-        let s = [pid(1), pid(2)];
-        let ids = c.presign(1, &s).await;
+        let (c, s, ids) = Cluster::with_presigs(1).await;
         let mut req = c.request(c.intent(ETH, 0), ids[0], &s);
         edit(&c, &mut req);
         cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await
@@ -253,10 +244,7 @@ fn approvals_are_enforced_by_every_signer() {
 #[test]
 fn reused_request_and_spend_limit_are_refused() {
     runtime().block_on(async {
-        let mut c = Cluster::new(memory(3), 1);
-        c.dkg().await;
-        let s = [pid(1), pid(2)];
-        let ids = c.presign(4, &s).await;
+        let (c, s, ids) = Cluster::with_presigs(4).await;
         let intent = c.intent(6 * ETH, 0);
         let req = c.request(intent.clone(), ids[0], &s);
         assert!(cluster::sign(&c.transports, &c.nodes, &req, NOW, &honest).await.iter().all(|x| x.is_ok()));
@@ -291,10 +279,7 @@ async fn cut_off_after_the_burn(
 #[test]
 fn a_signing_cut_off_after_the_burn_is_retried_to_one_signature() {
     runtime().block_on(async {
-        let mut c = Cluster::new(memory(3), 1);
-        c.dkg().await;
-        let s = [pid(1), pid(2)];
-        c.presign(3, &s).await;
+        let (mut c, s, _) = Cluster::with_presigs(3).await;
         let intent = c.intent(6 * ETH, 0);
         // The proposer's choice is durable: every retry of the request proposes the same one,
         // and another request gets another.
@@ -356,10 +341,7 @@ fn a_signing_cut_off_after_the_burn_is_retried_to_one_signature() {
 #[test]
 fn a_request_the_policy_refuses_keeps_no_presignature_reserved() {
     runtime().block_on(async {
-        let mut c = Cluster::new(memory(3), 1);
-        c.dkg().await;
-        let s = [pid(1), pid(2)];
-        c.presign(1, &s).await;
+        let (c, s, _) = Cluster::with_presigs(1).await;
         let only = c.nodes[0].presigs_for(&s).unwrap()[0];
         // 11 ETH is over the 10 ETH daily limit; an unapproved request is refused too.
         let big = c.request(c.intent(11 * ETH, 0), only, &s);
@@ -388,10 +370,7 @@ fn a_request_the_policy_refuses_keeps_no_presignature_reserved() {
 #[test]
 fn an_unconfirmed_batch_is_signed_with_but_never_proposed() {
     runtime().block_on(async {
-        let mut c = Cluster::new(memory(3), 1);
-        c.dkg().await;
-        let s = [pid(1), pid(2)];
-        let ids = c.presign(2, &s).await;
+        let (c, s, ids) = Cluster::with_presigs(2).await;
         // Both presignatures stored again as one unconfirmed batch (as a node job stores a
         // batch before every node has said it stored its part).
         let batch = SessionId::random();
@@ -442,10 +421,7 @@ fn old_epoch_shares_are_refused() {
 #[test]
 fn offline_signer_times_out_and_is_audited() {
     runtime().block_on(async {
-        let mut c = Cluster::new(memory(3), 1);
-        c.dkg().await;
-        let s = [pid(1), pid(2)];
-        let ids = c.presign(1, &s).await;
+        let (c, s, ids) = Cluster::with_presigs(1).await;
         let req = c.request(c.intent(ETH, 0), ids[0], &s);
         // P2 never shows up.
         let r = tacit_signer::sign::sign(&c.nodes[0], &*c.transports[0], &req, NOW, SessionId::random()).await;

@@ -58,6 +58,18 @@ pub fn memory(n: usize) -> Vec<Arc<MemoryTransport>> {
     MemoryTransport::network_with_timeout(n, Duration::from_secs(3)).into_iter().map(Arc::new).collect()
 }
 
+impl Cluster<MemoryTransport> {
+    /// Three in-memory nodes at threshold 1 after a DKG, holding `count` presignatures for
+    /// the signer set {P1, P2}.
+    pub async fn with_presigs(count: usize) -> (Self, [PartyId; 2], Vec<[u8; 32]>) {
+        let mut c = Self::new(memory(3), 1);
+        c.dkg().await;
+        let s = [pid(1), pid(2)];
+        let ids = c.presign(count, &s).await;
+        (c, s, ids)
+    }
+}
+
 impl<T: Transport> Cluster<T> {
     pub fn new(transports: Vec<Arc<T>>, t: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
