@@ -7,7 +7,11 @@
 //! SHA-256 fingerprint is pinned in [`QuicConfig::peers`] (see [`super::tls`]), and a peer's
 //! [`PartyId`] is the id its *pinned fingerprint* is listed under, never anything it sends. An
 //! acceptor refuses, during the handshake, a pinned peer that should be dialled rather than
-//! dial (a higher id), so a pair can never hold two connections.
+//! dial (a higher id), so a pair can never hold two connections. A party that crashed and
+//! restarted resets the connections its previous process held: its stateless-reset key is
+//! derived from its private key (the same across restarts), so our next packet on such a
+//! connection (a keep-alive at the latest) draws a reset we accept, and the connection closes
+//! at once rather than after the idle timeout (RFC 9000, 10.3).
 //!
 //! # Wire format
 //! When the acceptor has checked the dialer's certificate it opens a first unidirectional
@@ -407,6 +411,64 @@ impl Shared {
     }
 }
 
+/// A party endpoint's configuration. A peer that crashed and restarted holds no state of the
+/// connection its previous process had with us, and we would wait up to the idle timeout to
+/// notice. With a stateless-reset key that survives restarts (derived from the party's private
+/// key) and connection ids it does not try to recognise, the restarted endpoint answers our
+/// next packet on the old connection (a keep-alive at the latest) with a stateless reset that
+/// we accept, so the old connection closes at once and the peers connect afresh.
+fn endpoint_config(identity: &tls::PartyIdentity) -> quinn::EndpointConfig {
+    let mut config = quinn::EndpointConfig::new(Arc::new(ResetKey(identity.stateless_reset_key())));
+    config.cid_generator(|| Box::new(RandomCids));
+    config
+}
+
+/// Keyed BLAKE3 as the HMAC of stateless-reset tokens.
+struct ResetKey(zeroize::Zeroizing<[u8; 32]>);
+
+impl quinn::crypto::HmacKey for ResetKey {
+    fn sign(&self, data: &[u8], out: &mut [u8]) {
+        let tag = blake3::keyed_hash(&self.0, data);
+        let n = out.len().min(32);
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), tag.as_bytes().get(..n)) {
+            dst.copy_from_slice(src);
+        }
+    }
+
+    fn signature_len(&self) -> usize {
+        32
+    }
+
+    fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), quinn::crypto::CryptoError> {
+        // blake3::Hash compares in constant time.
+        let expected = blake3::keyed_hash(&self.0, data);
+        let given: [u8; 32] = signature.try_into().map_err(|_| quinn::crypto::CryptoError)?;
+        if expected == blake3::Hash::from(given) {
+            Ok(())
+        } else {
+            Err(quinn::crypto::CryptoError)
+        }
+    }
+}
+
+/// 8 random bytes per connection id, none rejected on sight: a restarted endpoint must answer
+/// packets for ids its previous process issued (with a stateless reset) rather than drop them.
+struct RandomCids;
+
+impl quinn::ConnectionIdGenerator for RandomCids {
+    fn generate_cid(&mut self) -> quinn::ConnectionId {
+        quinn::ConnectionId::new(&rand::random::<[u8; 8]>())
+    }
+
+    fn cid_len(&self) -> usize {
+        8
+    }
+
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
+    }
+}
+
 async fn accept_loop(endpoint: Endpoint, shared: Arc<Shared>) {
     while let Some(incoming) = endpoint.accept().await {
         let shared = shared.clone();
@@ -794,9 +856,8 @@ impl QuicTransport {
             .map_err(|e| TransportError::Config(format!("QUIC server TLS: {e}")))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
         server.transport_config(transport.clone());
-        let endpoint =
-            Endpoint::new(quinn::EndpointConfig::default(), Some(server), socket, Arc::new(quinn::TokioRuntime))
-                .map_err(|e| TransportError::Config(format!("QUIC endpoint: {e}")))?;
+        let endpoint = Endpoint::new(endpoint_config(&identity), Some(server), socket, Arc::new(quinn::TokioRuntime))
+            .map_err(|e| TransportError::Config(format!("QUIC endpoint: {e}")))?;
         let mut guard = CloseOnDrop(Some(endpoint.clone()));
 
         let shared = Arc::new(Shared {

@@ -142,6 +142,13 @@ impl Clone for PartyIdentity {
 }
 
 impl PartyIdentity {
+    /// The key of this party's QUIC stateless resets, derived from its private key: the same
+    /// after a restart, so the restarted endpoint can reset the connections its previous
+    /// process held (RFC 9000, 10.3), and secret like the key itself.
+    pub(crate) fn stateless_reset_key(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(blake3::derive_key("tacit quic stateless reset key v1", &self.key_der))
+    }
+
     /// A fresh self-signed ECDSA P-256 certificate for party `id` (subject CN and DNS SAN
     /// `tacit-party-<id>`) and its PKCS#8 key.
     pub fn generate(id: PartyId) -> Result<Self, TransportError> {

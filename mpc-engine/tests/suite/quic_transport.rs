@@ -580,3 +580,71 @@ async fn unread_session_applies_backpressure_and_cancelled_send_is_reported() {
     assert!(matches!(err, TransportError::Closed { peer, .. } if peer == pid(2)), "{err}");
     t1.close_session(s);
 }
+
+/// Forwards UDP between party 1 and whichever address `target` names, so a test can swap the
+/// process behind party 2's address. Only the current target's packets reach party 1.
+async fn relay(socket: tokio::net::UdpSocket, p1: SocketAddr, target: tokio::sync::watch::Receiver<SocketAddr>) {
+    let mut buf = vec![0u8; 65_536];
+    while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+        let to = *target.borrow();
+        let Some(packet) = buf.get(..len) else { continue };
+        if from == p1 {
+            let _ = socket.send_to(packet, to).await;
+        } else if from == to {
+            let _ = socket.send_to(packet, p1).await;
+        }
+    }
+}
+
+/// Party 2 "crashes" (its process gone without a word: its packets no longer arrive) and
+/// restarts on the same address with its identity. Party 1's next packet on the old connection
+/// draws a stateless reset from the new process (same reset key, derived from the identity),
+/// so party 1 sees the connection closed at once instead of after its idle timeout (a minute
+/// here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_peer_resets_the_old_connection() {
+    let options = QuicOptions {
+        keep_alive: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(60),
+        recv_timeout: Duration::from_secs(60),
+        ..opts()
+    };
+    let mut all = members(2);
+    let relay_socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let relay_addr = relay_socket.local_addr().unwrap();
+    let (retarget, target) = tokio::sync::watch::channel(all[1].addr);
+    tokio::spawn(relay(relay_socket, all[0].addr, target));
+    // Party 1 reaches party 2 through the relay.
+    let p2_direct = all[1].addr;
+    all[1].addr = relay_addr;
+    let p1_config = config_for(&all, 0, &options);
+    all[1].addr = p2_direct;
+    let p2_config = config_for(&all, 1, &options);
+    let p2_identity = all[1].identity.clone();
+    let (p1_addr, p1_fingerprint) = (all[0].addr, all[0].identity.fingerprint());
+    let mut sockets = all.into_iter().map(|m| m.socket);
+    let (s1, s2) = (sockets.next().unwrap(), sockets.next().unwrap());
+    let (p1, p2) = bounded(20, async {
+        tokio::join!(QuicTransport::connect_on(s1, p1_config), QuicTransport::connect_on(s2, p2_config))
+    })
+    .await;
+    let (p1, p2) = (p1.unwrap(), p2.unwrap());
+    let s = SessionId::random();
+    p2.send(s, pid(1), Bytes::from_static(b"before")).await.unwrap();
+    assert_eq!(&bounded(10, p1.recv(s, pid(2))).await.unwrap()[..], b"before");
+
+    // The crash: nothing of the old process reaches party 1 any more.
+    let restarted = UdpSocket::bind("127.0.0.1:0").unwrap();
+    retarget.send(restarted.local_addr().unwrap()).unwrap();
+    drop(p2);
+    // The restart, with the same identity; it waits for party 1 to dial it again.
+    let peers = vec![PeerInfo { id: pid(1), addr: p1_addr, cert_fingerprint: p1_fingerprint }];
+    let mut config = QuicConfig::new(pid(2), restarted.local_addr().unwrap(), p2_identity, peers);
+    config.options = options.clone();
+    let again = tokio::spawn(QuicTransport::connect_on(restarted, config));
+    match bounded(15, p1.recv(s, pid(2))).await {
+        Err(TransportError::Closed { peer, .. }) => assert_eq!(peer, pid(2)),
+        other => panic!("expected the old connection reset, got {other:?}"),
+    }
+    again.abort();
+}
