@@ -121,9 +121,6 @@ pub async fn run_coordinated(
             if !presigs.is_empty() {
                 signer.store_presigs_unconfirmed(&presigs, &session)?;
             }
-            // Up to one receive timeout per peer, as for the presign's own messages.
-            barrier(&transport, session.child("presign-stored", 0), std::time::Duration::ZERO).await?;
-            signer.confirm_presigs(&session)?;
             signer.audit(
                 now(),
                 tacit_signer::audit::AuditRecord {
@@ -136,6 +133,10 @@ pub async fn run_coordinated(
                     ..Default::default()
                 },
             )?;
+            // Up to one receive timeout per peer, as for the presign's own messages. The audit
+            // entry comes first: the batch is kept here whether or not this confirms it.
+            barrier(&transport, session.child("presign-stored", 0), std::time::Duration::ZERO).await?;
+            signer.confirm_presigs(&session)?;
             Ok(json!({ "made": count, "kept": presigs.len(), "member": signers.contains(&me) }))
         }
         JobSpec::SignerSign { intent, approvals, signers, presig_id } => {
