@@ -164,13 +164,20 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| NodeError::Other(format!("runtime: {e}")))
 }
 
-/// Offline checks of a stopped node's stores; returns a JSON report.
-pub fn check_stores(cfg: &NodeConfig) -> Result<serde_json::Value> {
+/// A node's two stores: the node store and the signer's, opened with the key the node store
+/// yields.
+pub fn open_stores(cfg: &NodeConfig) -> Result<(NodeStore, tacit_signer::Node)> {
     let data = cfg.data_dir();
     let (store, key) = NodeStore::open(&data.join("node.redb"), &cfg.file.secret_key, &cfg.base)?;
+    let signer = tacit_signer::Node::open(&data.join("signer"), cfg.me, key.to_store_key())?;
+    Ok((store, signer))
+}
+
+/// Offline checks of a stopped node's stores; returns a JSON report.
+pub fn check_stores(cfg: &NodeConfig) -> Result<serde_json::Value> {
+    let (store, signer) = open_stores(cfg)?;
     let report = store.check()?;
     drop(store);
-    let signer = tacit_signer::Node::open(&data.join("signer"), cfg.me, key.to_store_key())?;
     let available = signer.presig_ids()?;
     let mut both = 0usize;
     for id in &available {

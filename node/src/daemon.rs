@@ -671,10 +671,8 @@ impl NodeHandle {
 pub async fn start(cfg: NodeConfig) -> Result<NodeHandle> {
     let data = cfg.data_dir();
     std::fs::create_dir_all(&data).map_err(|e| NodeError::Store(format!("{}: {e}", data.display())))?;
-    let (store, key) = NodeStore::open(&data.join("node.redb"), &cfg.file.secret_key, &cfg.base)?;
+    let (store, signer) = crate::cli::open_stores(&cfg)?;
     let interrupted = store.recover()?;
-    let signer = SignerNode::open(&data.join("signer"), cfg.me, key.to_store_key())?;
-    drop(key);
     let metrics = Arc::new(Metrics::default());
     let metrics_addr = match cfg.file.metrics_listen {
         Some(addr) => Some(

@@ -148,7 +148,7 @@ async fn three_nodes_sign_with_pool_and_restart() {
         let cfg = NodeConfig::load(c).unwrap();
         record_as_running(&cfg, &id);
         if cfg.me.get() == 2 {
-            let signer = open_signer(&cfg);
+            let signer = tacit_node::cli::open_stores(&cfg).unwrap().1;
             let records: Vec<_> = ids.iter().map(|p| (*p, signer.store().get_presig(p).unwrap().unwrap())).collect();
             signer.store().put_presigs(&records, Some(&batch.0)).unwrap();
         }
@@ -199,12 +199,4 @@ fn record_as_running(cfg: &NodeConfig, id: &str) {
     rec.state = tacit_node::store::JobState::Running;
     rec.result = None;
     store.put_job(&raw, &rec, "running").unwrap();
-}
-
-/// A stopped node's signer.
-fn open_signer(cfg: &NodeConfig) -> tacit_signer::Node {
-    let key = tacit_node::store::NodeStore::open(&cfg.data_dir().join("node.redb"), &cfg.file.secret_key, &cfg.base)
-        .unwrap()
-        .1;
-    tacit_signer::Node::open(&cfg.data_dir().join("signer"), cfg.me, key.to_store_key()).unwrap()
 }

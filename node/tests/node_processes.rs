@@ -188,11 +188,7 @@ fn kill_restart_retry_consistent_stores_and_clean_logs() {
         }
         secrets.push(std::fs::read_to_string(dir.path().join(format!("party-{}.store.key", i + 1))).unwrap());
         secrets.push(hex::encode(std::fs::read(dir.path().join(format!("party-{}.key.der", i + 1))).unwrap()));
-        let key =
-            tacit_node::store::NodeStore::open(&cfg.data_dir().join("node.redb"), &cfg.file.secret_key, &cfg.base)
-                .unwrap()
-                .1;
-        let signer = tacit_signer::Node::open(&cfg.data_dir().join("signer"), cfg.me, key.to_store_key()).unwrap();
+        let signer = tacit_node::cli::open_stores(&cfg).unwrap().1;
         // The presignatures this node could propose (confirmed) or sign with (any unused).
         let set = [tacit_mpc_engine::PartyId::new(1).unwrap(), tacit_mpc_engine::PartyId::new(2).unwrap()];
         held.push(if i == 0 {

@@ -213,11 +213,18 @@ pub fn decode_points(bytes: &[u8], from: &str) -> Result<Vec<ProjectivePoint>, O
     Ok(decode_affine(bytes, from)?.into_iter().map(ProjectivePoint::from).collect())
 }
 
+/// Refuses a byte string that is not a whole number of encoded points.
+fn check_whole_points(bytes: &[u8], from: &str) -> Result<(), OprfError> {
+    if bytes.len().is_multiple_of(POINT_BYTES) {
+        Ok(())
+    } else {
+        Err(OprfError::Shape(format!("{from} sent {} bytes, not a whole number of points", bytes.len())))
+    }
+}
+
 /// As [`decode_points`], in affine form.
 pub fn decode_affine(bytes: &[u8], from: &str) -> Result<Vec<AffinePoint>, OprfError> {
-    if !bytes.len().is_multiple_of(POINT_BYTES) {
-        return Err(OprfError::Shape(format!("{from} sent {} bytes, not a whole number of points", bytes.len())));
-    }
+    check_whole_points(bytes, from)?;
     bytes
         .par_chunks(POINT_BYTES)
         .enumerate()
@@ -238,12 +245,17 @@ pub fn decode_affine(bytes: &[u8], from: &str) -> Result<Vec<AffinePoint>, OprfE
 fn to_ark(p: &AffinePoint) -> ark_secp256k1::Affine {
     let e = p.to_encoded_point(false);
     match (e.x(), e.y()) {
-        (Some(x), Some(y)) => ark_secp256k1::Affine::new_unchecked(
-            ark_secp256k1::Fq::from_be_bytes_mod_order(x),
-            ark_secp256k1::Fq::from_be_bytes_mod_order(y),
-        ),
+        (Some(x), Some(y)) => ark_from_xy(x, y),
         _ => ark_secp256k1::Affine::zero(),
     }
+}
+
+/// A point given by its big-endian affine coordinates, known to be on the curve.
+fn ark_from_xy(x: &[u8], y: &[u8]) -> ark_secp256k1::Affine {
+    ark_secp256k1::Affine::new_unchecked(
+        ark_secp256k1::Fq::from_be_bytes_mod_order(x),
+        ark_secp256k1::Fq::from_be_bytes_mod_order(y),
+    )
 }
 
 fn to_ark_all(points: &[AffinePoint]) -> Vec<ark_secp256k1::Affine> {
@@ -533,9 +545,7 @@ pub fn evaluate_with(
 /// k256's 85 µs on this machine, `--example oprf_ops`); the encodings are the same SEC1
 /// compressed form.
 fn answer_points(key: &Scalar, blinded: &[u8], from: &str) -> Result<(Vec<u8>, Vec<ark_secp256k1::Affine>), OprfError> {
-    if !blinded.len().is_multiple_of(POINT_BYTES) {
-        return Err(OprfError::Shape(format!("{from} sent {} bytes, not a whole number of points", blinded.len())));
-    }
+    check_whole_points(blinded, from)?;
     let mut key_bytes: [u8; 32] = key.to_bytes().into();
     let tweak = secp256k1::Scalar::from_be_bytes(key_bytes);
     key_bytes.zeroize();
@@ -547,12 +557,9 @@ fn answer_points(key: &Scalar, blinded: &[u8], from: &str) -> Result<(Vec<u8>, V
         .map(|(index, chunk)| {
             let point = secp256k1::PublicKey::from_slice(chunk)
                 .map_err(|_| OprfError::BadPoint { from: from.to_string(), index })?;
+            // 04 ‖ x ‖ y.
             let xy = point.serialize_uncompressed();
-            let (x, y) = xy.get(1..).unwrap_or_default().split_at(32);
-            let ark = ark_secp256k1::Affine::new_unchecked(
-                ark_secp256k1::Fq::from_be_bytes_mod_order(x),
-                ark_secp256k1::Fq::from_be_bytes_mod_order(y),
-            );
+            let ark = ark_from_xy(xy.get(1..33).unwrap_or_default(), xy.get(33..).unwrap_or_default());
             // Fails only for a zero key (a product of nonzero factors here is never the identity).
             let answer =
                 point.mul_tweak(&secp, &tweak).map_err(|_| OprfError::Shape("the key share is zero".into()))?;
