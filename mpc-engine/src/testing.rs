@@ -2,6 +2,7 @@
 //! `test-support`; never enabled by a production build): a memory transport whose party
 //! tampers with its own outgoing messages.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -30,12 +31,29 @@ pub type Rule = dyn Fn(PartyId, u8, &mut [u8]) -> bool + Send + Sync;
 ///
 /// It keeps its digest reports consistent with what it actually sent to the lowest-numbered
 /// peer, as a careful cheater would, so only the check aimed at the cheat can catch it.
+/// Digests are kept per session, as the engine keeps them: a protocol's messages outside
+/// the engine (another session, no engine header) never enter a session's reports.
 pub struct Cheater {
     inner: MemoryTransport,
     armed: AtomicBool,
     rule: Box<Rule>,
-    sent_to_first_peer: Mutex<blake3::Hasher>,
-    sent_original: Mutex<blake3::Hasher>,
+    sent_to_first_peer: Digests,
+    sent_original: Digests,
+}
+
+/// Per-session digests of the messages one party sent.
+#[derive(Default)]
+struct Digests(Mutex<HashMap<SessionId, blake3::Hasher>>);
+
+impl Digests {
+    fn update(&self, session: SessionId, msg: &[u8]) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(session).or_default().update(msg);
+    }
+
+    fn finalize(&self, session: SessionId) -> [u8; 32] {
+        let all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *all.get(&session).cloned().unwrap_or_default().finalize().as_bytes()
+    }
 }
 
 impl std::fmt::Debug for Cheater {
@@ -44,12 +62,21 @@ impl std::fmt::Debug for Cheater {
     }
 }
 
-fn digested(kind: Option<&u8>) -> bool {
-    matches!(kind, Some(&KIND_BROADCAST) | Some(&KIND_BYTES))
+/// Whether the engine digests `msg` for agreement. A protocol's own messages (on a session
+/// of its own, no engine header) may start with these bytes too: that is why the digests are
+/// kept per session.
+fn digested(msg: &[u8]) -> bool {
+    matches!(msg.first(), Some(&KIND_BROADCAST) | Some(&KIND_BYTES))
 }
 
-fn finalize(h: &Mutex<blake3::Hasher>) -> [u8; 32] {
-    *h.lock().unwrap_or_else(PoisonError::into_inner).finalize().as_bytes()
+/// Whether `msg` is the engine's digest report among `n` parties: the kind, and a header
+/// that declares exactly the `n` digests that follow (a protocol's own message that happens
+/// to start with the kind byte must be left as it is).
+fn is_digest_report(msg: &[u8], n: usize) -> bool {
+    let declared = msg.get(5..HEADER).and_then(|c| <[u8; 4]>::try_from(c).ok()).map(u32::from_le_bytes);
+    msg.first() == Some(&KIND_DIGEST)
+        && declared.is_some_and(|len| len as usize == 32 * n)
+        && msg.len() == HEADER + 32 * n
 }
 
 impl Cheater {
@@ -59,8 +86,8 @@ impl Cheater {
             inner,
             armed: AtomicBool::new(false),
             rule,
-            sent_to_first_peer: Mutex::new(blake3::Hasher::new()),
-            sent_original: Mutex::new(blake3::Hasher::new()),
+            sent_to_first_peer: Digests::default(),
+            sent_original: Digests::default(),
         }
     }
 
@@ -100,8 +127,8 @@ impl Transport for Cheater {
         let me = self.inner.id();
         let first_peer = PartyId::all(self.inner.n_parties()).find(|p| *p != me);
         let to_first = first_peer == Some(to);
-        if digested(payload.first()) && to_first {
-            self.sent_original.lock().unwrap_or_else(PoisonError::into_inner).update(&payload);
+        if digested(&payload) && to_first {
+            self.sent_original.update(session, &payload);
         }
         let payload = if self.armed.load(Ordering::SeqCst) {
             let mut m = payload.to_vec();
@@ -115,14 +142,14 @@ impl Transport for Cheater {
             payload
         };
         let payload = match payload.first().copied() {
-            k if digested(k.as_ref()) && to_first => {
-                self.sent_to_first_peer.lock().unwrap_or_else(PoisonError::into_inner).update(&payload);
+            _ if digested(&payload) && to_first => {
+                self.sent_to_first_peer.update(session, &payload);
                 payload
             }
-            Some(KIND_DIGEST) => {
+            _ if is_digest_report(&payload, self.inner.n_parties()) => {
                 let mut m = payload.to_vec();
                 let at = HEADER + me.index() * 32;
-                let ours = finalize(&self.sent_to_first_peer);
+                let ours = self.sent_to_first_peer.finalize(session);
                 if let Some(slot) = m.get_mut(at..at + 32) {
                     slot.copy_from_slice(&ours);
                 }
@@ -137,12 +164,12 @@ impl Transport for Cheater {
         // Peers report the digest of what we really sent; show our own engine the digest of
         // what it meant to send, so it carries on cheating instead of aborting.
         let msg = self.inner.recv(session, from).await?;
-        if msg.first() != Some(&KIND_DIGEST) {
+        if !is_digest_report(&msg, self.inner.n_parties()) {
             return Ok(msg);
         }
         let mut m = msg.to_vec();
         let at = HEADER + self.inner.id().index() * 32;
-        let ours = finalize(&self.sent_original);
+        let ours = self.sent_original.finalize(session);
         if let Some(slot) = m.get_mut(at..at + 32) {
             slot.copy_from_slice(&ours);
         }
