@@ -140,7 +140,7 @@ async fn keys(shared: &Shared, shape: Shape, hash: &str) -> Result<Arc<AuctionKe
     if let Some(k) = cached.filter(|k| k.shape == shape) {
         return Ok(k);
     }
-    let pk = crate::proving::read_proving_key(&shared.cfg.data_dir(), KEYS_FOLDER, hash).await?;
+    let pk = crate::proving::read_proving_key(&shared.store, &shared.cfg.data_dir(), KEYS_FOLDER, hash).await?;
     let keys = tokio::task::spawn_blocking(move || tacit_auction::node::keys_from_proving_key(shape, pk))
         .await
         .map_err(|e| NodeError::Other(e.to_string()))?

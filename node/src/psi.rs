@@ -78,7 +78,8 @@ pub async fn preload(shared: Arc<Shared>) {
 
 /// The proof keys named `id`, from `<data_dir>/psi-keys/<id>/`: read once per process with
 /// every check (the proving key's points validated, the files fitting together and the
-/// verifying key's hash being `id`).
+/// verifying key's hash being `id`). After the first load the proving key is read from the
+/// node's checked copy ([`crate::proving::CheckedKey`]): the other checks still run.
 async fn keys(shared: &Shared, id: &str) -> Result<Arc<tacit_psi::proven::ProofKeys>> {
     if !crate::proving::is_key_hash(id) {
         return Err(NodeError::BadRequest("proof keys are named by their hex BLAKE3 hash".into()));
@@ -94,10 +95,18 @@ async fn keys(shared: &Shared, id: &str) -> Result<Arc<tacit_psi::proven::ProofK
     }
     let dir = shared.cfg.data_dir().join(KEYS_FOLDER).join(&id);
     let named = id.clone();
-    let keys = tokio::task::spawn_blocking(move || tacit_psi::proven::ProofKeys::read_named(&dir, &named, false))
-        .await
-        .map_err(|e| NodeError::Other(e.to_string()))?
-        .map_err(|e| NodeError::Config(format!("psi keys {id}: {e}")))?;
+    // The id fixes the whole key (the other files are checked against its verifying key).
+    let mut checked = crate::proving::CheckedKey::lookup(&shared.store, &shared.cfg.data_dir(), &format!("psi-{id}"))?;
+    let (keys, checked) = tokio::task::spawn_blocking(move || {
+        let keys = tacit_psi::proven::ProofKeys::read_named_with(&dir, &named, |path| {
+            checked.load(|| tacit_prover::keys::read_proving_key(path).map_err(|e| e.to_string()))
+        });
+        (keys, checked)
+    })
+    .await
+    .map_err(|e| NodeError::Other(e.to_string()))?;
+    let keys = keys.map_err(|e| NodeError::Config(format!("psi keys {id}: {e}")))?;
+    checked.record(&shared.store)?;
     let keys = Arc::new(keys);
     KEYS.insert(&id, keys.clone());
     Ok(keys)

@@ -40,7 +40,7 @@ async fn keys(shared: &Shared, template: &SignedTemplate, hash: &str) -> Result<
     if let Some(k) = KEYS.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.get(hash)) {
         return Ok(k.clone());
     }
-    let pk = crate::proving::read_proving_key(&shared.cfg.data_dir(), "risk-keys", hash).await?;
+    let pk = crate::proving::read_proving_key(&shared.store, &shared.cfg.data_dir(), "risk-keys", hash).await?;
     let shape = Shape::from_template(&template.template).map_err(|e| NodeError::BadRequest(e.to_string()))?;
     let keys =
         tacit_risk::proof::keys_from_proving_key(&shape, pk).await.map_err(|e| NodeError::Config(e.to_string()))?;

@@ -166,43 +166,65 @@ pub fn proving_key_from_bytes(bytes: &[u8]) -> Result<ProvingKey<Bn254>> {
     decode_proving_key(bytes, Validate::Yes)
 }
 
-/// A length-prefixed vector of compressed points (ark's `Vec<T>` encoding), decoded in
-/// parallel: the fixed-size elements are split up front and decompressed/checked on all
-/// cores. Advances `reader` past the vector.
-fn decode_points<T>(reader: &mut &[u8], validate: Validate) -> Result<Vec<T>>
+/// A length-prefixed vector of points (ark's `Vec<T>` encoding), decoded in parallel: the
+/// fixed-size elements are split up front and decoded (decompressed, checked) on all cores.
+/// Advances `reader` past the vector.
+fn decode_points<T>(reader: &mut &[u8], compress: Compress, validate: Validate) -> Result<Vec<T>>
 where
     T: CanonicalDeserialize + CanonicalSerialize + Default + Send,
 {
     let len = u64::deserialize_compressed(&mut *reader)?;
-    let size = T::default().compressed_size();
+    let size = T::default().serialized_size(compress);
     let total =
         usize::try_from(len).ok().and_then(|n| n.checked_mul(size)).ok_or(SerializationError::NotEnoughSpace)?;
     let (body, rest) = reader.split_at_checked(total).ok_or(SerializationError::NotEnoughSpace)?;
     let points = body
         .par_chunks_exact(size)
-        .map(|mut chunk| T::deserialize_with_mode(&mut chunk, Compress::Yes, validate))
+        .map(|mut chunk| T::deserialize_with_mode(&mut chunk, compress, validate))
         .collect::<Result<Vec<T>, SerializationError>>()?;
     *reader = rest;
     Ok(points)
 }
 
 fn decode_proving_key(bytes: &[u8], validate: Validate) -> Result<ProvingKey<Bn254>> {
+    decode_proving_key_with(bytes, Compress::Yes, validate)
+}
+
+fn decode_proving_key_with(bytes: &[u8], compress: Compress, validate: Validate) -> Result<ProvingKey<Bn254>> {
     let mut r = bytes;
     // Field order of ark-groth16's derived encoding.
-    let vk = VerifyingKey::<Bn254>::deserialize_with_mode(&mut r, Compress::Yes, validate)?;
-    let beta_g1 = G1Affine::deserialize_with_mode(&mut r, Compress::Yes, validate)?;
-    let delta_g1 = G1Affine::deserialize_with_mode(&mut r, Compress::Yes, validate)?;
-    let a_query = decode_points(&mut r, validate)?;
-    let b_g1_query = decode_points(&mut r, validate)?;
-    let b_g2_query = decode_points::<G2Affine>(&mut r, validate)?;
-    let h_query = decode_points(&mut r, validate)?;
-    let l_query = decode_points(&mut r, validate)?;
+    let vk = VerifyingKey::<Bn254>::deserialize_with_mode(&mut r, compress, validate)?;
+    let beta_g1 = G1Affine::deserialize_with_mode(&mut r, compress, validate)?;
+    let delta_g1 = G1Affine::deserialize_with_mode(&mut r, compress, validate)?;
+    let a_query = decode_points(&mut r, compress, validate)?;
+    let b_g1_query = decode_points(&mut r, compress, validate)?;
+    let b_g2_query = decode_points::<G2Affine>(&mut r, compress, validate)?;
+    let h_query = decode_points(&mut r, compress, validate)?;
+    let l_query = decode_points(&mut r, compress, validate)?;
     if !r.is_empty() {
         return Err(KeyError::TrailingBytes(r.len()));
     }
     let pk = ProvingKey { vk, beta_g1, delta_g1, a_query, b_g1_query, b_g2_query, h_query, l_query };
     check_proving_key(&pk)?;
     Ok(pk)
+}
+
+/// A proving key already validated, in the form that reads back fastest: uncompressed (no
+/// square roots to take) and read back without checks by [`proving_key_from_checked_bytes`].
+/// For a node's own copy of a key it validated; about twice the compressed size.
+pub fn proving_key_to_checked_bytes(pk: &ProvingKey<Bn254>) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(pk.uncompressed_size());
+    pk.serialize_uncompressed(&mut out)?;
+    Ok(out)
+}
+
+/// Reads back [`proving_key_to_checked_bytes`] without any point check (`Validate::No`; the
+/// key's shape is still checked and the input must be consumed exactly). Only for bytes the
+/// caller wrote itself from a validated key and has since checked against an integrity
+/// record it keeps (a node: the hash in its encrypted store), never for bytes from anyone
+/// else.
+pub fn proving_key_from_checked_bytes(bytes: &[u8]) -> Result<ProvingKey<Bn254>> {
+    decode_proving_key_with(bytes, Compress::No, Validate::No)
 }
 
 /// The verifying key's compressed encoding.

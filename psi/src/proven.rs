@@ -123,17 +123,28 @@ impl ProofKeys {
     /// (`tacit_prover::keys::read_proving_key_trusted`: only for files this party wrote and
     /// keeps where no one else can write).
     pub fn read(dir: &std::path::Path, trusted: bool) -> Result<Self, ProvenError> {
+        Self::read_with(dir, |path| {
+            if trusted {
+                tacit_prover::keys::read_proving_key_trusted(path)
+            } else {
+                tacit_prover::keys::read_proving_key(path)
+            }
+            .map_err(|e| e.to_string())
+        })
+    }
+
+    /// [`Self::read`] with the proving key read by `read_proving_key` from its file's path
+    /// (a node passes one that uses its checked copy of a key it validated before).
+    pub fn read_with(
+        dir: &std::path::Path,
+        read_proving_key: impl FnOnce(&std::path::Path) -> Result<ark_groth16::ProvingKey<ark_bn254::Bn254>, String>,
+    ) -> Result<Self, ProvenError> {
         let io = |e: std::io::Error| ProvenError::Proof(format!("{}: {e}", dir.display()));
         let proof = |e: String| ProvenError::Proof(format!("{}: {e}", dir.display()));
         let shape: Shape = serde_json::from_slice(&std::fs::read(dir.join(SHAPE_FILE)).map_err(io)?)
             .map_err(|e| proof(e.to_string()))?;
         let (matrices, layout) = statement_matrices(shape)?;
-        let pk = if trusted {
-            tacit_prover::keys::read_proving_key_trusted(dir.join(PROVING_KEY_FILE))
-        } else {
-            tacit_prover::keys::read_proving_key(dir.join(PROVING_KEY_FILE))
-        }
-        .map_err(|e| proof(e.to_string()))?;
+        let pk = read_proving_key(&dir.join(PROVING_KEY_FILE)).map_err(proof)?;
         matrices.check_proving_key(&pk).map_err(|e| proof(e.to_string()))?;
         let bytes = std::fs::read(dir.join(COMMITMENT_KEYS_FILE)).map_err(io)?;
         let commitment_keys =
@@ -185,7 +196,19 @@ impl ProofKeys {
 
     /// [`Self::read`], and checks that the keys are the ones named `id`.
     pub fn read_named(dir: &std::path::Path, id: &str, trusted: bool) -> Result<Self, ProvenError> {
-        let keys = Self::read(dir, trusted)?;
+        Self::named(Self::read(dir, trusted)?, dir, id)
+    }
+
+    /// [`Self::read_with`], and checks that the keys are the ones named `id`.
+    pub fn read_named_with(
+        dir: &std::path::Path,
+        id: &str,
+        read_proving_key: impl FnOnce(&std::path::Path) -> Result<ark_groth16::ProvingKey<ark_bn254::Bn254>, String>,
+    ) -> Result<Self, ProvenError> {
+        Self::named(Self::read_with(dir, read_proving_key)?, dir, id)
+    }
+
+    fn named(keys: Self, dir: &std::path::Path, id: &str) -> Result<Self, ProvenError> {
         let found = keys.id()?;
         if !found.eq_ignore_ascii_case(id) {
             return Err(ProvenError::Proof(format!("{} holds keys {found}, not {id}", dir.display())));

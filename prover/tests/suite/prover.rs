@@ -262,6 +262,15 @@ fn proving_key_file_round_trip_and_tampering() {
         ark_groth16::ProvingKey::<Bn254>::deserialize_with_mode(&bytes[..], Compress::Yes, Validate::Yes).unwrap();
     assert_eq!(ark, pk);
     assert_eq!(bytes, keys::proving_key_to_bytes(&pk).unwrap());
+    // A node's checked copy: uncompressed, read back unchecked but exactly.
+    let checked = keys::proving_key_to_checked_bytes(&pk).unwrap();
+    assert_eq!(keys::proving_key_from_checked_bytes(&checked).unwrap(), pk);
+    assert!(checked.len() > bytes.len());
+    assert!(keys::proving_key_from_checked_bytes(&checked[..checked.len() - 1]).is_err());
+    let mut long = checked.clone();
+    long.push(0);
+    assert!(matches!(keys::proving_key_from_checked_bytes(&long), Err(KeyError::TrailingBytes(1))));
+    assert!(keys::proving_key_from_checked_bytes(&bytes).is_err(), "a compressed key is not a checked copy");
 
     // A G2 point on the curve but outside the prime-order subgroup: only the validated read
     // notices.
