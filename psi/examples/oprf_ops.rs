@@ -53,8 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     time("fixed-base scalar mul (libsecp256k1)", count, |i| secp256k1::PublicKey::from_secret_key(&secp, &keys[i]));
     time("2-term lincomb", count, |i| ProjectivePoint::lincomb(&p[i], &s[i], &p[(i + 1) % count], &s[(i + 2) % count]));
     let enc = oprf::encode_points(&p);
-    time("encode (affine, compressed)", count, |i| oprf::encode_points(&p[i..i + 1]));
-    time("decode (compressed)", count, |i| oprf::decode_points(&enc[i * 33..(i + 1) * 33], "x"));
+    time("encode (affine, uncompressed)", count, |i| oprf::encode_points(&p[i..i + 1]));
+    let w = oprf::POINT_BYTES;
+    time("decode (uncompressed)", count, |i| oprf::decode_points(&enc[i * w..(i + 1) * w], "x"));
     time("scalar invert", count, |i| s[i].invert());
 
     // One node's answer to a batch, without and with the batch proof, and the client's

@@ -50,8 +50,13 @@ use zeroize::Zeroize;
 /// Domain separation tag of the hash to curve.
 pub const DST: &[u8] = b"TACIT-PSI-V1-OPRF-secp256k1_XMD:SHA-256_SSWU_RO_";
 
-/// Bytes of one point on the wire (SEC1 compressed).
-pub const POINT_BYTES: usize = 33;
+/// Bytes of one point on the wire (SEC1 uncompressed, `04 ‖ x ‖ y`): decoding checks the
+/// curve equation only, where a compressed point costs a square root (about 9 µs here) at
+/// every node and client that reads it.
+pub const POINT_BYTES: usize = 65;
+
+/// The SEC1 prefix of an uncompressed point, the only one accepted.
+const UNCOMPRESSED: u8 = 0x04;
 
 /// Bytes of the header of a node's answer: its public key share `K_i` and the batch proof
 /// (challenge and response scalars).
@@ -184,9 +189,9 @@ fn batch_invert(elements: &mut [FieldElement]) {
     }
 }
 
-/// Encodes points (compressed), in parallel.
+/// Encodes points (uncompressed), in parallel.
 pub fn encode_points(points: &[ProjectivePoint]) -> Vec<u8> {
-    let encoded: Vec<[u8; POINT_BYTES]> = normalize(points).par_iter().map(compressed).collect();
+    let encoded: Vec<[u8; POINT_BYTES]> = normalize(points).par_iter().map(encoded).collect();
     encoded.concat()
 }
 
@@ -198,9 +203,10 @@ fn normalize(points: &[ProjectivePoint]) -> Vec<AffinePoint> {
         .collect()
 }
 
-/// One point, compressed (the identity, which has no compressed form here, as zeros).
-fn compressed(point: &AffinePoint) -> [u8; POINT_BYTES] {
-    let e = point.to_encoded_point(true);
+/// One point, uncompressed (the identity, which has no such form, as zeros, which no reader
+/// accepts).
+fn encoded(point: &AffinePoint) -> [u8; POINT_BYTES] {
+    let e = point.to_encoded_point(false);
     let mut out = [0u8; POINT_BYTES];
     if e.as_bytes().len() == POINT_BYTES {
         out.copy_from_slice(e.as_bytes());
@@ -208,7 +214,8 @@ fn compressed(point: &AffinePoint) -> [u8; POINT_BYTES] {
     out
 }
 
-/// Decodes compressed points, refusing the identity and anything off the curve.
+/// Decodes uncompressed points, refusing the identity, any other prefix and anything off the
+/// curve (secp256k1 has cofactor 1: a point on the curve is in the group).
 pub fn decode_points(bytes: &[u8], from: &str) -> Result<Vec<ProjectivePoint>, OprfError> {
     Ok(decode_affine(bytes, from)?.into_iter().map(ProjectivePoint::from).collect())
 }
@@ -230,6 +237,9 @@ pub fn decode_affine(bytes: &[u8], from: &str) -> Result<Vec<AffinePoint>, OprfE
         .enumerate()
         .map(|(index, chunk)| {
             let bad = || OprfError::BadPoint { from: from.to_string(), index };
+            if chunk.first() != Some(&UNCOMPRESSED) {
+                return Err(bad());
+            }
             let encoded = EncodedPoint::from_bytes(chunk).map_err(|_| bad())?;
             let affine: Option<AffinePoint> = AffinePoint::from_encoded_point(&encoded).into();
             let point = affine.ok_or_else(bad)?;
@@ -280,7 +290,7 @@ fn from_ark(p: &ark_secp256k1::Projective) -> ProjectivePoint {
 }
 
 fn point_bytes(p: &ProjectivePoint) -> [u8; POINT_BYTES] {
-    compressed(&p.to_affine())
+    encoded(&p.to_affine())
 }
 
 /// The batch's 128-bit coefficients `c_j` (as low and high 64-bit halves), hashed from the
@@ -499,8 +509,8 @@ pub fn blind(items: &[&[u8]]) -> Result<(Vec<u8>, Blinding), OprfError> {
         .collect::<Result<_, OprfError>>()?;
     let (points, rho): (Vec<ProjectivePoint>, Vec<Scalar>) = pairs.into_iter().unzip();
     let points = normalize(&points);
-    let encoded: Vec<[u8; POINT_BYTES]> = points.par_iter().map(compressed).collect();
-    Ok((encoded.concat(), Blinding { rho, points }))
+    let bytes: Vec<[u8; POINT_BYTES]> = points.par_iter().map(encoded).collect();
+    Ok((bytes.concat(), Blinding { rho, points }))
 }
 
 /// Node step, with `key_share` the node's share scaled by its Lagrange coefficient
@@ -555,15 +565,18 @@ fn answer_points(key: &Scalar, blinded: &[u8], from: &str) -> Result<(Vec<u8>, V
         .par_chunks(POINT_BYTES)
         .enumerate()
         .map(|(index, chunk)| {
-            let point = secp256k1::PublicKey::from_slice(chunk)
-                .map_err(|_| OprfError::BadPoint { from: from.to_string(), index })?;
-            // 04 ‖ x ‖ y.
-            let xy = point.serialize_uncompressed();
-            let ark = ark_from_xy(xy.get(1..33).unwrap_or_default(), xy.get(33..).unwrap_or_default());
+            // libsecp256k1 also parses compressed and hybrid forms: only `04 ‖ x ‖ y` is the
+            // wire's.
+            let bad = || OprfError::BadPoint { from: from.to_string(), index };
+            if chunk.first() != Some(&UNCOMPRESSED) {
+                return Err(bad());
+            }
+            let point = secp256k1::PublicKey::from_slice(chunk).map_err(|_| bad())?;
+            let ark = ark_from_xy(chunk.get(1..33).unwrap_or_default(), chunk.get(33..).unwrap_or_default());
             // Fails only for a zero key (a product of nonzero factors here is never the identity).
             let answer =
                 point.mul_tweak(&secp, &tweak).map_err(|_| OprfError::Shape("the key share is zero".into()))?;
-            Ok((answer.serialize(), ark))
+            Ok((answer.serialize_uncompressed(), ark))
         })
         .collect();
     tweak = secp256k1::Scalar::ZERO;
@@ -860,24 +873,35 @@ mod tests {
         bad.truncate(POINT_BYTES);
         bad.fill(0);
         assert!(evaluate(&key, &bad, "client").is_err());
-        // An x with no point on the curve, or a prefix other than 02/03, is refused naming its
-        // index; a partial point is refused too.
-        let off_curve = (1u8..=255)
-            .find(|x| {
-                let mut e = [0u8; POINT_BYTES];
-                (e[0], e[POINT_BYTES - 1]) = (2, *x);
-                decode_affine(&e, "test").is_err()
-            })
-            .unwrap_or_else(|| unreachable!());
-        for (index, prefix, last) in [(1usize, 2u8, off_curve), (2, 4, 1)] {
+        // A point off the curve, a coordinate beyond the field, the compressed or hybrid form
+        // of a valid point (any prefix other than 04) are refused naming their index, by the
+        // node and by the client's decoder; a partial point is refused too.
+        let valid: [u8; POINT_BYTES] = blinded[..POINT_BYTES].try_into().unwrap_or_else(|_| unreachable!());
+        let mut off_curve = valid;
+        off_curve[POINT_BYTES - 1] ^= 1;
+        let mut beyond = valid;
+        beyond[1..33].fill(0xff);
+        let compressed = decode_affine(&valid, "test")
+            .ok()
+            .and_then(|p| p.first().map(|p| p.to_encoded_point(true).as_bytes().to_vec()))
+            .unwrap_or_default();
+        let mut hybrid = valid;
+        hybrid[0] = 6 + (valid[POINT_BYTES - 1] & 1);
+        assert!(secp256k1::PublicKey::from_slice(&hybrid).is_ok(), "libsecp256k1 parses the hybrid form");
+        let cases: [(usize, Vec<u8>); 4] = [
+            (1, off_curve.to_vec()),
+            (2, beyond.to_vec()),
+            (1, hybrid.to_vec()),
+            (2, [compressed.clone(), vec![0; 32]].concat()),
+        ];
+        for (index, point_bytes) in cases {
             let mut bad = blinded.clone();
-            let point = &mut bad[index * POINT_BYTES..(index + 1) * POINT_BYTES];
-            point.fill(0);
-            (point[0], point[POINT_BYTES - 1]) = (prefix, last);
+            bad[index * POINT_BYTES..(index + 1) * POINT_BYTES].copy_from_slice(&point_bytes);
             match evaluate(&key, &bad, "client") {
                 Err(OprfError::BadPoint { index: i, .. }) => assert_eq!(i, index),
                 other => panic!("{other:?}"),
             }
+            assert!(matches!(decode_affine(&bad, "node"), Err(OprfError::BadPoint { index: i, .. }) if i == index));
         }
         assert!(matches!(evaluate(&key, &blinded[..POINT_BYTES + 5], "client"), Err(OprfError::Shape(_))));
     }
