@@ -281,6 +281,31 @@ impl<F: WireField, T: Transport> Engine<F, T> {
         }
     }
 
+    /// One round of private messages: sends each `(peer, values)` and receives `len` values
+    /// from each `(peer, len)` (a peer sending another length is refused). Every party of the
+    /// session takes part, with empty lists if it neither sends nor receives, since the round
+    /// is one step of the session for all. Nothing here is digested or verified: a protocol
+    /// using it (e.g. a re-sharing among some of the parties) must check what the messages
+    /// carry, as its own step.
+    pub async fn exchange(
+        &mut self,
+        outgoing: &[(PartyId, &[F])],
+        incoming: &[(PartyId, usize)],
+    ) -> Result<Vec<(PartyId, Vec<F>)>> {
+        self.ensure_live()?;
+        let me = self.id();
+        if outgoing
+            .iter()
+            .map(|(p, _)| p)
+            .chain(incoming.iter().map(|(p, _)| p))
+            .any(|p| *p == me || p.index() >= self.n())
+        {
+            return self.guard(Err(MpcError::Usage("a private message to ourselves or to no party".into()))).await;
+        }
+        let r = self.net.round::<F>(Kind::ToOne, outgoing, incoming).await;
+        self.guard(r).await
+    }
+
     /// Secret-shares `owner`'s input vector of length `len` (`values` is `Some` at the owner
     /// only). The owner learns a random mask privately and broadcasts its input minus the mask.
     pub async fn input(&mut self, owner: PartyId, values: Option<&[F]>, len: usize) -> Result<Shares<F>> {

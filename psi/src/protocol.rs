@@ -37,7 +37,9 @@ use std::sync::Arc;
 use ark_bn254::Fr;
 use ark_ff::{Field, One, PrimeField, UniformRand, Zero};
 use rand::{RngCore, SeedableRng};
+use rayon::prelude::*;
 use tacit_mpc_engine::field::low_u128;
+use tacit_mpc_engine::shamir::lagrange_coefficients;
 use tacit_mpc_engine::{
     Check, Culprit, Engine, MpcError, PartyId, Security, SessionId, Shamir, Shares, Transport, WireField,
 };
@@ -220,6 +222,9 @@ pub enum Cheat {
     MaskShare,
     /// Re-shares a modified vector during the shuffle.
     ShuffleInput,
+    /// Sends another member of every shuffle subset it is in a wrong re-sharing message
+    /// (that member's new share is off).
+    ShuffleMessage,
     /// Adds an error to a multiplication of the multiset check.
     Multiplication,
     /// Reports a wrong result to the institutions.
@@ -1072,18 +1077,32 @@ fn permutation(seed: &Fr, len: usize) -> Vec<u32> {
 }
 
 /// Oblivious shuffle of equal-length columns (see the module documentation, step 4).
+///
+/// Per subset `S` of `t + 1` members: the members agree on a permutation (a seed one member
+/// inputs and opens to the others), turn their shares into additive shares of `S` and permute
+/// them. The new degree-`t` sharing `f` of the permuted values is fixed by `f(0)` and by its
+/// values at the `n - t - 1` other parties `j`, which are pseudorandom: `f(j) = Σ_{k∈S}
+/// PRG(s_kj)` for a seed `s_kj` that member `k` inputs and opens to `j` alone. A member's new
+/// share is a linear combination of every member's additive part and those masks, so member
+/// `k` sends each other member `i` its term `L_0(i)·y_k + Σ_j L_j(i)·PRG(s_kj)` (Lagrange basis
+/// over `{0} ∪ {j}`), masked by seeds `i` does not hold. That is `t` field elements per value
+/// per member, where masked inputs cost about seven (a random sharing, an opening to the
+/// owner, a broadcast). A member that sends a wrong term, or permutes a wrong part, changes the
+/// values of the new sharing: the multiset check after the shuffle catches it.
 async fn shuffle<T: Transport>(
     e: &mut Engine<Fr, T>,
     mut columns: Vec<Shares<Fr>>,
     cheat: Option<Cheat>,
 ) -> Result<Vec<Shares<Fr>>, PsiError> {
     let rows = columns.first().map_or(0, Shares::len);
+    let width = rows * columns.len();
     let me = e.id();
     let mut cheated = false;
     for subset in shuffle_subsets(e.t()) {
         let (Some(&leader), true) = (subset.first(), subset.len() == e.t() + 1) else {
             return Err(usage("shuffle subsets"));
         };
+        let others: Vec<PartyId> = PartyId::all(e.n()).filter(|p| !subset.contains(p)).collect();
         // The leader's seed, opened to the other members only.
         let seed_value = (me == leader).then(|| Fr::rand(&mut rand::thread_rng()));
         let seed_share = e.input(leader, seed_value.as_ref().map(std::slice::from_ref), 1).await?;
@@ -1093,36 +1112,110 @@ async fn shuffle<T: Transport>(
                 seed = v.first().copied();
             }
         }
-        let lambda = e.shamir().lagrange_at_zero(&subset);
-        let mut mine: Option<Vec<Fr>> = None;
-        if let (Some(pos), Some(seed)) = (subset.iter().position(|p| *p == me), seed) {
-            let l = lambda.get(pos).copied().unwrap_or_default();
+        // Mask seeds: member k's seed for party j, known to k and j only.
+        let mut mask_seeds: Vec<(PartyId, PartyId, Fr)> = Vec::new();
+        for &k in &subset {
+            let mine: Option<Vec<Fr>> =
+                (me == k).then(|| others.iter().map(|_| Fr::rand(&mut rand::thread_rng())).collect());
+            let shared = e.input(k, mine.as_deref(), others.len()).await?;
+            for (index, &j) in others.iter().enumerate() {
+                let opened = e.open_to(j, &shared.slice(index..index + 1)).await?;
+                let value = mine.as_ref().and_then(|v| v.get(index)).or(opened.as_ref().and_then(|v| v.first()));
+                if let Some(v) = value {
+                    mask_seeds.push((k, j, *v));
+                }
+            }
+        }
+        let seed_of = |k: PartyId, j: PartyId| mask_seeds.iter().find(|(a, b, _)| *a == k && *b == j).map(|x| x.2);
+        // Lagrange basis over {0} ∪ others, at a member's point.
+        let basis_points: Vec<Fr> =
+            std::iter::once(Fr::zero()).chain(others.iter().map(|p| Fr::from(u64::from(p.get())))).collect();
+        let basis_at = |p: PartyId| lagrange_coefficients(&basis_points, Fr::from(u64::from(p.get())));
+
+        let new_shares: Vec<Fr> = if let Some(pos) = subset.iter().position(|p| *p == me) {
+            let Some(seed) = seed else { return Err(usage("a member without the permutation seed")) };
+            let l = e.shamir().lagrange_at_zero(&subset).get(pos).copied().unwrap_or_default();
             let perm = permutation(&seed, rows);
-            let mut out = Vec::with_capacity(rows * columns.len());
+            let mut part = Vec::with_capacity(width);
             for col in &columns {
                 let s = col.expose_shares();
-                out.extend(perm.iter().map(|&k| s.get(k as usize).copied().unwrap_or_default() * l));
+                part.extend(perm.iter().map(|&k| s.get(k as usize).copied().unwrap_or_default() * l));
             }
             if cheat == Some(Cheat::ShuffleInput) && !cheated {
-                if let Some(x) = out.first_mut() {
+                if let Some(x) = part.first_mut() {
                     *x += Fr::one();
                 }
                 cheated = true;
             }
-            mine = Some(out);
-        }
-        let width = rows * columns.len();
-        let mut acc = Shares::zeros(width);
-        for &member in &subset {
-            let part = e.input(member, if member == me { mine.as_deref() } else { None }, width).await?;
-            acc = acc.add(&part);
-        }
-        if let Some(mut v) = mine.take() {
-            v.zeroize();
-        }
-        columns = (0..columns.len()).map(|c| acc.slice(c * rows..(c + 1) * rows)).collect();
+            let masks: Vec<Vec<Fr>> = others
+                .iter()
+                .map(|&j| seed_of(me, j).map(|s| reshare_masks(&s, width)).ok_or_else(|| usage("a missing mask seed")))
+                .collect::<Result<_, _>>()?;
+            // This member's term of party p's new share.
+            let term = |p: PartyId| -> Vec<Fr> {
+                let basis = basis_at(p);
+                let l0 = basis.first().copied().unwrap_or_default();
+                let mut out: Vec<Fr> = part.iter().map(|y| *y * l0).collect();
+                for (mask, lj) in masks.iter().zip(basis.iter().skip(1)) {
+                    for (o, m) in out.iter_mut().zip(mask) {
+                        *o += *m * lj;
+                    }
+                }
+                out
+            };
+            let peers: Vec<PartyId> = subset.iter().copied().filter(|p| *p != me).collect();
+            let mut messages: Vec<(PartyId, Vec<Fr>)> = peers.iter().map(|&p| (p, term(p))).collect();
+            if cheat == Some(Cheat::ShuffleMessage) {
+                if let Some(x) = messages.last_mut().and_then(|(_, m)| m.first_mut()) {
+                    *x += Fr::one();
+                }
+            }
+            let outgoing: Vec<(PartyId, &[Fr])> = messages.iter().map(|(p, m)| (*p, m.as_slice())).collect();
+            let incoming: Vec<(PartyId, usize)> = peers.iter().map(|&p| (p, width)).collect();
+            let received = e.exchange(&outgoing, &incoming).await?;
+            let mut share = term(me);
+            for (_, v) in &received {
+                for (s, x) in share.iter_mut().zip(v) {
+                    *s += *x;
+                }
+            }
+            part.zeroize();
+            for (_, m) in messages.iter_mut() {
+                m.zeroize();
+            }
+            share
+        } else {
+            // A party outside the subset: its new share is the masks the members seeded for it.
+            e.exchange(&[], &[]).await?;
+            let mut share = vec![Fr::zero(); width];
+            for &k in &subset {
+                let s = seed_of(k, me).ok_or_else(|| usage("a missing mask seed"))?;
+                for (x, m) in share.iter_mut().zip(reshare_masks(&s, width)) {
+                    *x += m;
+                }
+            }
+            share
+        };
+        let all = Shares::from_raw(new_shares);
+        columns = (0..columns.len()).map(|c| all.slice(c * rows..(c + 1) * rows)).collect();
     }
     Ok(columns)
+}
+
+/// `len` pseudorandom field elements from a re-sharing mask seed (ChaCha20 keyed by a hash of
+/// the seed, one stream per chunk, in parallel).
+fn reshare_masks(seed: &Fr, len: usize) -> Vec<Fr> {
+    const CHUNK: usize = 4096;
+    let mut h = blake3::Hasher::new_derive_key("tacit-psi v1 shuffle re-sharing masks");
+    h.update(&fr_bytes(&[*seed]));
+    let key = *h.finalize().as_bytes();
+    let mut out = vec![Fr::zero(); len];
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(key);
+        rng.set_stream(c as u64);
+        chunk.iter_mut().for_each(|x| *x = Fr::rand(&mut rng));
+    });
+    out
 }
 
 /// Products of all values of each vector, by multiplication trees run in lockstep (one round

@@ -195,19 +195,27 @@ async fn a_dealer_cheating_in_the_key_generation_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cheating_in_the_mpc_is_detected() {
-    // A wrong re-sharing in the shuffle: caught by the multiset check before any tag opens.
-    let run = cheat(Mode::Set, 1, Cheat::ShuffleInput).await;
-    for r in &run.nodes {
-        assert!(
-            matches!(
-                r,
-                Err(PsiError::Mpc(MpcError::Cheating { check: Check::OutputVerification, .. }))
-                    | Err(PsiError::Mpc(MpcError::PeerAborted { .. }))
-            ),
-            "{r:?}"
-        );
+    // A wrong re-sharing in the shuffle (a member's permuted part, or its message to another
+    // member): caught by the multiset check, or by the consistency of its opening (a member's
+    // spoilt share is off the others' polynomial), before any tag opens.
+    // (A wrong message in a subset other than the last only spoils the share of a party that
+    // the next subset does not use, so the message cheat is made in every subset.)
+    for (node, how) in [(1, Cheat::ShuffleInput), (2, Cheat::ShuffleMessage), (1, Cheat::ShuffleMessage)] {
+        let run = cheat(Mode::Set, node, how).await;
+        for r in &run.nodes {
+            assert!(
+                matches!(
+                    r,
+                    Err(PsiError::Mpc(MpcError::Cheating {
+                        check: Check::OutputVerification | Check::OpeningConsistency,
+                        ..
+                    })) | Err(PsiError::Mpc(MpcError::PeerAborted { .. }))
+                ),
+                "{how:?} by node {node}: {r:?}"
+            );
+        }
+        assert!(run.institutions.iter().all(Result::is_err));
     }
-    assert!(run.institutions.iter().all(Result::is_err));
     // An additive attack on a multiplication: caught by the engine's verification.
     let run = cheat(Mode::Sum { min_size: 1 }, 3, Cheat::Multiplication).await;
     assert!(run
@@ -648,8 +656,9 @@ async fn leakage_with_min_sets() {
         let own = inputs.get(c).map_or(0, InputSet::len);
         // Per node: the public key shares (kind, n points), mask shares, the tag list; from
         // the t + 1 answering nodes, answers (kind, key share and proof, points).
-        let expected = n * ((1 + 33 * n) + (1 + 32 * own) + (1 + 32 * selected))
-            + 2 * (1 + tacit_psi::oprf::PROOF_BYTES + 33 * own);
+        let point = tacit_psi::oprf::POINT_BYTES;
+        let expected = n * ((1 + point * n) + (1 + 32 * own) + (1 + 32 * selected))
+            + 2 * (1 + tacit_psi::oprf::PROOF_BYTES + point * own);
         assert_eq!(log.len(), expected, "institution {c}");
         for (d, set) in inputs.iter().enumerate() {
             if c != d {
