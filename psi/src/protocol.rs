@@ -1081,14 +1081,15 @@ fn permutation(seed: &Fr, len: usize) -> Vec<u32> {
 /// Per subset `S` of `t + 1` members: the members agree on a permutation (a seed one member
 /// inputs and opens to the others), turn their shares into additive shares of `S` and permute
 /// them. The new degree-`t` sharing `f` of the permuted values is fixed by `f(0)` and by its
-/// values at the `n - t - 1` other parties `j`, which are pseudorandom: `f(j) = Σ_{k∈S}
-/// PRG(s_kj)` for a seed `s_kj` that member `k` inputs and opens to `j` alone. A member's new
-/// share is a linear combination of every member's additive part and those masks, so member
-/// `k` sends each other member `i` its term `L_0(i)·y_k + Σ_j L_j(i)·PRG(s_kj)` (Lagrange basis
-/// over `{0} ∪ {j}`), masked by seeds `i` does not hold. That is `t` field elements per value
-/// per member, where masked inputs cost about seven (a random sharing, an opening to the
-/// owner, a broadcast). A member that sends a wrong term, or permutes a wrong part, changes the
-/// values of the new sharing: the multiset check after the shuffle catches it.
+/// values at `t` parties `j` outside `S`, which are pseudorandom: `f(j) = Σ_{k∈S} PRG(s_kj)`
+/// for a seed `s_kj` that member `k` inputs and opens to `j` alone. Every other party's new
+/// share (the members', and with `n > 2t + 1` the remaining parties') is a linear combination
+/// of every member's additive part and those masks, so member `k` sends party `i` its term
+/// `L_0(i)·y_k + Σ_j L_j(i)·PRG(s_kj)` (Lagrange basis over `{0} ∪ {j}`), masked by seeds `i`
+/// does not hold. That is one field element per value for each such party, where masked inputs
+/// cost about seven (a random sharing, an opening to the owner, a broadcast). A member that
+/// sends a wrong term, or permutes a wrong part, changes values of the new sharing: the
+/// multiset check after the shuffle catches it.
 async fn shuffle<T: Transport>(
     e: &mut Engine<Fr, T>,
     mut columns: Vec<Shares<Fr>>,
@@ -1102,7 +1103,9 @@ async fn shuffle<T: Transport>(
         let (Some(&leader), true) = (subset.first(), subset.len() == e.t() + 1) else {
             return Err(usage("shuffle subsets"));
         };
-        let others: Vec<PartyId> = PartyId::all(e.n()).filter(|p| !subset.contains(p)).collect();
+        let outside: Vec<PartyId> = PartyId::all(e.n()).filter(|p| !subset.contains(p)).collect();
+        // `t` parties outside get pseudorandom shares; the others are sent terms.
+        let (seeded, sent_to) = outside.split_at(e.t().min(outside.len()));
         // The leader's seed, opened to the other members only.
         let seed_value = (me == leader).then(|| Fr::rand(&mut rand::thread_rng()));
         let seed_share = e.input(leader, seed_value.as_ref().map(std::slice::from_ref), 1).await?;
@@ -1112,13 +1115,13 @@ async fn shuffle<T: Transport>(
                 seed = v.first().copied();
             }
         }
-        // Mask seeds: member k's seed for party j, known to k and j only.
+        // Mask seeds: member k's seed for seeded party j, known to k and j only.
         let mut mask_seeds: Vec<(PartyId, PartyId, Fr)> = Vec::new();
         for &k in &subset {
             let mine: Option<Vec<Fr>> =
-                (me == k).then(|| others.iter().map(|_| Fr::rand(&mut rand::thread_rng())).collect());
-            let shared = e.input(k, mine.as_deref(), others.len()).await?;
-            for (index, &j) in others.iter().enumerate() {
+                (me == k).then(|| seeded.iter().map(|_| Fr::rand(&mut rand::thread_rng())).collect());
+            let shared = e.input(k, mine.as_deref(), seeded.len()).await?;
+            for (index, &j) in seeded.iter().enumerate() {
                 let opened = e.open_to(j, &shared.slice(index..index + 1)).await?;
                 let value = mine.as_ref().and_then(|v| v.get(index)).or(opened.as_ref().and_then(|v| v.first()));
                 if let Some(v) = value {
@@ -1127,10 +1130,11 @@ async fn shuffle<T: Transport>(
             }
         }
         let seed_of = |k: PartyId, j: PartyId| mask_seeds.iter().find(|(a, b, _)| *a == k && *b == j).map(|x| x.2);
-        // Lagrange basis over {0} ∪ others, at a member's point.
+        // Lagrange basis over {0} ∪ seeded, at another party's point.
         let basis_points: Vec<Fr> =
-            std::iter::once(Fr::zero()).chain(others.iter().map(|p| Fr::from(u64::from(p.get())))).collect();
+            std::iter::once(Fr::zero()).chain(seeded.iter().map(|p| Fr::from(u64::from(p.get())))).collect();
         let basis_at = |p: PartyId| lagrange_coefficients(&basis_points, Fr::from(u64::from(p.get())));
+        let members_but = |p: PartyId| -> Vec<PartyId> { subset.iter().copied().filter(|q| *q != p).collect() };
 
         let new_shares: Vec<Fr> = if let Some(pos) = subset.iter().position(|p| *p == me) {
             let Some(seed) = seed else { return Err(usage("a member without the permutation seed")) };
@@ -1147,7 +1151,7 @@ async fn shuffle<T: Transport>(
                 }
                 cheated = true;
             }
-            let masks: Vec<Vec<Fr>> = others
+            let mut masks: Vec<Vec<Fr>> = seeded
                 .iter()
                 .map(|&j| seed_of(me, j).map(|s| reshare_masks(&s, width)).ok_or_else(|| usage("a missing mask seed")))
                 .collect::<Result<_, _>>()?;
@@ -1163,10 +1167,10 @@ async fn shuffle<T: Transport>(
                 }
                 out
             };
-            let peers: Vec<PartyId> = subset.iter().copied().filter(|p| *p != me).collect();
-            let mut messages: Vec<(PartyId, Vec<Fr>)> = peers.iter().map(|&p| (p, term(p))).collect();
+            let peers = members_but(me);
+            let mut messages: Vec<(PartyId, Vec<Fr>)> = peers.iter().chain(sent_to).map(|&p| (p, term(p))).collect();
             if cheat == Some(Cheat::ShuffleMessage) {
-                if let Some(x) = messages.last_mut().and_then(|(_, m)| m.first_mut()) {
+                if let Some(x) = messages.first_mut().and_then(|(_, m)| m.first_mut()) {
                     *x += Fr::one();
                 }
             }
@@ -1180,12 +1184,11 @@ async fn shuffle<T: Transport>(
                 }
             }
             part.zeroize();
-            for (_, m) in messages.iter_mut() {
-                m.zeroize();
-            }
+            masks.zeroize();
+            messages.iter_mut().for_each(|(_, m)| m.zeroize());
             share
-        } else {
-            // A party outside the subset: its new share is the masks the members seeded for it.
+        } else if seeded.contains(&me) {
+            // A seeded party: its new share is the masks the members seeded for it.
             e.exchange(&[], &[]).await?;
             let mut share = vec![Fr::zero(); width];
             for &k in &subset {
@@ -1195,7 +1198,19 @@ async fn shuffle<T: Transport>(
                 }
             }
             share
+        } else {
+            // Any other party: the sum of the members' terms.
+            let incoming: Vec<(PartyId, usize)> = subset.iter().map(|&p| (p, width)).collect();
+            let received = e.exchange(&[], &incoming).await?;
+            let mut share = vec![Fr::zero(); width];
+            for (_, v) in &received {
+                for (s, x) in share.iter_mut().zip(v) {
+                    *s += *x;
+                }
+            }
+            share
         };
+        mask_seeds.iter_mut().for_each(|(_, _, s)| s.zeroize());
         let all = Shares::from_raw(new_shares);
         columns = (0..columns.len()).map(|c| all.slice(c * rows..(c + 1) * rows)).collect();
     }

@@ -72,6 +72,12 @@ async fn modes_match_the_oracle_with_planted_overlaps() {
     for mode in [Mode::Set, Mode::Sum { min_size: 1 }] {
         assert_eq!(check_against_oracle(5, 2, &inputs, mode).await, 4);
     }
+    // Four nodes at threshold 1: node 4 is outside every shuffle subset and beyond the `t`
+    // parties with pseudorandom shares, so the members send it its new shares.
+    let inputs = planted(3, 24, 5, 2, 6);
+    for mode in [Mode::Set, Mode::Cardinality] {
+        assert_eq!(check_against_oracle(4, 1, &inputs, mode).await, 5);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
