@@ -62,10 +62,18 @@ pub const LINK_TIMEOUT: Duration = Duration::from_secs(600);
 /// other end answers, so a party that does is misbehaving, and memory stays bounded.
 pub const LINK_QUEUE: usize = 4;
 
-/// Largest message on a link over the network: the largest input's masked rows
-/// ([`crate::MAX_ITEMS`] rows of a tag and a value, 32 bytes each) plus headroom for a
-/// proof and framing. Blinded points (33 bytes per item) are smaller.
-pub const MAX_LINK_MESSAGE: usize = crate::MAX_ITEMS * 64 + (1 << 16);
+/// Largest message on a link over the network: the largest input's blinded points or a
+/// node's answers ([`crate::MAX_ITEMS`] points of [`crate::oprf::POINT_BYTES`], uncompressed)
+/// plus headroom for the key share, the proof and framing. Masked rows (a tag and a value,
+/// 32 bytes each, per item) are smaller.
+pub const MAX_LINK_MESSAGE: usize = crate::MAX_ITEMS * crate::oprf::POINT_BYTES + (1 << 16);
+
+// The largest answer (key share, proof, points, kind byte) and the largest masked input
+// (a tag and a value per item, and a salt) fit.
+const _: () = assert!(
+    MAX_LINK_MESSAGE >= crate::MAX_ITEMS * crate::oprf::POINT_BYTES + crate::oprf::PROOF_BYTES + 1
+        && MAX_LINK_MESSAGE >= crate::MAX_ITEMS * 64 + 64
+);
 
 /// Link failures.
 #[derive(Debug, thiserror::Error)]
