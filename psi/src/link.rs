@@ -71,7 +71,7 @@ pub const MAX_LINK_MESSAGE: usize = crate::MAX_ITEMS * crate::oprf::POINT_BYTES 
 // The largest answer (key share, proof, points, kind byte) and the largest masked input
 // (a tag and a value per item, and a salt) fit.
 const _: () = assert!(
-    MAX_LINK_MESSAGE >= crate::MAX_ITEMS * crate::oprf::POINT_BYTES + crate::oprf::PROOF_BYTES + 1
+    MAX_LINK_MESSAGE > crate::MAX_ITEMS * crate::oprf::POINT_BYTES + crate::oprf::PROOF_BYTES
         && MAX_LINK_MESSAGE >= crate::MAX_ITEMS * 64 + 64
 );
 
