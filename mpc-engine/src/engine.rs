@@ -693,7 +693,8 @@ pub(crate) fn sub_assign<F: WireField>(a: &mut [F], b: &[F]) {
     }
 }
 
-pub(crate) fn add_assign<F: WireField>(a: &mut [F], b: &[F]) {
+/// `a += b` element-wise (in parallel above a chunk).
+pub fn add_assign<F: WireField>(a: &mut [F], b: &[F]) {
     if a.len() > PAR_CHUNK {
         a.par_iter_mut().zip(b.par_iter()).for_each(|(x, y)| *x += y);
     } else {

@@ -56,6 +56,13 @@ pub async fn read_proving_key(
     Ok(pk)
 }
 
+/// The BLAKE3 hash of a checked copy (hashed on all cores: copies are hundreds of MB).
+fn copy_hash(bytes: &[u8]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_rayon(bytes);
+    hasher.finalize()
+}
+
 /// Folder of a node's checked copies of the proving keys it validated.
 pub const CHECKED_FOLDER: &str = "checked-keys";
 
@@ -110,10 +117,8 @@ impl CheckedKey {
 
     fn read_copy(&self, expected: &[u8; 32]) -> std::result::Result<ProvingKey<Bn254>, String> {
         let bytes = std::fs::read(&self.path).map_err(|e| e.to_string())?;
-        let mut hasher = blake3::Hasher::new();
-        hasher.update_rayon(&bytes);
         // `blake3::Hash` compares in constant time.
-        if hasher.finalize() != blake3::Hash::from_bytes(*expected) {
+        if copy_hash(&bytes) != blake3::Hash::from_bytes(*expected) {
             return Err("its hash is not the recorded one".into());
         }
         tacit_prover::keys::proving_key_from_checked_bytes(&bytes).map_err(|e| e.to_string())
@@ -121,8 +126,6 @@ impl CheckedKey {
 
     fn write_copy(&self, pk: &ProvingKey<Bn254>) -> std::result::Result<[u8; 32], String> {
         let bytes = tacit_prover::keys::proving_key_to_checked_bytes(pk).map_err(|e| e.to_string())?;
-        let mut hasher = blake3::Hasher::new();
-        hasher.update_rayon(&bytes);
         let folder = self.path.parent().ok_or("no folder")?;
         std::fs::create_dir_all(folder).map_err(|e| e.to_string())?;
         let tmp = self.path.with_extension("pk.tmp");
@@ -133,7 +136,7 @@ impl CheckedKey {
             file.sync_all().map_err(|e| e.to_string())?;
         }
         std::fs::rename(&tmp, &self.path).map_err(|e| e.to_string())?;
-        Ok(*hasher.finalize().as_bytes())
+        Ok(*copy_hash(&bytes).as_bytes())
     }
 
     /// Records the copy written by [`Self::load`], if any (call once the whole key, not only

@@ -58,6 +58,12 @@ pub const POINT_BYTES: usize = 65;
 /// The SEC1 prefix of an uncompressed point, the only one accepted.
 const UNCOMPRESSED: u8 = 0x04;
 
+/// Whether an encoded point has the wire's form (libsecp256k1 and k256 also parse the
+/// compressed and hybrid forms).
+fn wire_form(chunk: &[u8]) -> bool {
+    chunk.first() == Some(&UNCOMPRESSED)
+}
+
 /// Bytes of the header of a node's answer: its public key share `K_i` and the batch proof
 /// (challenge and response scalars).
 pub const PROOF_BYTES: usize = POINT_BYTES + 64;
@@ -327,7 +333,7 @@ pub fn decode_affine(bytes: &[u8], from: &str) -> Result<Vec<AffinePoint>, OprfE
         .enumerate()
         .map(|(index, chunk)| {
             let bad = || OprfError::BadPoint { from: from.to_string(), index };
-            if chunk.first() != Some(&UNCOMPRESSED) {
+            if !wire_form(chunk) {
                 return Err(bad());
             }
             let encoded = EncodedPoint::from_bytes(chunk).map_err(|_| bad())?;
@@ -655,10 +661,8 @@ fn answer_points(key: &Scalar, blinded: &[u8], from: &str) -> Result<(Vec<u8>, V
         .par_chunks(POINT_BYTES)
         .enumerate()
         .map(|(index, chunk)| {
-            // libsecp256k1 also parses compressed and hybrid forms: only `04 ‖ x ‖ y` is the
-            // wire's.
             let bad = || OprfError::BadPoint { from: from.to_string(), index };
-            if chunk.first() != Some(&UNCOMPRESSED) {
+            if !wire_form(chunk) {
                 return Err(bad());
             }
             let point = secp256k1::PublicKey::from_slice(chunk).map_err(|_| bad())?;

@@ -38,6 +38,7 @@ use ark_bn254::Fr;
 use ark_ff::{Field, One, PrimeField, UniformRand, Zero};
 use rand::{RngCore, SeedableRng};
 use rayon::prelude::*;
+use tacit_mpc_engine::engine::add_assign;
 use tacit_mpc_engine::field::low_u128;
 use tacit_mpc_engine::shamir::lagrange_coefficients;
 use tacit_mpc_engine::{
@@ -1179,9 +1180,7 @@ async fn shuffle<T: Transport>(
             let received = e.exchange(&outgoing, &incoming).await?;
             let mut share = term(me);
             for (_, v) in &received {
-                for (s, x) in share.iter_mut().zip(v) {
-                    *s += *x;
-                }
+                add_assign(&mut share, v);
             }
             part.zeroize();
             masks.zeroize();
@@ -1193,9 +1192,7 @@ async fn shuffle<T: Transport>(
             let mut share = vec![Fr::zero(); width];
             for &k in &subset {
                 let s = seed_of(k, me).ok_or_else(|| usage("a missing mask seed"))?;
-                for (x, m) in share.iter_mut().zip(reshare_masks(&s, width)) {
-                    *x += m;
-                }
+                add_assign(&mut share, &reshare_masks(&s, width));
             }
             share
         } else {
@@ -1204,9 +1201,7 @@ async fn shuffle<T: Transport>(
             let received = e.exchange(&[], &incoming).await?;
             let mut share = vec![Fr::zero(); width];
             for (_, v) in &received {
-                for (s, x) in share.iter_mut().zip(v) {
-                    *s += *x;
-                }
+                add_assign(&mut share, v);
             }
             share
         };
